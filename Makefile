@@ -1,0 +1,34 @@
+# The README's two commands: `make demo` and `make test`. Both set themselves up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup r venv test demo bench clean
+
+setup: r venv
+
+r:
+	@bash scripts/setup-r.sh
+
+venv: $(STAMP)
+
+# Re-installs only when pyproject.toml changes, so a second `make setup` takes seconds.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	$(BIN)/ketabridge analyze data/bcg/bcg.csv --measure RR --ai tpos --bi tneg --ci cpos --di cneg \
+		--slab author --trimfill --regtest --ranktest
+
+bench: setup
+	$(BIN)/python bench/bench_bridge.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,18 @@
+"""ketabridge: metafor-validated meta-analysis for Python.
+
+Nothing here starts R: R starts on the first analysis.
+"""
+
+from .api import escalc, ranktest, regtest, rma, trimfill
+from .errors import (
+    ConvergenceError, InputError, KetabridgeError, MetaforError, MetaforWarning, MissingValuesWarning,
+    RNotAvailableError,
+)
+from .results import BiasTestResult, MetaResult, Provenance
+
+__all__ = [
+    "escalc", "rma", "trimfill", "regtest", "ranktest",
+    "MetaResult", "BiasTestResult", "Provenance",
+    "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError",
+    "MetaforWarning", "MissingValuesWarning",
+]

@@ -1,0 +1,47 @@
+"""Call one kb_* entry point: R errors become MetaforError, R warnings MetaforWarning."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+
+from ..errors import ConvergenceError, MetaforError, MetaforWarning
+from .session import r_session
+
+# metafor's wording when an iterative estimator gives up, across estimators and versions.
+_NOT_CONVERGED = re.compile(r"did not converge|failed to converge|no convergence", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RReply:
+    value: dict
+    call: str
+    warnings: tuple[str, ...]
+
+
+def call_entry(name: str, *args, **kwargs) -> RReply:
+    """Run the R entry point `name` with Python values converted to R data (never to R code)."""
+    import rpy2.rinterface_lib.embedded as embedded  # imported here: importing rpy2 loads R
+
+    from .marshal import scalar, to_python, to_r
+
+    function = r_session().entry(name)
+    try:
+        reply = to_python(function(*(to_r(arg) for arg in args), **{key: to_r(val) for key, val in kwargs.items()}))
+    except embedded.RRuntimeError as error:  # an error outside kb_guard: a bug in ketabridge's R code
+        raise MetaforError(str(error).strip(), name) from None
+    call = reply["call"][0]
+    caught = tuple(reply["warnings"] or ())
+    for message in caught:
+        warnings.warn(MetaforWarning(message), stacklevel=4)
+    if not scalar(reply["ok"]):
+        message, failing = reply["error"][0], reply["failing_call"][0]
+        error_class = ConvergenceError if _NOT_CONVERGED.search(message) else MetaforError
+        raise error_class(_plain(message), call, failing)
+    return RReply(value=reply["value"], call=call, warnings=caught)
+
+
+def _plain(message: str) -> str:
+    """metafor styles messages with crayon escapes on some terminals; keep plain text only."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", message).strip()

@@ -1,0 +1,120 @@
+"""The embedded R session: started lazily on the first analysis, once per process.
+
+This package is the only place that imports rpy2, so `import ketabridge` never starts R.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata, resources
+from pathlib import Path
+
+from ..errors import RNotAvailableError
+
+R_FLOOR = (4, 0)  # rpy2 3.5.x needs R >= 4.0; R >= 4.5 needs rpy2 3.6, which breaks R < 4.5.
+METAFOR_FLOOR = (3, 8)  # the allow-lists in options.py are copied from metafor 3.8-1.
+
+_start_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RSession:
+    env: object  # the private R environment holding the kb_* entry points
+    r_version: str
+    r_version_string: str
+    r_home: str
+    metafor_version: str
+    rpy2_version: str
+
+    def entry(self, name: str):
+        return self.env.find(name)
+
+
+def find_r_home() -> str:
+    """R_HOME from the environment, or from `R RHOME`; RNotAvailableError if there is no R."""
+    home = os.environ.get("R_HOME")
+    if home:
+        if not Path(home, "bin").is_dir():
+            raise RNotAvailableError(f"R_HOME is set to {home!r}, which holds no R installation")
+        return home
+    r_binary = shutil.which("R")
+    if r_binary is None:
+        raise RNotAvailableError("R is not installed (no `R` on PATH and R_HOME is not set)")
+    try:
+        found = subprocess.run([r_binary, "RHOME"], capture_output=True, text=True, timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError) as error:
+        raise RNotAvailableError(f"`R RHOME` failed ({error})") from error
+    return found.stdout.strip()
+
+
+def r_source_files() -> list[Path]:
+    """The kb_*.R files shipped inside the package (ketabridge/r in a wheel, r/ in a checkout)."""
+    folder = resources.files("ketabridge.r")
+    files = sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".R"))
+    if not files:
+        raise RNotAvailableError(f"ketabridge's R files are missing from {folder}; reinstall ketabridge")
+    return files
+
+
+def rpy2_version() -> str:
+    try:
+        return metadata.version("rpy2")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+@cache
+def _start() -> RSession:
+    r_home = find_r_home()
+    os.environ.setdefault("R_HOME", r_home)
+    try:
+        import rpy2.rinterface as ri
+        import rpy2.rinterface_lib.callbacks as callbacks
+
+        # R's console output would reach the user's terminal as noise; errors come back as data.
+        callbacks.consolewrite_print = lambda text: None
+        callbacks.consolewrite_warnerror = lambda text: None
+        ri.initr_simple()
+    except Exception as error:  # rpy2 raises many kinds here (ImportError, OSError, RuntimeError)
+        raise RNotAvailableError(
+            f"rpy2 {rpy2_version()} cannot start R at {r_home} ({type(error).__name__}: {error}); "
+            "rpy2 must be 3.5.x for R < 4.5"
+        ) from error
+
+    env = ri.baseenv.find("new.env")()
+    sys_source = ri.baseenv.find("sys.source")
+    for path in r_source_files():
+        sys_source(ri.StrSexpVector([str(path)]), envir=env)
+    from .marshal import scalar, to_python
+
+    versions = {name: scalar(value) for name, value in to_python(env.find("kb_versions")()).items()}
+    session = RSession(
+        env=env,
+        r_version=versions["r"],
+        r_version_string=versions["r_string"],
+        r_home=versions["r_home"],
+        metafor_version=versions["metafor"] or "",
+        rpy2_version=rpy2_version(),
+    )
+    _check_floor("R", session.r_version, R_FLOOR)
+    if not session.metafor_version:
+        raise RNotAvailableError(f"the R package metafor is not installed in R {session.r_version} ({r_home})")
+    _check_floor("metafor", session.metafor_version, METAFOR_FLOOR)
+    return session
+
+
+def r_session() -> RSession:
+    """The process's R session, started on first use; raises RNotAvailableError with a fix."""
+    with _start_lock:
+        return _start()
+
+
+def _check_floor(what: str, version: str, floor: tuple[int, ...]) -> None:
+    parts = tuple(int(part) for part in version.replace("-", ".").split(".")[: len(floor)])
+    if parts < floor:
+        raise RNotAvailableError(f"{what} {version} is too old; ketabridge needs {what} >= {'.'.join(map(str, floor))}")

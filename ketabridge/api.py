@@ -1,0 +1,160 @@
+"""What users call: validate in Python, call one R entry point, build the result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import validate
+from ._r.call import call_entry
+from ._r.session import r_session
+from .errors import InputError
+from .io import TableLike, to_arrow
+from .options import (
+    ESCALC_COLUMNS, ESCALC_CORRELATIONS, ESCALC_NONNEGATIVE, ESCALC_TO, ESCALC_VTYPES, MEASURES,
+    REGTEST_MODELS, REGTEST_PREDICTORS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES, check_choice,
+)
+from .results import BiasTestResult, MetaResult, Provenance, bias_test_result, meta_result
+from .spec import model_spec
+
+MEASURE_ATTR = "ketabridge_measure"
+
+
+def escalc(
+    measure: str,
+    data: TableLike,
+    *,
+    add: float | None = None,
+    to: str | None = None,
+    vtype: str | None = None,
+    na_action: str = "omit",
+    **columns: str,
+) -> pd.DataFrame:
+    """Effect sizes and sampling variances: metafor's ``escalc``.
+
+    ``columns`` map metafor's argument names to column names of ``data``, e.g.
+    ``escalc("RR", dat, ai="tpos", bi="tneg", ci="cpos", di="cneg")``. Returns every input row
+    with ``yi``, ``vi`` and ``ni`` (metafor's per-study total sample size, NaN where the measure
+    has none) added; rows with missing inputs get NaN and a warning (``na_action="fail"``
+    raises instead). Unlike R, ``data`` is required and columns are named by strings.
+    """
+    check_choice(measure, MEASURES, "measure")
+    unknown = sorted(set(columns) - set(ESCALC_COLUMNS))
+    if unknown:
+        raise InputError(f"unknown escalc argument {', '.join(unknown)}; metafor's are: {', '.join(ESCALC_COLUMNS)}")
+    if not columns:
+        raise InputError(f"escalc needs the study columns of measure {measure!r} (e.g. ai=, n1i=, m1i=, xi=)")
+    if to is not None:
+        check_choice(to, ESCALC_TO, "to")
+    if vtype is not None:
+        check_choice(vtype, ESCALC_VTYPES, "vtype")
+
+    table = to_arrow(data)
+    values = {argument: validate.numeric_column(table, column) for argument, column in columns.items()}
+    keep = validate.complete_rows({columns[arg]: array for arg, array in values.items()}, na_action)
+    for argument, array in values.items():
+        present = array[keep]
+        validate.check_finite(columns[argument], present)
+        if argument in ESCALC_NONNEGATIVE:
+            validate.check_range(columns[argument], present, 0.0)
+        if argument in ESCALC_CORRELATIONS:
+            validate.check_range(columns[argument], present, -1.0, 1.0)
+    if not keep.any():
+        raise InputError("no row has all of the columns escalc needs")
+
+    options = {"add": add, "to": to, "vtype": vtype}
+    reply = call_entry(
+        "kb_escalc", measure, {argument: array[keep] for argument, array in values.items()},
+        {name: value for name, value in options.items() if value is not None},
+    )
+    frame = table.to_pandas()
+    for name in ("yi", "vi", "ni"):
+        full = np.full(len(frame), np.nan)
+        full[keep] = reply.value[name]
+        frame[name] = full
+    frame.attrs[MEASURE_ATTR] = measure
+    frame.attrs["ketabridge_provenance"] = Provenance.from_reply(r_session(), reply).to_dict()
+    return frame
+
+
+def rma(
+    data: TableLike,
+    yi: str = "yi",
+    vi: str | None = "vi",
+    *,
+    sei: str | None = None,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 95,
+    slab: str | None = None,
+    mods: Sequence[str] | None = None,
+    weighted: bool = True,
+    control: Mapping[str, float] | None = None,
+    ni: str | None = None,
+    weights: str | None = None,
+    measure: str | None = None,
+    na_action: str = "omit",
+) -> MetaResult:
+    """Fit a random- or fixed-effects model: metafor's ``rma.uni``.
+
+    Arguments are column names of ``data``; ``mods`` is a list of numeric columns (no
+    formulas). ``sei`` replaces ``vi`` when given. ``ni`` defaults to an ``ni`` column when the
+    data has one (as ``escalc`` adds), and ``measure`` to the one ``escalc`` recorded.
+    ``weights`` is only needed for the GENQ/GENQM estimators. Rows with missing values are
+    left out with a warning (metafor's ``na.action``); ``na_action="fail"`` raises instead.
+    """
+    if measure is None and isinstance(data, pd.DataFrame):
+        measure = data.attrs.get(MEASURE_ATTR)
+    spec = model_spec(
+        to_arrow(data), yi=yi, vi=None if sei else vi, sei=sei, weights=weights, ni=ni, slab=slab,
+        mods=mods, measure=measure, method=method, test=test, level=level, weighted=weighted,
+        control=control, na_action=na_action,
+    )
+    reply = call_entry("kb_rma", spec.to_r())
+    return meta_result("rma", spec, reply.value, Provenance.from_reply(r_session(), reply))
+
+
+def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0") -> MetaResult:
+    """Duval and Tweedie's trim-and-fill: metafor's ``trimfill``.
+
+    Returns the model refitted with the filled studies; its glance adds ``k0, k0_se, side,
+    estimator`` and its augment a ``filled`` column. ``side=None`` lets metafor choose.
+    """
+    _check_result(result, "trimfill")
+    if side is not None:
+        check_choice(side, TRIMFILL_SIDES, "side")
+    check_choice(estimator, TRIMFILL_ESTIMATORS, "estimator")
+    if result.spec.mods:
+        raise InputError("trim-and-fill needs a model without moderators")
+    reply = call_entry("kb_trimfill", result.spec.to_r(), side, estimator)
+    return meta_result("trimfill", result.spec, reply.value, Provenance.from_reply(r_session(), reply))
+
+
+def regtest(result: MetaResult, model: str = "rma", predictor: str = "sei") -> BiasTestResult:
+    """Egger's regression test for funnel-plot asymmetry: metafor's ``regtest``.
+
+    ``model="lm"`` is Egger's original weighted regression, ``"rma"`` metafor's default
+    meta-regression version. The glance gives the test and the limit estimate (the effect
+    as the predictor goes to 0).
+    """
+    _check_result(result, "regtest")
+    check_choice(model, REGTEST_MODELS, "model")
+    check_choice(predictor, REGTEST_PREDICTORS, "predictor")
+    if predictor in ("ni", "ninv", "sqrtni", "sqrtninv") and result.spec.ni is None:
+        raise InputError(f"predictor {predictor!r} needs sample sizes: pass ni='<column>' to rma")
+    reply = call_entry("kb_regtest", result.spec.to_r(), model, predictor)
+    return bias_test_result("regtest", reply.value, Provenance.from_reply(r_session(), reply))
+
+
+def ranktest(result: MetaResult) -> BiasTestResult:
+    """Begg and Mazumdar's rank correlation test: metafor's ``ranktest``."""
+    _check_result(result, "ranktest")
+    reply = call_entry("kb_ranktest", result.spec.to_r())
+    return bias_test_result("ranktest", reply.value, Provenance.from_reply(r_session(), reply))
+
+
+def _check_result(result: object, what: str) -> None:
+    if not isinstance(result, MetaResult) or result.kind != "rma":
+        raise InputError(f"{what} takes the result of ketabridge.rma(), not {type(result).__name__}")

@@ -1,0 +1,96 @@
+"""The fixed column names and dtypes of every table ketabridge returns.
+
+Names follow broom's vocabulary in snake_case and never change with the method or test:
+a quantity a model does not have is NaN, not a missing column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+FLOAT, INT, BOOL, TEXT = "float64", "int64", "bool", "string"
+
+TIDY = {
+    "term": TEXT,
+    "estimate": FLOAT,
+    "std_error": FLOAT,
+    "statistic": FLOAT,
+    "p_value": FLOAT,
+    "conf_low": FLOAT,
+    "conf_high": FLOAT,
+}
+
+# One row per model; estimate..conf_high describe the intercept (the pooled effect).
+GLANCE = {
+    "k": INT,
+    "measure": TEXT,
+    "method": TEXT,
+    "test": TEXT,
+    "level": FLOAT,
+    "estimate": FLOAT,
+    "std_error": FLOAT,
+    "statistic": FLOAT,
+    "df": FLOAT,
+    "p_value": FLOAT,
+    "conf_low": FLOAT,
+    "conf_high": FLOAT,
+    "pi_low": FLOAT,
+    "pi_high": FLOAT,
+    "tau2": FLOAT,
+    "tau2_se": FLOAT,
+    "tau": FLOAT,
+    "i2": FLOAT,  # percent, as metafor prints it
+    "h2": FLOAT,
+    "q": FLOAT,
+    "q_df": INT,
+    "q_pvalue": FLOAT,
+    "qm": FLOAT,
+    "qm_df": INT,
+    "qm_pvalue": FLOAT,
+    "converged": BOOL,
+}
+
+TRIMFILL_GLANCE = {**GLANCE, "k0": INT, "k0_se": FLOAT, "side": TEXT, "estimator": TEXT}
+
+AUGMENT = {
+    "study": TEXT,
+    "yi": FLOAT,
+    "vi": FLOAT,
+    "weight": FLOAT,  # percent of the total weight, as metafor's weights()
+    "fitted": FLOAT,
+    "residual": FLOAT,
+    "std_residual": FLOAT,
+    "hat": FLOAT,
+    "cooks_distance": FLOAT,
+}
+
+TRIMFILL_AUGMENT = {**AUGMENT, "filled": BOOL}
+
+REGTEST_GLANCE = {
+    "model": TEXT,
+    "predictor": TEXT,
+    "statistic": FLOAT,
+    "df": FLOAT,  # NaN for z tests
+    "p_value": FLOAT,
+    "limit_estimate": FLOAT,  # the estimated effect as the predictor goes to 0
+    "limit_conf_low": FLOAT,
+    "limit_conf_high": FLOAT,
+}
+
+RANKTEST_GLANCE = {"kendall_tau": FLOAT, "p_value": FLOAT}
+
+
+def frame(columns: Mapping[str, object], schema: Mapping[str, str]) -> pd.DataFrame:
+    """Build a DataFrame with exactly the schema's columns, in order, cast to its dtypes."""
+    missing = [name for name in schema if name not in columns]
+    if missing:
+        raise KeyError(f"result is missing columns {missing}")
+    data = {name: columns[name] for name in schema}
+    return pd.DataFrame(data).astype(dict(schema))
+
+
+def prefixed(table: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """Rename every column to prefix_column, for one-row summaries that join several analyses."""
+    return table.add_prefix(f"{prefix}_")
