@@ -113,7 +113,10 @@ def rma(
         control=control, na_action=na_action,
     )
     reply = call_entry("kb_rma", spec.to_r())
-    return meta_result("rma", spec, reply.value, Provenance.from_reply(r_session(), reply))
+    return meta_result(
+        "rma", spec, reply.value, Provenance.from_reply(r_session(), reply),
+        lambda: call_entry("kb_augment", spec.to_r()).value,
+    )
 
 
 def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0") -> MetaResult:
@@ -128,8 +131,12 @@ def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0")
     check_choice(estimator, TRIMFILL_ESTIMATORS, "estimator")
     if result.spec.mods:
         raise InputError("trim-and-fill needs a model without moderators")
-    reply = call_entry("kb_trimfill", result.spec.to_r(), side, estimator)
-    return meta_result("trimfill", result.spec, reply.value, Provenance.from_reply(r_session(), reply))
+    model = result.spec.to_r()
+    reply = call_entry("kb_trimfill", model, side, estimator)
+    return meta_result(
+        "trimfill", result.spec, reply.value, Provenance.from_reply(r_session(), reply),
+        lambda: call_entry("kb_augment", model, side, estimator).value,
+    )
 
 
 def regtest(result: MetaResult, model: str = "rma", predictor: str = "sei") -> BiasTestResult:

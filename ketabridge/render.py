@@ -39,7 +39,7 @@ def as_text(result: MetaResult, extras: Extras) -> str:
         "",
         f"heterogeneity: tau2 = {_fmt(g['tau2'])} (SE {_fmt(g['tau2_se'])}), tau = {_fmt(g['tau'])}, "
         f"I2 = {g['i2']:.2f}%, H2 = {_fmt(g['h2'])}",
-        f"Q({g['q_df']}) = {_fmt(g['q'])}, p = {_p(g['q_pvalue'])}",
+        f"Q({g['q_df']}) = {_fmt(g['q'])}, p {_p(g['q_pvalue'])}",
     ]
     if pd.notna(g["pi_low"]):
         lines.append(f"prediction interval: [{_fmt(g['pi_low'])}, {_fmt(g['pi_high'])}]")
@@ -59,10 +59,10 @@ def _extra_text(name: str, extra: MetaResult | BiasTestResult) -> str:
     if name == "regtest":
         return (
             f"Egger's regression test ({g['model']}, predictor {g['predictor']}): "
-            f"statistic = {_fmt(g['statistic'])}, p = {_p(g['p_value'])}; limit estimate "
+            f"statistic = {_fmt(g['statistic'])}, p {_p(g['p_value'])}; limit estimate "
             f"{_fmt(g['limit_estimate'])} [{_fmt(g['limit_conf_low'])}, {_fmt(g['limit_conf_high'])}]"
         )
-    return f"rank correlation test: Kendall's tau = {_fmt(g['kendall_tau'])}, p = {_p(g['p_value'])}"
+    return f"rank correlation test: Kendall's tau = {_fmt(g['kendall_tau'])}, p {_p(g['p_value'])}"
 
 
 def _versions(result: MetaResult) -> str:
@@ -75,4 +75,4 @@ def _fmt(value: float) -> str:
 
 
 def _p(value: float) -> str:
-    return "NA" if pd.isna(value) else ("< .0001" if value < 1e-4 else f"{value:.4f}")
+    return "= NA" if pd.isna(value) else ("< .0001" if value < 1e-4 else f"= {value:.4f}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from functools import cache
+from functools import cache, cached_property
 from importlib import metadata
 
 import pandas as pd
@@ -53,15 +54,21 @@ class Provenance:
 class MetaResult:
     """A fitted metafor model (rma.uni, or its trim-and-fill version) as tidy tables.
 
-    The tables are copied on the way out, so a result cannot be changed after the fact.
+    The tables are copied on the way out, so a result cannot be changed after the fact. The
+    per-study table is computed on first use: Cook's distances refit the model k times, which
+    costs more than the fit itself.
     """
 
     kind: str  # "rma" or "trimfill"
     spec: ModelSpec  # the validated inputs, so follow-up analyses refit the same model
     glance_table: pd.DataFrame = field(repr=False)
     tidy_table: pd.DataFrame = field(repr=False)
-    augment_table: pd.DataFrame = field(repr=False)
     provenance: Provenance = field(repr=False)
+    compute_augment: Callable[[], pd.DataFrame] = field(repr=False)
+
+    @cached_property
+    def augment_table(self) -> pd.DataFrame:
+        return self.compute_augment()
 
     def glance(self) -> pd.DataFrame:
         """One row: the pooled (intercept) estimate, heterogeneity and fit statistics."""
@@ -111,15 +118,17 @@ def records(table: pd.DataFrame) -> list[dict]:
     return json.loads(table.to_json(orient="records", double_precision=15))
 
 
-def meta_result(kind: str, spec: ModelSpec, value: dict, provenance: Provenance) -> MetaResult:
+def meta_result(
+    kind: str, spec: ModelSpec, value: dict, provenance: Provenance, compute_augment: Callable[[], dict]
+) -> MetaResult:
     trimmed = kind == "trimfill"
     return MetaResult(
         kind=kind,
         spec=spec,
         glance_table=schema.frame(value["glance"], schema.TRIMFILL_GLANCE if trimmed else schema.GLANCE),
         tidy_table=schema.frame(value["tidy"], schema.TIDY),
-        augment_table=schema.frame(value["augment"], schema.TRIMFILL_AUGMENT if trimmed else schema.AUGMENT),
         provenance=provenance,
+        compute_augment=lambda: schema.frame(compute_augment(), schema.TRIMFILL_AUGMENT if trimmed else schema.AUGMENT),
     )
 
 

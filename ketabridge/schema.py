@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 FLOAT, INT, BOOL, TEXT = "float64", "int64", "bool", "string"
@@ -87,8 +88,12 @@ def frame(columns: Mapping[str, object], schema: Mapping[str, str]) -> pd.DataFr
     missing = [name for name in schema if name not in columns]
     if missing:
         raise KeyError(f"result is missing columns {missing}")
-    data = {name: columns[name] for name in schema}
-    return pd.DataFrame(data).astype(dict(schema))
+    return pd.DataFrame({name: pd.array(_plain(columns[name]), dtype=dtype) for name, dtype in schema.items()})
+
+
+def _plain(values: object) -> object:
+    # R's logical vectors arrive as object arrays of True/False/None; bool columns never hold NA.
+    return list(values) if isinstance(values, np.ndarray) and values.dtype == object else values
 
 
 def prefixed(table: pd.DataFrame, prefix: str) -> pd.DataFrame:

@@ -93,7 +93,7 @@ kb_diagnostic <- function(what, k, expr) {
 
 # labels: the user's study labels, returned as given (metafor makes duplicates unique, and
 # trim-and-fill appends its filled studies after them).
-kb_augment <- function(fit, labels = NULL) {
+kb_study_table <- function(fit, labels = NULL) {
   k <- fit$k
   study <- as.character(fit$slab[fit$not.na])
   if (!is.null(labels)) study[seq_along(labels)] <- labels

@@ -35,8 +35,8 @@ def to_r(value):
 
 def named_list(items: Mapping[str, object]):
     values = ri.ListSexpVector([to_r(item) for item in items.values()])
-    set_names = ri.baseenv.find("names<-")
-    return set_names(values, ri.StrSexpVector(list(items)))
+    values.do_slot_assign("names", ri.StrSexpVector(list(items)))
+    return values
 
 
 def _array_to_r(array: np.ndarray):

@@ -1,0 +1,69 @@
+"""R starts lazily: importing ketabridge and `ketabridge --help` work on a machine without R."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import BCG_CSV
+
+BIN = Path(sys.executable).parent
+
+
+def _without_r(args: list[str]) -> subprocess.CompletedProcess:
+    """Run a command with R hidden: no R on PATH (only the venv's bin) and no R_HOME."""
+    env = {key: value for key, value in os.environ.items() if key not in ("R_HOME", "PATH")}
+    env["PATH"] = str(BIN)
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_import_does_not_load_rpy2_or_r():
+    code = "import sys, ketabridge; assert 'rpy2' not in sys.modules, sorted(m for m in sys.modules if 'rpy2' in m); print('ok')"
+    done = _without_r([sys.executable, "-c", code])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_help_works_without_r():
+    for args in (["--help"], ["analyze", "--help"], ["--version"]):
+        done = _without_r([str(BIN / "ketabridge"), *args])
+        assert done.returncode == 0, done.stderr
+    assert "Usage: ketabridge" in _without_r([str(BIN / "ketabridge"), "--help"]).stdout
+
+
+def test_analysis_without_r_raises_r_not_available_with_hint():
+    code = (
+        "import ketabridge\n"
+        "try:\n"
+        f"    ketabridge.rma(ketabridge.escalc('RR', {str(BCG_CSV)!r}, ai='tpos', bi='tneg', ci='cpos', di='cneg'))\n"
+        "except ketabridge.RNotAvailableError as error:\n"
+        "    print(error)\n"
+    )
+    done = _without_r([sys.executable, "-c", code])
+    assert done.returncode == 0, done.stderr
+    assert "R is not installed" in done.stdout
+    assert "r-cran-metafor" in done.stdout and "conda-forge r-metafor" in done.stdout
+
+
+def test_cli_without_r_fails_with_one_error_line():
+    done = _without_r([str(BIN / "ketabridge"), "analyze", str(BCG_CSV), "--yi", "tpos", "--vi", "tneg"])
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: R is not installed")
+
+
+def test_doctor_without_r_says_how_to_fix_and_exits_1():
+    done = _without_r([str(BIN / "ketabridge"), "doctor"])
+    assert done.returncode == 1
+    problems = [line for line in done.stdout.splitlines() if line.startswith("problem:")]
+    assert len(problems) == 1 and "install.packages" in problems[0]
+
+
+def test_r_home_pointing_nowhere_is_reported_not_crashed():
+    env = dict(os.environ, R_HOME="/nonexistent/R")
+    code = "import ketabridge\ntry:\n    ketabridge._r.session.r_session()\nexcept ketabridge.RNotAvailableError as e:\n    print(e)"
+    done = subprocess.run([sys.executable, "-c", "import ketabridge._r.session\n" + code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "R_HOME is set to '/nonexistent/R'" in done.stdout

@@ -1,0 +1,56 @@
+"""Every result knows the versions and the R call that produced it."""
+
+from __future__ import annotations
+
+import subprocess
+from importlib import metadata
+
+import ketabridge
+
+
+def _installed_versions() -> tuple[str, str]:
+    """R and metafor versions asked of a separate Rscript process, not of the bridge."""
+    out = subprocess.run(
+        ["Rscript", "-e", "cat(paste(R.version$major, R.version$minor, sep='.'), as.character(packageVersion('metafor')))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    return out[0], out[1]
+
+
+def test_provenance_names_versions_and_call(bcg_effects):
+    r_version, metafor_version = _installed_versions()
+    result = ketabridge.rma(bcg_effects, method="DL", test="knha", slab="author", mods=["ablat"])
+    for item in (result, ketabridge.regtest(ketabridge.rma(bcg_effects)), ketabridge.trimfill(ketabridge.rma(bcg_effects))):
+        provenance = item.provenance
+        assert provenance.r_version == r_version
+        assert provenance.metafor_version == metafor_version
+        assert provenance.rpy2_version == metadata.version("rpy2")
+        assert provenance.ketabridge_version == metadata.version("ketabridge")
+    assert result.provenance.r_call == (
+        "rma.uni(yi = yi, vi = vi, ni = ni, slab = slab, mods = cbind(ablat), data = dat, "
+        'measure = "RR", method = "DL", test = "knha", level = 95, weighted = TRUE)'
+    )
+    trimmed = ketabridge.trimfill(ketabridge.rma(bcg_effects), side="left", estimator="R0")
+    assert trimmed.provenance.r_call.startswith("trimfill(rma.uni(")
+    assert trimmed.provenance.r_call.endswith('side = "left", estimator = "R0")')
+
+
+def test_provenance_serialises(bcg_effects):
+    document = ketabridge.rma(bcg_effects).to_dict()["provenance"]
+    assert set(document) == {
+        "ketabridge_version", "r_version", "metafor_version", "rpy2_version", "r_call", "r_warnings", "created",
+    }
+
+
+def test_results_are_frozen(bcg_effects):
+    result = ketabridge.rma(bcg_effects)
+    glance = result.glance()
+    glance.loc[0, "estimate"] = 0.0  # a copy: the result itself must not change
+    assert result.glance()["estimate"].iloc[0] != 0.0
+    try:
+        result.kind = "changed"
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("MetaResult must be frozen")
+    assert not result.spec.yi.flags.writeable
