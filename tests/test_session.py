@@ -1,0 +1,47 @@
+"""The embedded R session: one per process, a private environment, version floors."""
+
+from __future__ import annotations
+
+import pytest
+
+import ketabridge
+from ketabridge._r.session import METAFOR_FLOOR, R_FLOOR, _check_floor, r_session, r_source_files
+
+
+def test_session_starts_once(bcg_effects):
+    ketabridge.rma(bcg_effects)
+    assert r_session() is r_session()
+
+
+def test_entry_points_live_in_a_private_environment_not_the_global_one():
+    import rpy2.rinterface as ri
+
+    session = r_session()
+    assert session.entry("kb_rma") is not None
+    exists = ri.baseenv.find("exists")
+    assert not exists(ri.StrSexpVector(["kb_rma"]), envir=ri.globalenv, inherits=False)[0]
+
+
+def test_every_r_file_defines_its_entry_point():
+    names = {path.stem for path in r_source_files()}
+    assert {"kb_common", "kb_rma", "kb_escalc", "kb_trimfill", "kb_regtest", "kb_ranktest", "kb_augment"} <= names
+
+
+@pytest.mark.parametrize(
+    "what, version, floor",
+    [("R", "3.6.3", R_FLOOR), ("metafor", "3.4-0", METAFOR_FLOOR), ("metafor", "2.0.0", METAFOR_FLOOR)],
+)
+def test_versions_below_the_floor_are_refused_with_the_floor_named(what, version, floor):
+    with pytest.raises(ketabridge.RNotAvailableError, match=rf"{what} {version} is too old; ketabridge needs {what} >= "):
+        _check_floor(what, version, floor)
+
+
+@pytest.mark.parametrize("version", ["4.2.2", "4.0.0", "5.1"])
+def test_versions_at_or_above_the_floor_pass(version):
+    _check_floor("R", version, R_FLOOR)
+
+
+def test_installed_versions_pass_their_floors():
+    session = r_session()
+    _check_floor("R", session.r_version, R_FLOOR)
+    _check_floor("metafor", session.metafor_version, METAFOR_FLOOR)
