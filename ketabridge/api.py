@@ -114,7 +114,7 @@ def rma(
     )
     reply = call_entry("kb_rma", spec.to_r())
     return meta_result(
-        "rma", spec, reply.value, Provenance.from_reply(r_session(), reply),
+        "rma", spec, reply, Provenance.from_reply(r_session(), reply),
         lambda: call_entry("kb_augment", spec.to_r()).value,
     )
 
@@ -134,7 +134,7 @@ def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0")
     model = result.spec.to_r()
     reply = call_entry("kb_trimfill", model, side, estimator)
     return meta_result(
-        "trimfill", result.spec, reply.value, Provenance.from_reply(r_session(), reply),
+        "trimfill", result.spec, reply, Provenance.from_reply(r_session(), reply),
         lambda: call_entry("kb_augment", model, side, estimator).value,
     )
 

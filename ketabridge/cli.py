@@ -120,7 +120,7 @@ def _clean_errors():
         try:
             yield
         except KetabridgeError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(" ".join(str(error).split())) from None
         finally:
             for warning in caught:
                 click.echo(f"Warning: {warning.message}", err=True)

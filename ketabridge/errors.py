@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 INSTALL_HINT = (
     "install R and metafor: `make setup` in a ketabridge checkout, "
     "or `apt-get install r-base-core r-cran-metafor` (Debian/Ubuntu), "
@@ -13,6 +15,11 @@ CONVERGENCE_HINT = (
     "try control={'stepadj': 0.5, 'maxiter': 1000} (smaller Fisher-scoring steps, more "
     "iterations), or another estimator such as method='DL' or 'PM'"
 )
+
+
+# metafor's wording when an iterative estimator gives up: its own ("... did not converge") and
+# that of uniroot, which PM, EB, SJIT and DLIT use and which only warns ("_NOT_ converged").
+NOT_CONVERGED = re.compile(r"did not converge|_NOT_ converged|failed to converge", re.IGNORECASE)
 
 
 class KetabridgeError(Exception):

@@ -33,13 +33,33 @@ def to_arrow(data: TableLike) -> pa.Table:
     if isinstance(data, pd.DataFrame):
         if not all(isinstance(name, str) for name in data.columns):
             raise InputError("column names must be strings; rename the columns first")
-        return pa.Table.from_pandas(data, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            raise _mixed_column_error(data, error) from None
     if isinstance(data, (str, os.PathLike)):
         return read_table(Path(data))
     raise InputError(
         f"cannot read data of type {type(data).__name__}; pass a pandas DataFrame, a pyarrow "
         "Table or RecordBatch, or a path to a CSV, Parquet, Feather or Arrow IPC file"
     )
+
+
+def _mixed_column_error(data: pd.DataFrame, error: Exception) -> InputError:
+    """Name the column (and its text rows) that Arrow could not convert, e.g. numbers mixed with text."""
+    from .validate import rows_text
+
+    for name in data.columns:
+        try:
+            pa.array(data[name], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            values = data[name].tolist()
+            text = [i for i, value in enumerate(values) if isinstance(value, str)]
+            if text and len(text) < len(values):
+                examples = ", ".join(repr(values[i]) for i in text[:3])
+                return InputError(f"column {name!r} mixes numbers and text: {rows_text(text, ('holds', 'hold'))} text ({examples})")
+            return InputError(f"column {name!r} cannot be converted to a typed column: {error}")
+    return InputError(f"cannot convert the DataFrame: {error}")
 
 
 def read_table(path: Path) -> pa.Table:

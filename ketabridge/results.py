@@ -119,14 +119,15 @@ def records(table: pd.DataFrame) -> list[dict]:
 
 
 def meta_result(
-    kind: str, spec: ModelSpec, value: dict, provenance: Provenance, compute_augment: Callable[[], dict]
+    kind: str, spec: ModelSpec, reply, provenance: Provenance, compute_augment: Callable[[], dict]
 ) -> MetaResult:
     trimmed = kind == "trimfill"
+    glance = {**reply.value["glance"], "converged": [reply.converged]}
     return MetaResult(
         kind=kind,
         spec=spec,
-        glance_table=schema.frame(value["glance"], schema.TRIMFILL_GLANCE if trimmed else schema.GLANCE),
-        tidy_table=schema.frame(value["tidy"], schema.TIDY),
+        glance_table=schema.frame(glance, schema.TRIMFILL_GLANCE if trimmed else schema.GLANCE),
+        tidy_table=schema.frame(reply.value["tidy"], schema.TIDY),
         provenance=provenance,
         compute_augment=lambda: schema.frame(compute_augment(), schema.TRIMFILL_AUGMENT if trimmed else schema.AUGMENT),
     )

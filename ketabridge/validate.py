@@ -15,12 +15,16 @@ from .options import NA_ACTIONS, check_choice
 _SHOWN_ROWS = 5
 
 
-def rows_text(rows: Sequence[int] | np.ndarray) -> str:
-    """'rows 3, 8 and 2 more' for messages; rows are 0-based positions in the input table."""
+def rows_text(rows: Sequence[int] | np.ndarray, verb: tuple[str, str] | None = None) -> str:
+    """'rows 3, 8 and 2 more' for messages; rows are 0-based positions in the input table.
+
+    verb is (singular, plural), e.g. ("is", "are"), appended in agreement with the count.
+    """
     rows = [int(row) for row in rows]
     shown = ", ".join(str(row) for row in rows[:_SHOWN_ROWS])
     more = f" and {len(rows) - _SHOWN_ROWS} more" if len(rows) > _SHOWN_ROWS else ""
-    return f"{'row' if len(rows) == 1 else 'rows'} {shown}{more}"
+    text = f"{'row' if len(rows) == 1 else 'rows'} {shown}{more}"
+    return text if verb is None else f"{text} {verb[len(rows) > 1]}"
 
 
 def require_columns(table: pa.Table, names: Sequence[str]) -> None:
@@ -50,7 +54,7 @@ def numeric_column(table: pa.Table, name: str) -> np.ndarray:
         if bad:
             examples = ", ".join(repr(values[i]) for i in bad[:3])
             raise InputError(
-                f"column {name!r} must be numeric, but {rows_text(bad)} hold text ({examples})"
+                f"column {name!r} must be numeric, but {rows_text(bad, ('holds', 'hold'))} text ({examples})"
             )
         raise InputError(f"column {name!r} holds numbers stored as text; convert it to a numeric type")
     raise InputError(f"column {name!r} must be numeric, not {kind}")
@@ -69,15 +73,15 @@ def label_column(table: pa.Table, name: str) -> list[str]:
 def check_finite(name: str, values: np.ndarray) -> None:
     bad = np.flatnonzero(np.isinf(values))
     if bad.size:
-        raise InputError(f"column {name!r} must be finite, but {rows_text(bad)} are infinite")
+        raise InputError(f"column {name!r} must be finite, but {rows_text(bad, ('is', 'are'))} infinite")
 
 
 def check_positive(name: str, values: np.ndarray, what: str = "variances") -> None:
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         raise InputError(
-            f"column {name!r} holds {what}, which must be > 0, but {rows_text(bad)} "
-            f"are not ({', '.join(f'{v:g}' for v in values[bad[:3]])})"
+            f"column {name!r} holds {what}, which must be > 0, but {rows_text(bad, ('is', 'are'))} "
+            f"not ({', '.join(f'{v:g}' for v in values[bad[:3]])})"
         )
 
 
@@ -86,7 +90,7 @@ def check_range(name: str, values: np.ndarray, low: float, high: float | None = 
     bad = np.flatnonzero(outside)
     if bad.size:
         bound = f">= {low:g}" if high is None else f"between {low:g} and {high:g}"
-        raise InputError(f"column {name!r} must be {bound}, but {rows_text(bad)} are not")
+        raise InputError(f"column {name!r} must be {bound}, but {rows_text(bad, ('is', 'are'))} not")
 
 
 def complete_rows(columns: dict[str, np.ndarray], na_action: str) -> np.ndarray:

@@ -69,9 +69,8 @@ kb_glance <- function(fit) {
     tau2 = kb_num(fit$tau2), tau2_se = kb_num(fit$se.tau2), tau = sqrt(kb_num(fit$tau2)),
     i2 = kb_num(fit$I2), h2 = kb_num(fit$H2),
     q = kb_num(fit$QE), q_df = fit$k - fit$p, q_pvalue = kb_num(fit$QEp),
-    qm = kb_num(fit$QM), qm_df = as.integer(fit$QMdf[1L]), qm_pvalue = kb_num(fit$QMp),
-    converged = TRUE  # metafor stops with an error when an estimator does not converge
-  )
+    qm = kb_num(fit$QM), qm_df = as.integer(fit$QMdf[1L]), qm_pvalue = kb_num(fit$QMp)
+  )  # `converged` is added in Python from R's warnings: some estimators only warn
 }
 
 kb_tidy <- function(fit) {

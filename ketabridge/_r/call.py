@@ -6,11 +6,8 @@ import re
 import warnings
 from dataclasses import dataclass
 
-from ..errors import ConvergenceError, MetaforError, MetaforWarning
+from ..errors import NOT_CONVERGED, ConvergenceError, MetaforError, MetaforWarning
 from .session import r_session
-
-# metafor's wording when an iterative estimator gives up, across estimators and versions.
-_NOT_CONVERGED = re.compile(r"did not converge|failed to converge|no convergence", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -18,6 +15,11 @@ class RReply:
     value: dict
     call: str
     warnings: tuple[str, ...]
+
+    @property
+    def converged(self) -> bool:
+        """False when metafor returned a result but warned that its estimator did not converge."""
+        return not any(NOT_CONVERGED.search(message) for message in self.warnings)
 
 
 def call_entry(name: str, *args, **kwargs) -> RReply:
@@ -37,11 +39,11 @@ def call_entry(name: str, *args, **kwargs) -> RReply:
         warnings.warn(MetaforWarning(message), stacklevel=4)
     if not scalar(reply["ok"]):
         message, failing = reply["error"][0], reply["failing_call"][0]
-        error_class = ConvergenceError if _NOT_CONVERGED.search(message) else MetaforError
+        error_class = ConvergenceError if NOT_CONVERGED.search(message) else MetaforError
         raise error_class(_plain(message), call, failing)
     return RReply(value=reply["value"], call=call, warnings=caught)
 
 
 def _plain(message: str) -> str:
-    """metafor styles messages with crayon escapes on some terminals; keep plain text only."""
-    return re.sub(r"\x1b\[[0-9;]*m", "", message).strip()
+    """metafor styles messages with crayon escapes and wraps them; keep plain text on one line."""
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", message).split())
