@@ -75,21 +75,21 @@ def model_spec(
     if isinstance(mods, str):
         mods = [mods]
 
-    numeric = {"yi": yi, ("sei" if sei else "vi"): sei or vi}
+    variance_role, variance_column = ("sei", sei) if sei else ("vi", vi)
+    if variance_column is None:
+        raise InputError("give the sampling variances (vi=) or standard errors (sei=)")
+    # role in the model -> column in the data; moderators keep their column names as roles
+    numeric = {"yi": yi, variance_role: variance_column}
     if weights:
         numeric["weights"] = weights
     numeric.update({name: name for name in mods or ()})
-    validate.require_columns(table, [column for column in numeric.values() if column])
-    if numeric.get("vi") is None and "sei" not in numeric:
-        raise InputError("give the sampling variances (vi=) or standard errors (sei=)")
+    validate.require_columns(table, list(numeric.values()))
     values = {role: validate.numeric_column(table, column) for role, column in numeric.items()}
     keep = validate.complete_rows({numeric[role]: array for role, array in values.items()}, na_action)
     values = {role: array[keep] for role, array in values.items()}
     for role, array in values.items():
         validate.check_finite(numeric[role], array)
-    for role in ("vi", "sei"):
-        if role in values:
-            validate.check_positive(numeric[role], values[role], "variances" if role == "vi" else "standard errors")
+    validate.check_positive(variance_column, values[variance_role], "variances" if variance_role == "vi" else "standard errors")
     if "weights" in values:
         validate.check_range(weights, values["weights"], 0.0)
     if keep.sum() < 2:

@@ -36,7 +36,7 @@ def call_entry(name: str, *args, **kwargs) -> RReply:
     call = reply["call"][0]
     caught = tuple(reply["warnings"] or ())
     for message in caught:
-        warnings.warn(MetaforWarning(message), stacklevel=4)
+        warnings.warn(MetaforWarning(message), stacklevel=3)  # the caller of api.*
     if not scalar(reply["ok"]):
         message, failing = reply["error"][0], reply["failing_call"][0]
         error_class = ConvergenceError if NOT_CONVERGED.search(message) else MetaforError
