@@ -45,3 +45,15 @@ def test_installed_versions_pass_their_floors():
     session = r_session()
     _check_floor("R", session.r_version, R_FLOOR)
     _check_floor("metafor", session.metafor_version, METAFOR_FLOOR)
+
+
+def test_threads_share_the_one_r_session_safely(bcg_effects):
+    """R is single-threaded; concurrent analyses from Python threads must queue, not crash."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = ketabridge.rma(bcg_effects, method="DL").glance()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: ketabridge.rma(bcg_effects, method="DL"), range(16)))
+    for result in results:
+        assert result.glance().equals(expected)
+        assert len(result.augment()) == len(bcg_effects)

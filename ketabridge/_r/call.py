@@ -7,7 +7,7 @@ import warnings
 from dataclasses import dataclass
 
 from ..errors import NOT_CONVERGED, ConvergenceError, MetaforError, MetaforWarning
-from .session import r_session
+from .session import r_lock, r_session
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,11 @@ def call_entry(name: str, *args, **kwargs) -> RReply:
 
     from .marshal import scalar, to_python, to_r
 
-    function = r_session().entry(name)
+    session = r_session()
     try:
-        reply = to_python(function(*(to_r(arg) for arg in args), **{key: to_r(val) for key, val in kwargs.items()}))
+        with r_lock:
+            function = session.entry(name)
+            reply = to_python(function(*(to_r(arg) for arg in args), **{key: to_r(val) for key, val in kwargs.items()}))
     except embedded.RRuntimeError as error:  # an error outside kb_guard: a bug in ketabridge's R code
         raise MetaforError(str(error).strip(), name) from None
     call = reply["call"][0]

@@ -20,6 +20,8 @@ R_FLOOR = (4, 0)  # rpy2 3.5.x needs R >= 4.0; R >= 4.5 needs rpy2 3.6, which br
 METAFOR_FLOOR = (3, 8)  # the allow-lists in options.py are copied from metafor 3.8-1.
 
 _start_lock = threading.Lock()
+# R is single-threaded: every call into it, from any Python thread, holds this lock.
+r_lock = threading.RLock()
 
 
 @dataclass(frozen=True)
