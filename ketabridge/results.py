@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -114,8 +113,11 @@ class BiasTestResult:
 
 
 def records(table: pd.DataFrame) -> list[dict]:
-    """Rows as JSON-ready dicts (NaN becomes null)."""
-    return json.loads(table.to_json(orient="records", double_precision=15))
+    """Rows as JSON-ready dicts of Python scalars (NaN and NA become None; floats keep all digits)."""
+    return [
+        {name: None if pd.isna(value) else value for name, value in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
 
 
 def meta_result(

@@ -54,3 +54,15 @@ def test_results_are_frozen(bcg_effects):
     else:
         raise AssertionError("MetaResult must be frozen")
     assert not result.spec.yi.flags.writeable
+
+
+def test_json_keeps_every_digit(bcg_effects):
+    """Results written as JSON read back as the same doubles (cross-checks compare them exactly)."""
+    import json
+
+    result = ketabridge.rma(bcg_effects, slab="author")
+    document = json.loads(json.dumps(result.to_dict()))
+    for name in ("estimate", "std_error", "tau2", "i2", "pi_low"):
+        assert document["glance"][name] == result.glance()[name].iloc[0]
+    assert [row["cooks_distance"] for row in document["augment"]] == result.augment()["cooks_distance"].tolist()
+    assert document["glance"]["df"] is None  # NaN (no df for a z test) becomes null
