@@ -9,7 +9,6 @@ import pandas as pd
 
 from . import validate
 from ._r.call import call_entry
-from ._r.session import r_session
 from .errors import InputError
 from .io import TableLike, to_arrow
 from .options import (
@@ -75,7 +74,7 @@ def escalc(
         full[keep] = reply.value[name]
         frame[name] = full
     frame.attrs[MEASURE_ATTR] = measure
-    frame.attrs["ketabridge_provenance"] = Provenance.from_reply(r_session(), reply).to_dict()
+    frame.attrs["ketabridge_provenance"] = Provenance.from_reply(reply).to_dict()
     return frame
 
 
@@ -114,7 +113,7 @@ def rma(
     )
     reply = call_entry("kb_rma", spec.to_r())
     return meta_result(
-        "rma", spec, reply, Provenance.from_reply(r_session(), reply),
+        "rma", spec, reply, Provenance.from_reply(reply),
         lambda: call_entry("kb_augment", spec.to_r()).value,
     )
 
@@ -134,7 +133,7 @@ def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0")
     model = result.spec.to_r()
     reply = call_entry("kb_trimfill", model, side, estimator)
     return meta_result(
-        "trimfill", result.spec, reply, Provenance.from_reply(r_session(), reply),
+        "trimfill", result.spec, reply, Provenance.from_reply(reply),
         lambda: call_entry("kb_augment", model, side, estimator).value,
     )
 
@@ -152,14 +151,14 @@ def regtest(result: MetaResult, model: str = "rma", predictor: str = "sei") -> B
     if predictor in ("ni", "ninv", "sqrtni", "sqrtninv") and result.spec.ni is None:
         raise InputError(f"predictor {predictor!r} needs sample sizes: pass ni='<column>' to rma")
     reply = call_entry("kb_regtest", result.spec.to_r(), model, predictor)
-    return bias_test_result("regtest", reply.value, Provenance.from_reply(r_session(), reply))
+    return bias_test_result("regtest", reply.value, Provenance.from_reply(reply))
 
 
 def ranktest(result: MetaResult) -> BiasTestResult:
     """Begg and Mazumdar's rank correlation test: metafor's ``ranktest``."""
     _check_result(result, "ranktest")
     reply = call_entry("kb_ranktest", result.spec.to_r())
-    return bias_test_result("ranktest", reply.value, Provenance.from_reply(r_session(), reply))
+    return bias_test_result("ranktest", reply.value, Provenance.from_reply(reply))
 
 
 def _check_result(result: object, what: str) -> None:

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from . import schema
 from .results import BiasTestResult, MetaResult
 
 Extras = Mapping[str, "MetaResult | BiasTestResult"]
@@ -22,7 +21,7 @@ def as_json(result: MetaResult, extras: Extras) -> str:
 
 def summary_row(result: MetaResult, extras: Extras) -> pd.DataFrame:
     """The glance row with each extra's glance columns added under its name as prefix."""
-    parts = [result.glance()] + [schema.prefixed(extra.glance(), name) for name, extra in extras.items()]
+    parts = [result.glance()] + [extra.glance().add_prefix(f"{name}_") for name, extra in extras.items()]
     return pd.concat(parts, axis=1)
 
 

@@ -35,7 +35,11 @@ class Provenance:
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @classmethod
-    def from_reply(cls, session, reply) -> "Provenance":
+    def from_reply(cls, reply) -> "Provenance":
+        """Provenance of one R reply, with the versions of the running R session."""
+        from ._r.session import r_session  # no rpy2 at import: session imports it when R starts
+
+        session = r_session()
         return cls(
             ketabridge_version=ketabridge_version(),
             r_version=session.r_version,

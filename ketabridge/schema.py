@@ -95,7 +95,3 @@ def _plain(values: object) -> object:
     # R's logical vectors arrive as object arrays of True/False/None; bool columns never hold NA.
     return list(values) if isinstance(values, np.ndarray) and values.dtype == object else values
 
-
-def prefixed(table: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    """Rename every column to prefix_column, for one-row summaries that join several analyses."""
-    return table.add_prefix(f"{prefix}_")

@@ -111,7 +111,6 @@ kb_study_table <- function(fit, labels = NULL) {
 kb_versions <- function() {
   list(
     r = paste(R.version$major, R.version$minor, sep = "."),
-    r_string = R.version.string,
     r_home = R.home(),
     metafor = if (requireNamespace("metafor", quietly = TRUE)) as.character(utils::packageVersion("metafor")) else NA_character_
   )

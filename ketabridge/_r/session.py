@@ -28,7 +28,6 @@ r_lock = threading.RLock()
 class RSession:
     env: object  # the private R environment holding the kb_* entry points
     r_version: str
-    r_version_string: str
     r_home: str
     metafor_version: str
     rpy2_version: str
@@ -98,7 +97,6 @@ def _start() -> RSession:
     session = RSession(
         env=env,
         r_version=versions["r"],
-        r_version_string=versions["r_string"],
         r_home=versions["r_home"],
         metafor_version=versions["metafor"] or "",
         rpy2_version=rpy2_version(),
