@@ -1,36 +1,21 @@
-"""The ketabridge command: a thin click shell over api.py. Nothing here starts R until a command runs."""
+"""`ketabridge analyze`: one meta-analysis of one table."""
 
 from __future__ import annotations
 
-import sys
-import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from .errors import KetabridgeError
-from .options import (
+from ..options import (
     ESCALC_COLUMNS, ESCALC_TO, ESCALC_VTYPES, MEASURES, METHODS, NA_ACTIONS, REGTEST_MODELS,
     REGTEST_PREDICTORS, TESTS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES,
 )
+from ._common import clean_errors, escalc_options
 
 FORMATS = ("table", "json", "csv")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="ketabridge")
-def main() -> None:
-    """metafor-validated meta-analysis: R's metafor from Python, with tidy results."""
-
-
-def _escalc_options(command):
-    for argument in reversed(ESCALC_COLUMNS):
-        command = click.option(f"--{argument}", metavar="COL", help=f"escalc column for {argument}")(command)
-    return command
-
-
-@main.command()
+@click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--yi", default="yi", show_default=True, metavar="COL", help="effect size column")
 @click.option("--vi", default="vi", show_default=True, metavar="COL", help="sampling variance column")
@@ -38,7 +23,7 @@ def _escalc_options(command):
 @click.option("--slab", metavar="COL", help="study label column")
 @click.option("--mods", multiple=True, metavar="COL", help="moderator column (repeatable)")
 @click.option("--measure", type=click.Choice(MEASURES), help="compute yi/vi with escalc first")
-@_escalc_options
+@escalc_options
 @click.option("--add", type=float, help="escalc: continuity correction")
 @click.option("--to", type=click.Choice(ESCALC_TO), help="escalc: where to add it")
 @click.option("--vtype", type=click.Choice(ESCALC_VTYPES), help="escalc: variance type")
@@ -57,11 +42,11 @@ def _escalc_options(command):
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write to this file, not stdout")
 def analyze(input_path: Path, **options) -> None:
     """Fit a random-effects model (metafor's rma) to INPUT (CSV, Parquet, Feather or Arrow IPC)."""
-    from . import api, render
+    from .. import api, render
 
     escalc_columns = {name: options.pop(name) for name in ESCALC_COLUMNS if options.get(name)}
     measure = options.pop("measure")
-    with _clean_errors():
+    with clean_errors():
         data = str(input_path)
         if measure:
             data = api.escalc(
@@ -90,37 +75,3 @@ def analyze(input_path: Path, **options) -> None:
         click.echo(f"wrote {options['out']}", err=True)
     else:
         click.echo(text, nl=False)
-
-
-@main.command()
-def doctor() -> None:
-    """Check R, metafor and rpy2; print one line per problem with its fix."""
-    from ._r.session import r_session, rpy2_version
-    from .errors import RNotAvailableError
-    from .results import ketabridge_version
-
-    click.echo(f"ketabridge {ketabridge_version()}")
-    click.echo(f"python     {sys.version.split()[0]}")
-    click.echo(f"rpy2       {rpy2_version()}")
-    try:
-        session = r_session()
-    except RNotAvailableError as error:
-        click.echo(f"problem: {error}")
-        raise SystemExit(1)
-    click.echo(f"R          {session.r_version} (R_HOME {session.r_home})")
-    click.echo(f"metafor    {session.metafor_version}")
-    click.echo("everything ketabridge needs is here")
-
-
-@contextmanager
-def _clean_errors():
-    """Show warnings as one line each on stderr, and errors as one 'Error:' line, never a traceback."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            yield
-        except KetabridgeError as error:
-            raise click.ClickException(" ".join(str(error).split())) from None
-        finally:
-            for warning in caught:
-                click.echo(f"Warning: {warning.message}", err=True)

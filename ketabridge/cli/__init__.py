@@ -1,0 +1,21 @@
+"""The `ketabridge` command: a thin click shell over the API, one module per command.
+
+Nothing here starts R until a command runs.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .analyze import analyze
+from .doctor import doctor
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ketabridge")
+def main() -> None:
+    """metafor-validated meta-analysis: R's metafor from Python, with tidy results."""
+
+
+for command in (analyze, doctor):
+    main.add_command(command)
