@@ -9,6 +9,7 @@ import click
 
 from .analyze import analyze
 from .doctor import doctor
+from .run import run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,5 +18,5 @@ def main() -> None:
     """metafor-validated meta-analysis: R's metafor from Python, with tidy results."""
 
 
-for command in (analyze, doctor):
+for command in (analyze, doctor, run):
     main.add_command(command)
