@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -13,12 +15,13 @@ from .errors import InputError
 from .io import TableLike, to_arrow
 from .options import (
     ESCALC_COLUMNS, ESCALC_CORRELATIONS, ESCALC_NONNEGATIVE, ESCALC_TO, ESCALC_VTYPES, MEASURES,
-    REGTEST_MODELS, REGTEST_PREDICTORS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES, check_choice,
+    PREPOST_MEASURES, REGTEST_MODELS, REGTEST_PREDICTORS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES, check_choice,
 )
 from .results import BiasTestResult, MetaResult, Provenance, bias_test_result, meta_result
 from .spec import model_spec
 
 MEASURE_ATTR = "ketabridge_measure"
+ASSUMED_RI_ATTR = "ketabridge_assumed_ri"
 
 
 def escalc(
@@ -29,7 +32,7 @@ def escalc(
     to: str | None = None,
     vtype: str | None = None,
     na_action: str = "omit",
-    **columns: str,
+    **columns: str | float,
 ) -> pd.DataFrame:
     """Effect sizes and sampling variances: metafor's ``escalc``.
 
@@ -38,11 +41,18 @@ def escalc(
     with ``yi``, ``vi`` and ``ni`` (metafor's per-study total sample size, NaN where the measure
     has none) added; rows with missing inputs get NaN and a warning (``na_action="fail"``
     raises instead). Unlike R, ``data`` is required and columns are named by strings.
+    For the pre/post measures (MC, SMCC, SMCR, SMCRH, ROMC, CVRC, VRC) ``ri`` may instead be
+    one number, the assumed pre-post correlation of every study (R's recycled scalar); it
+    shows in the provenance's call as ``ri = <value>``.
     """
     check_choice(measure, MEASURES, "measure")
+    assumed = {"ri": _assumed_ri(measure, columns.pop("ri"))} if _is_number(columns.get("ri")) else {}
     unknown = sorted(set(columns) - set(ESCALC_COLUMNS))
     if unknown:
         raise InputError(f"unknown escalc argument {', '.join(unknown)}; metafor's are: {', '.join(ESCALC_COLUMNS)}")
+    named = [f"{arg}={col!r}" for arg, col in columns.items() if not isinstance(col, str)]
+    if named:
+        raise InputError(f"escalc columns are named by strings (only ri may be a number): {', '.join(named)}")
     if not columns:
         raise InputError(f"escalc needs the study columns of measure {measure!r} (e.g. ai=, n1i=, m1i=, xi=)")
     if to is not None:
@@ -66,7 +76,7 @@ def escalc(
     options = {"add": add, "to": to, "vtype": vtype}
     reply = call_entry(
         "kb_escalc", measure, {argument: array[keep] for argument, array in values.items()},
-        {name: value for name, value in options.items() if value is not None},
+        {name: value for name, value in options.items() if value is not None}, assumed,
     )
     frame = table.to_pandas()
     for name in ("yi", "vi", "ni"):
@@ -74,8 +84,26 @@ def escalc(
         full[keep] = reply.value[name]
         frame[name] = full
     frame.attrs[MEASURE_ATTR] = measure
+    if assumed:
+        frame.attrs[ASSUMED_RI_ATTR] = assumed["ri"]
     frame.attrs["ketabridge_provenance"] = Provenance.from_reply(reply).to_dict()
     return frame
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _assumed_ri(measure: str, value: float) -> float:
+    """One assumed pre-post correlation for all rows: only for the pre/post measures, in [-1, 1]."""
+    if measure not in PREPOST_MEASURES:
+        raise InputError(
+            f"a single number for ri (an assumed pre-post correlation) needs a pre/post measure "
+            f"({', '.join(PREPOST_MEASURES)}), not {measure!r}; give ri a column name"
+        )
+    if not -1.0 <= float(value) <= 1.0:  # also rejects NaN
+        raise InputError(f"the assumed pre-post correlation ri must be between -1 and 1, not {value!r}")
+    return float(value)
 
 
 def rma(

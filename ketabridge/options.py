@@ -49,6 +49,9 @@ ESCALC_NONNEGATIVE = (
     "sd1i", "sd2i", "xi", "mi", "ti", "sdi", "ni",
 )
 ESCALC_CORRELATIONS = ("ri",)
+# Pre/post measures whose ri is the pre-post correlation (metafor 3.8-1 escalc), so one assumed
+# value for every study may replace the ri column.
+PREPOST_MEASURES = ("MC", "SMCC", "SMCR", "SMCRH", "ROMC", "CVRC", "VRC")
 ESCALC_VTYPES = ("LS", "LS2", "UB", "HO", "ST", "CS", "AV", "AV2", "AVHO")
 ESCALC_TO = ("all", "only0", "if0all", "none")
 

@@ -1,0 +1,114 @@
+"""Forest and funnel plots drawn by metafor's own forest() and funnel() into PNG, SVG or PDF."""
+
+from __future__ import annotations
+
+import numbers
+from pathlib import Path
+
+from ._r.call import call_entry
+from .errors import InputError, MetaforError
+from .results import MetaResult
+from .transforms import PROPORTION_MEASURES, TRANSFORMS_NEEDING_NI, natural_transform
+
+# The file's suffix picks the R device (png with cairo, svg, pdf).
+DEVICES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+MAX_INCHES = 100.0
+DPI_RANGE = (10, 2400)
+
+
+def forest(
+    result: MetaResult,
+    path: str | Path,
+    *,
+    width: float = 8.0,
+    height: float | None = None,
+    dpi: int = 150,
+    back_transform: bool = True,
+    addpred: bool = True,
+) -> Path:
+    """Draw a forest plot into `path` (PNG, SVG or PDF by suffix): metafor's ``forest.rma``.
+
+    Study labels come from ``slab=``; ``addpred`` draws the prediction interval (metafor's
+    ``addpred``; random-effects models without moderators only). Unless ``back_transform=False``,
+    ratios get a log axis labelled as ratios (metafor's ``atransf``) and proportions are drawn on
+    the proportion scale (``transf``, with ``targs=list(ni=)`` for PFT) without a reference
+    line. A trim-and-fill result shows its filled studies in grey.
+    ``height`` defaults to one that fits every row. Sizes are inches; ``dpi`` applies to PNG.
+    Returns the path written.
+    """
+    if height is None:
+        height = 2.0 + 0.3 * (result.glance_table["k"].iloc[0] + 4)  # header, summary and axis rows
+    plot = _plot_options(result, path, width, height, dpi, back_transform)
+    proportion = result.spec.measure in PROPORTION_MEASURES
+    plot.update(axis="transf" if proportion else "atransf", refline=not proportion, addpred=bool(addpred))
+    return _draw("kb_forest", result, plot)
+
+
+def funnel(
+    result: MetaResult,
+    path: str | Path,
+    *,
+    width: float = 6.0,
+    height: float = 5.0,
+    dpi: int = 150,
+    back_transform: bool = True,
+    contours: bool = False,
+) -> Path:
+    """Draw a funnel plot into `path` (PNG, SVG or PDF by suffix): metafor's ``funnel.rma``.
+
+    ``contours=True`` draws the contour-enhanced funnel of metafor's documentation (shaded
+    90/95/99% significance regions around 0: ``level=c(90,95,99), refline=0, legend=TRUE``).
+    Trim-and-fill results show the filled studies as open circles, as metafor does. Axis
+    labels back-transformed (``atransf``) unless ``back_transform=False``; sizes and dpi as in
+    :func:`forest`. Returns the path written.
+    """
+    plot = _plot_options(result, path, width, height, dpi, back_transform)
+    # funnel.rma has no transf: the axis stays on the model scale, labelled back-transformed
+    return _draw("kb_funnel", result, {**plot, "axis": "atransf", "contours": bool(contours)})
+
+
+def _draw(entry: str, result: MetaResult, plot: dict) -> Path:
+    fill = None
+    if result.kind == "trimfill":
+        glance = result.glance_table.iloc[0]
+        fill = {"side": str(glance["side"]), "estimator": str(glance["estimator"])}
+    path = Path(plot["path"])
+    try:
+        call_entry(entry, result.spec.to_r(), fill, plot)
+    except MetaforError:
+        path.unlink(missing_ok=True)  # a half-drawn file must not pass for a plot
+        raise
+    return path
+
+
+def _plot_options(result: object, path: str | Path, width: float, height: float, dpi: int,
+                  back_transform: bool) -> dict:
+    """Validate the target file, sizes and transform; the `plot` list the R entry points take."""
+    if not isinstance(result, MetaResult) or result.kind not in ("rma", "trimfill"):
+        raise InputError(f"plots take the result of ketabridge.rma() or trimfill(), not {type(result).__name__}")
+    target = Path(path).expanduser().absolute()
+    device = DEVICES.get(target.suffix.lower())
+    if device is None:
+        raise InputError(f"cannot tell the image format of {str(path)!r}: the file name must end in "
+                         f"{', '.join(DEVICES)}")
+    if not target.parent.is_dir():
+        raise InputError(f"cannot write {str(path)!r}: folder {str(target.parent)!r} does not exist")
+    for name, value in (("width", width), ("height", height)):
+        if not _real(value) or not 0 < value <= MAX_INCHES:
+            raise InputError(f"{name} is in inches and must be a number in (0, {MAX_INCHES:g}], not {value!r}")
+    if not isinstance(dpi, numbers.Integral) or isinstance(dpi, bool) or not DPI_RANGE[0] <= dpi <= DPI_RANGE[1]:
+        raise InputError(f"dpi must be a whole number from {DPI_RANGE[0]} to {DPI_RANGE[1]}, not {dpi!r}")
+    plot = {"path": str(target), "device": device, "width": float(width), "height": float(height), "dpi": int(dpi)}
+    transform = natural_transform(result.spec.measure) if back_transform else None
+    if transform is not None:
+        plot["transform"] = transform
+        if transform in TRANSFORMS_NEEDING_NI:
+            if result.spec.ni is None:
+                raise InputError(f"the back-transformed axis of {result.spec.measure} needs the studies' "
+                                 "sample sizes: pass ni='<column>' to rma, or back_transform=False")
+            plot["ni"] = result.spec.ni
+    return plot
+
+
+def _real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
