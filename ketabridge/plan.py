@@ -36,6 +36,7 @@ ANALYSIS_KEYS = (
 EFFECT_KEYS = ("where", "measure", "yi", "vi", "sei", *ESCALC_COLUMNS)
 PROPORTION_KEYS = ("events", "totals")
 COMPARE_KEYS = ("quantity", "timepoint")
+TYPE_NAMES = {str: "string", int: "number", float: "number", list: "list", bool: "boolean", dict: "table"}
 
 
 class PlanError(InputError):
@@ -251,8 +252,8 @@ class _Checker:
     def optional(self, raw: dict, key: str, kind, at: str, default):
         value = raw.get(key, default)
         if key in raw and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
-            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-            self.fail(f"{at}{key}", f"{value!r} must be a {names}")
+            names = {TYPE_NAMES[k] for k in (kind if isinstance(kind, tuple) else (kind,))}
+            self.fail(f"{at}{key}", f"{value!r} must be a {' or '.join(sorted(names))}")
         return value
 
     def choice(self, raw: dict, key: str, allowed: tuple[str, ...], at: str, default):
