@@ -4,12 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup r venv test demo bench clean
+.PHONY: setup r browser venv test demo bench clean
 
-setup: r venv
+setup: r browser venv
 
 r:
 	@bash scripts/setup-r.sh
+
+browser:
+	@bash scripts/setup-chromium.sh
 
 venv: $(STAMP)
 
@@ -23,12 +26,12 @@ $(STAMP): pyproject.toml
 test: setup
 	$(BIN)/python -m pytest -q
 
-demo: setup
-	$(BIN)/ketabridge analyze data/bcg/bcg.csv --measure RR --ai tpos --bi tneg --ci cpos --di cneg \
-		--slab author --trimfill --regtest --ranktest
+# The CRPS ketamine case study: summary on screen, tables, plots and report.html in ketabridge-out/.
+demo: r venv
+	$(BIN)/ketabridge run --out ketabridge-out
 
 bench: setup
 	$(BIN)/python bench/bench_bridge.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info ketabridge-out
