@@ -9,9 +9,11 @@ from .errors import (
     RNotAvailableError,
 )
 from .results import BiasTestResult, MetaResult, Provenance
+from .plots import forest, funnel
 
 __all__ = [
     "escalc", "rma", "trimfill", "regtest", "ranktest",
+    "forest", "funnel",
     "MetaResult", "BiasTestResult", "Provenance",
     "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError",
     "MetaforWarning", "MissingValuesWarning",
