@@ -10,9 +10,17 @@ from ..options import (
     ESCALC_COLUMNS, ESCALC_TO, ESCALC_VTYPES, MEASURES, METHODS, NA_ACTIONS, REGTEST_MODELS,
     REGTEST_PREDICTORS, TESTS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES,
 )
+from ..plots import DEVICES
 from ._common import clean_errors, escalc_options
 
 FORMATS = ("table", "json", "csv")
+
+
+def _image_path(context, parameter, path: Path | None) -> Path | None:
+    """Reject an unknown image suffix before any analysis runs."""
+    if path is not None and path.suffix.lower() not in DEVICES:
+        raise click.BadParameter(f"{str(path)!r} must end in {', '.join(DEVICES)}")
+    return path
 
 
 @click.command()
@@ -27,6 +35,8 @@ FORMATS = ("table", "json", "csv")
 @click.option("--add", type=float, help="escalc: continuity correction")
 @click.option("--to", type=click.Choice(ESCALC_TO), help="escalc: where to add it")
 @click.option("--vtype", type=click.Choice(ESCALC_VTYPES), help="escalc: variance type")
+@click.option("--assumed-ri", type=click.FloatRange(-1, 1), metavar="R",
+              help="escalc: one assumed pre-post correlation for every study (instead of --ri)")
 @click.option("--method", type=click.Choice(METHODS), default="REML", show_default=True)
 @click.option("--test", type=click.Choice(TESTS), default="z", show_default=True)
 @click.option("--level", type=float, default=95.0, show_default=True, help="confidence level, percent")
@@ -40,12 +50,24 @@ FORMATS = ("table", "json", "csv")
 @click.option("--ranktest", is_flag=True, help="add Begg's rank correlation test")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write to this file, not stdout")
+@click.option("--forest", "forest_path", type=click.Path(dir_okay=False, path_type=Path), callback=_image_path,
+              help="draw a forest plot (.png, .svg or .pdf)")
+@click.option("--funnel", "funnel_path", type=click.Path(dir_okay=False, path_type=Path), callback=_image_path,
+              help="draw a funnel plot (.png, .svg or .pdf); with --trimfill it shows the filled studies")
+@click.option("--funnel-contours", is_flag=True, help="contour-enhanced funnel (90/95/99%% regions)")
+@click.option("--plot-width", type=float, metavar="INCHES", help="plot width (default: forest 8, funnel 6)")
+@click.option("--plot-height", type=float, metavar="INCHES", help="plot height (default: fits the plot)")
+@click.option("--dpi", type=int, default=150, show_default=True, help="PNG resolution")
 def analyze(input_path: Path, **options) -> None:
     """Fit a random-effects model (metafor's rma) to INPUT (CSV, Parquet, Feather or Arrow IPC)."""
     from .. import api, render
 
     escalc_columns = {name: options.pop(name) for name in ESCALC_COLUMNS if options.get(name)}
     measure = options.pop("measure")
+    if options["assumed_ri"] is not None:
+        if "ri" in escalc_columns:
+            raise click.UsageError("give either --ri (a column) or --assumed-ri (one value), not both")
+        escalc_columns["ri"] = options["assumed_ri"]
     with clean_errors():
         data = str(input_path)
         if measure:
@@ -67,11 +89,28 @@ def analyze(input_path: Path, **options) -> None:
             extras["regtest"] = api.regtest(result, options["regtest_model"], options["regtest_predictor"])
         if options["ranktest"]:
             extras["ranktest"] = api.ranktest(result)
+        written = _draw_plots(result, extras.get("trimfill"), options)
     text = {"table": render.as_text, "json": render.as_json, "csv": render.as_csv}[options["output_format"]](
         result, extras
     )
     if options["out"]:
         options["out"].write_text(text, encoding="utf-8")
-        click.echo(f"wrote {options['out']}", err=True)
+        written.append(options["out"])
     else:
         click.echo(text, nl=False)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+
+
+def _draw_plots(result, filled, options) -> list[Path]:
+    """The forest plot of the model; the funnel of its trim-and-fill version when there is one."""
+    from .. import plots
+
+    sizes = {name: options[f"plot_{name}"] for name in ("width", "height") if options[f"plot_{name}"] is not None}
+    written = []
+    if options["forest_path"]:
+        written.append(plots.forest(result, options["forest_path"], dpi=options["dpi"], **sizes))
+    if options["funnel_path"]:
+        written.append(plots.funnel(filled or result, options["funnel_path"], dpi=options["dpi"],
+                                    contours=options["funnel_contours"], **sizes))
+    return written
