@@ -123,7 +123,8 @@ def rma(
     weights: str | None = None,
     measure: str | None = None,
     na_action: str = "omit",
-) -> MetaResult:
+    subgroup: str | None = None,
+) -> MetaResult | SubgroupResult:
     """Fit a random- or fixed-effects model: metafor's ``rma.uni``.
 
     Arguments are column names of ``data``; ``mods`` is a list of numeric columns (no
@@ -131,18 +132,25 @@ def rma(
     data has one (as ``escalc`` adds), and ``measure`` to the one ``escalc`` recorded.
     ``weights`` is only needed for the GENQ/GENQM estimators. Rows with missing values are
     left out with a warning (metafor's ``na.action``); ``na_action="fail"`` raises instead.
+    ``subgroup`` (a label column) fits the model once per subgroup and returns a
+    ``SubgroupResult`` with the test of subgroup differences (see ``ketabridge.subgroups``).
     """
+    from .subgroups import fit_subgroups  # subgroups builds on results, as api does
+
     if measure is None and isinstance(data, pd.DataFrame):
         measure = data.attrs.get(MEASURE_ATTR)
+    table = to_arrow(data)
     spec = model_spec(
-        to_arrow(data), yi=yi, vi=None if sei else vi, sei=sei, weights=weights, ni=ni, slab=slab,
+        table, yi=yi, vi=None if sei else vi, sei=sei, weights=weights, ni=ni, slab=slab,
         mods=mods, measure=measure, method=method, test=test, level=level, weighted=weighted,
         control=control, na_action=na_action,
     )
+    if subgroup is not None:
+        return fit_subgroups(table, spec, subgroup)
     reply = call_entry("kb_rma", spec.to_r())
     return meta_result(
         "rma", spec, reply, Provenance.from_reply(reply),
-        lambda: call_entry("kb_augment", spec.to_r()).value,
+        lambda: call_entry("kb_augment", spec.to_r()).value, source=table,
     )
 
 

@@ -25,6 +25,7 @@ TrimfillSide = Literal["left", "right"]
 RegtestModel = Literal["rma", "lm"]
 RegtestPredictor = Literal["sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv"]
 NaAction = Literal["omit", "fail"]
+FsnType = Literal["Rosenthal", "Orwin", "Rosenberg"]  # fsn's deterministic types (not REM)
 
 METHODS: tuple[str, ...] = get_args(Method)
 TESTS: tuple[str, ...] = get_args(Test)
@@ -34,6 +35,7 @@ TRIMFILL_SIDES: tuple[str, ...] = get_args(TrimfillSide)
 REGTEST_MODELS: tuple[str, ...] = get_args(RegtestModel)
 REGTEST_PREDICTORS: tuple[str, ...] = get_args(RegtestPredictor)
 NA_ACTIONS: tuple[str, ...] = get_args(NaAction)
+FSN_TYPES: tuple[str, ...] = get_args(FsnType)
 
 # Estimators that need more than yi and vi: GENQ/GENQM take user weights.
 METHODS_NEEDING_WEIGHTS = ("GENQ", "GENQM")

@@ -9,6 +9,7 @@ from functools import cache, cached_property
 from importlib import metadata
 
 import pandas as pd
+import pyarrow as pa
 
 from . import schema
 from .spec import ModelSpec
@@ -68,6 +69,7 @@ class MetaResult:
     tidy_table: pd.DataFrame = field(repr=False)
     provenance: Provenance = field(repr=False)
     compute_augment: Callable[[], pd.DataFrame] = field(repr=False)
+    source: pa.Table | None = field(default=None, repr=False)  # the input table, for cumul(order="col")
 
     @cached_property
     def augment_table(self) -> pd.DataFrame:
@@ -103,9 +105,9 @@ class MetaResult:
 
 @dataclass(frozen=True, eq=False)
 class BiasTestResult:
-    """A funnel-asymmetry test (regtest or ranktest): one glance row and provenance."""
+    """A publication-bias analysis (regtest, ranktest or fsn): one glance row and provenance."""
 
-    kind: str  # "regtest" or "ranktest"
+    kind: str  # "regtest", "ranktest" or "fsn"
     glance_table: pd.DataFrame = field(repr=False)
     provenance: Provenance = field(repr=False)
 
@@ -125,8 +127,11 @@ def records(table: pd.DataFrame) -> list[dict]:
 
 
 def meta_result(
-    kind: str, spec: ModelSpec, reply, provenance: Provenance, compute_augment: Callable[[], dict]
+    kind: str, spec: ModelSpec, reply, provenance: Provenance, compute_augment: Callable[[], dict],
+    source: pa.Table | None = None,
 ) -> MetaResult:
+    from .intervals import natural_study_columns  # intervals imports results; import when used
+
     trimmed = kind == "trimfill"
     glance = {**reply.value["glance"], "converged": [reply.converged]}
     return MetaResult(
@@ -135,10 +140,58 @@ def meta_result(
         glance_table=schema.frame(glance, schema.TRIMFILL_GLANCE if trimmed else schema.GLANCE),
         tidy_table=schema.frame(reply.value["tidy"], schema.TIDY),
         provenance=provenance,
-        compute_augment=lambda: schema.frame(compute_augment(), schema.TRIMFILL_AUGMENT if trimmed else schema.AUGMENT),
+        compute_augment=lambda: schema.frame(
+            natural_study_columns(compute_augment(), spec), schema.TRIMFILL_AUGMENT if trimmed else schema.AUGMENT
+        ),
+        source=source,
     )
 
 
 def bias_test_result(kind: str, value: dict, provenance: Provenance) -> BiasTestResult:
-    table_schema = schema.REGTEST_GLANCE if kind == "regtest" else schema.RANKTEST_GLANCE
+    table_schema = {"regtest": schema.REGTEST_GLANCE, "ranktest": schema.RANKTEST_GLANCE, "fsn": schema.FSN_GLANCE}[kind]
     return BiasTestResult(kind=kind, glance_table=schema.frame(value["glance"], table_schema), provenance=provenance)
+
+
+@dataclass(frozen=True, eq=False)
+class SubgroupResult:
+    """One model per subgroup and the test of subgroup differences (see ketabridge.subgroups).
+
+    ``fits`` maps each subgroup (in order of first appearance) to its MetaResult, so every
+    follow-up analysis (predict, influence, trimfill...) works per subgroup.
+    """
+
+    column: str  # the subgroup column of the input data
+    fits: dict[str, MetaResult] = field(repr=False)
+    between_table: pd.DataFrame = field(repr=False)
+    provenance: Provenance = field(repr=False)
+
+    def glance(self) -> pd.DataFrame:
+        """One row per subgroup: ``subgroup`` and the glance columns of its model."""
+        return self._stacked(MetaResult.glance, schema.SUBGROUP_GLANCE)
+
+    def tidy(self) -> pd.DataFrame:
+        """One row per subgroup and coefficient."""
+        return self._stacked(MetaResult.tidy, schema.SUBGROUP_TIDY)
+
+    def augment(self) -> pd.DataFrame:
+        """One row per study, with its subgroup."""
+        return self._stacked(MetaResult.augment, schema.SUBGROUP_AUGMENT)
+
+    def between(self) -> pd.DataFrame:
+        """The test of subgroup differences: one row ``q_between, df, p_value``."""
+        return self.between_table.copy()
+
+    def to_dict(self) -> dict:
+        return {
+            "glance": records(self.glance()), "tidy": records(self.tidy()), "augment": records(self.augment()),
+            "between": records(self.between_table)[0], "provenance": self.provenance.to_dict(),
+        }
+
+    def _stacked(self, table: Callable[[MetaResult], pd.DataFrame], table_schema: dict) -> pd.DataFrame:
+        parts = [table(fit).assign(subgroup=level) for level, fit in self.fits.items()]
+        return pd.concat(parts, ignore_index=True)[list(table_schema)].astype(table_schema)
+
+    def __repr__(self) -> str:
+        row = self.between_table.iloc[0]
+        return (f"<SubgroupResult by {self.column!r}: {len(self.fits)} subgroups, "
+                f"Q_between={row['q_between']:.4g} (df={int(row['df'])}), p={row['p_value']:.4g}>")

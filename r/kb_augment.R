@@ -9,3 +9,23 @@ kb_augment <- function(model, side = NULL, estimator = NULL) {
     augment
   })
 }
+
+# Study values and their normal-theory intervals on the measure's natural scale: metafor's
+# summary.escalc, as forest() draws them. PFT studies use their own n (transf.ipft), which inverts
+# each study's own transform exactly; rows without an n (filled studies) use the harmonic mean,
+# as transf.ipft.hm does for pooled values.
+kb_augment_natural <- function(yi, vi, level, transform = NULL, ni = NULL) {
+  options <- c(list(level = level), kb_transf_options(transform, ni))
+  kb_guard(kb_call_text("summary.escalc", c(yi = "yi", vi = "vi"), options), {
+    studies <- metafor::escalc(measure = "GEN", yi = yi, vi = vi)
+    natural <- do.call(summary, c(list(studies, level = level), kb_study_transf_args(transform, ni, length(yi))))
+    list(yi_natural = as.numeric(natural$yi), ci_low_natural = as.numeric(natural$ci.lb),
+         ci_high_natural = as.numeric(natural$ci.ub))
+  })
+}
+
+kb_study_transf_args <- function(transform, ni, k) {
+  if (is.null(transform)) return(list())
+  if (transform != "ipft.hm") return(list(transf = kb_transform(transform)))
+  list(transf = metafor::transf.ipft, ni = c(ni, rep(1 / mean(1 / ni), k - length(ni))))
+}

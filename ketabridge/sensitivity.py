@@ -1,0 +1,132 @@
+"""Sensitivity analyses of a fitted model: leave-one-out, influence, cumulative, fail-safe N."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import schema, validate
+from ._r.call import call_entry
+from .errors import InputError
+from .intervals import _fitted, resolve_transform
+from .io import TableLike, to_arrow
+from .options import FSN_TYPES, check_choice
+from .results import BiasTestResult, MetaResult, Provenance, bias_test_result
+
+
+def leave1out(result: MetaResult, transf: str | None = None, **targs) -> pd.DataFrame:
+    """The model refitted k times, each time without one study: metafor's ``leave1out.rma.uni``.
+
+    One row per study (``study`` is the study left out, with the user's labels), with the
+    estimate, its test and interval, Q, tau^2, I^2 and H^2 of the refit. ``transf`` as in
+    ``predict`` (``"natural"``, ``"exp"``...) back-transforms estimate and interval (std_error
+    is then NaN, as in metafor). Models with moderators are refused, as metafor refuses them.
+    """
+    result = _without_moderators(result, "leave1out")
+    transform, sizes = resolve_transform(result.spec, transf, targs, "leave1out")
+    reply = call_entry("kb_leave1out", result.spec.to_r(), transform, sizes)
+    return schema.frame(reply.value, schema.LEAVE1OUT)
+
+
+def influence(result: MetaResult) -> pd.DataFrame:
+    """Outlier and influence diagnostics: metafor's ``influence.rma.uni`` (its ``inf`` table).
+
+    One row per study: externally standardized residual (``rstudent``), ``dffits``, Cook's
+    distance, covariance ratio, tau^2 and Q with the study deleted, hat value, weight (percent)
+    and metafor's ``influential`` flag. The DFBETAS table is left out.
+    """
+    result = _fitted(result, "influence")
+    reply = call_entry("kb_influence", result.spec.to_r())
+    return schema.frame(reply.value, schema.INFLUENCE)
+
+
+def cumul(result: MetaResult, order: str | np.ndarray | list, transf: str | None = None, **targs) -> pd.DataFrame:
+    """Cumulative meta-analysis: metafor's ``cumul.rma.uni``.
+
+    Studies enter in increasing ``order``: a numeric column of the data ``rma`` was given, or
+    one number per study of the model (ties keep the data's order, as R's ``order()`` does).
+    Row j is the model of the first j studies: ``k``, the ``study`` added and its 0-based
+    ``position`` among the model's studies, then the columns of ``leave1out``. ``transf`` as in
+    ``predict``. Models with moderators are refused, as metafor refuses them.
+    """
+    result = _without_moderators(result, "cumul")
+    keys = _order_values(result, order)
+    transform, sizes = resolve_transform(result.spec, transf, targs, "cumul")
+    reply = call_entry("kb_cumul", result.spec.to_r(), keys, transform, sizes)
+    return schema.frame(reply.value, schema.CUMUL)
+
+
+def fsn(
+    data: TableLike | MetaResult,
+    yi: str = "yi",
+    vi: str | None = "vi",
+    *,
+    sei: str | None = None,
+    type: str = "Rosenthal",
+    alpha: float = 0.05,
+    target: float | None = None,
+    weighted: bool = False,
+    na_action: str = "omit",
+) -> BiasTestResult:
+    """Fail-safe N: metafor's ``fsn`` (3.8-1), types ``Rosenthal``, ``Orwin`` and ``Rosenberg``.
+
+    ``data`` is a table with columns ``yi`` and ``vi`` (or ``sei``), or the result of
+    ``ketabridge.rma`` (its studies' yi and vi). ``alpha`` is the target significance level
+    (Rosenthal, Rosenberg); ``target`` the target average effect of Orwin's method (metafor's
+    default: half the observed one); ``weighted=True`` makes Orwin's average inverse-variance
+    weighted (as metafor 3.8-1; later metafor versions weight whenever vi is given). The glance
+    row: ``type, fail_safe_n, alpha, p_value, average_effect, target``.
+    """
+    check_choice(type, FSN_TYPES, "type")
+    if not 0 < alpha < 1:
+        raise InputError(f"alpha must be between 0 and 1, not {alpha!r}")
+    if target is not None and not np.isfinite(target):
+        raise InputError(f"target must be a finite number, not {target!r}")
+    effects, variances = _effects(data, yi, vi, sei, na_action)
+    reply = call_entry("kb_fsn", effects, variances, type, float(alpha),
+                       None if target is None else float(target), bool(weighted))
+    return bias_test_result("fsn", reply.value, Provenance.from_reply(reply))
+
+
+def _effects(data, yi: str, vi: str | None, sei: str | None, na_action: str) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(data, MetaResult):
+        spec = _fitted(data, "fsn").spec
+        return spec.yi, spec.vi if spec.vi is not None else spec.sei ** 2
+    table = to_arrow(data)
+    variance_column = sei or vi
+    if variance_column is None:
+        raise InputError("give the sampling variances (vi=) or standard errors (sei=)")
+    columns = {yi: validate.numeric_column(table, yi), variance_column: validate.numeric_column(table, variance_column)}
+    keep = validate.complete_rows(columns, na_action)
+    effects, spread = (columns[name][keep] for name in (yi, variance_column))
+    validate.check_finite(yi, effects)
+    validate.check_positive(variance_column, spread, "standard errors" if sei else "variances")
+    if keep.sum() < 1:
+        raise InputError("fsn needs at least one study with complete data")
+    return effects, spread ** 2 if sei else spread
+
+
+def _without_moderators(result: object, what: str) -> MetaResult:
+    result = _fitted(result, what)
+    if result.spec.mods:
+        raise InputError(f"{what} needs a model without moderators (metafor's {what} refuses them)")
+    return result
+
+
+def _order_values(result: MetaResult, order) -> np.ndarray:
+    """One finite number per study of the model, from a column name or given directly."""
+    if isinstance(order, str):
+        if result.source is None:
+            raise InputError(f"order={order!r} names a column, but this result does not hold its data; pass the values")
+        keys = validate.numeric_column(result.source, order)[result.spec.source_rows]
+        name = order
+    else:
+        keys = np.asarray(order, dtype=float)
+        name = "order"
+        if keys.shape != (result.spec.k,):
+            raise InputError(f"order must have one value per study of the model ({result.spec.k}), not shape {keys.shape}")
+    bad = np.flatnonzero(~np.isfinite(keys))
+    if bad.size:
+        rows = result.spec.source_rows[bad] if isinstance(order, str) else bad  # input rows for a column
+        raise InputError(f"{name!r} must hold a finite number for every study, but {validate.rows_text(rows, ('is', 'are'))} not")
+    return keys

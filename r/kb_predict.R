@@ -1,0 +1,28 @@
+# Pooled (or fitted) effects with confidence and prediction intervals: metafor::predict.rma.
+# transform is a name from ketabridge/transforms.py (or NULL); ni feeds transf.ipft.hm.
+kb_transf_options <- function(transform, ni) {
+  if (is.null(transform)) return(list())
+  c(list(transf = paste0("transf.", transform)), if (!is.null(ni)) list(targs = "list(ni = ni)"))
+}
+
+kb_transf_args <- function(transform, ni) {
+  if (is.null(transform)) return(list())
+  c(list(transf = kb_transform(transform)), if (!is.null(ni)) list(targs = list(ni = ni)))
+}
+
+# metafor leaves out a column it has no value for (se after a transform, PIs of EE models).
+kb_column <- function(values, n) if (is.null(values)) rep(NA_real_, n) else as.numeric(values)
+
+kb_predict <- function(model, level, transform = NULL, ni = NULL) {
+  options <- c(list(level = level), kb_transf_options(transform, ni))
+  kb_guard(kb_call_text("predict", character(), options, inner = kb_model_call(model)), {
+    fit <- kb_fit(model)
+    pred <- do.call(metafor::predict.rma, c(list(fit, level = level), kb_transf_args(transform, ni)))
+    n <- length(pred$pred)
+    list(
+      estimate = as.numeric(pred$pred), std_error = kb_column(pred$se, n),
+      conf_low = kb_column(pred$ci.lb, n), conf_high = kb_column(pred$ci.ub, n),
+      pi_low = kb_column(pred$pi.lb, n), pi_high = kb_column(pred$pi.ub, n)
+    )
+  })
+}
