@@ -9,11 +9,15 @@ from .errors import (
     RNotAvailableError,
 )
 from .results import BiasTestResult, MetaResult, Provenance
+from .intervals import confint, predict
+from .sensitivity import cumul, fsn, influence, leave1out
+from .results import SubgroupResult
 from .plots import forest, funnel
 
 __all__ = [
     "escalc", "rma", "trimfill", "regtest", "ranktest",
     "forest", "funnel",
+    "predict", "confint", "leave1out", "influence", "cumul", "fsn", "SubgroupResult",
     "MetaResult", "BiasTestResult", "Provenance",
     "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError",
     "MetaforWarning", "MissingValuesWarning",

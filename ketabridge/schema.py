@@ -65,6 +65,11 @@ AUGMENT = {
     "std_residual": FLOAT,
     "hat": FLOAT,
     "cooks_distance": FLOAT,
+    # yi and its normal-theory interval on the measure's natural scale (risk ratio, proportion...);
+    # the model scale when the measure has no back-transform (ketabridge/transforms.py)
+    "yi_natural": FLOAT,
+    "ci_low_natural": FLOAT,
+    "ci_high_natural": FLOAT,
 }
 
 TRIMFILL_AUGMENT = {**AUGMENT, "filled": BOOL}
@@ -81,6 +86,67 @@ REGTEST_GLANCE = {
 }
 
 RANKTEST_GLANCE = {"kendall_tau": FLOAT, "p_value": FLOAT}
+
+# predict(): one row for an intercept-only model, one per study (fitted values) with moderators.
+# std_error is NaN after a back-transform, pi_low/pi_high for equal-effects models (as in metafor).
+PREDICT = {
+    "estimate": FLOAT,
+    "std_error": FLOAT,
+    "conf_low": FLOAT,
+    "conf_high": FLOAT,
+    "pi_low": FLOAT,
+    "pi_high": FLOAT,
+}
+
+# confint(): rows tau2, tau, i2 (percent), h2 with Q-profile confidence intervals.
+CONFINT = {"term": TEXT, "estimate": FLOAT, "conf_low": FLOAT, "conf_high": FLOAT}
+
+# leave1out(): row i is the model refitted without study i.
+LEAVE1OUT = {
+    "study": TEXT,
+    "estimate": FLOAT,
+    "std_error": FLOAT,  # NaN after a back-transform, as in metafor
+    "statistic": FLOAT,
+    "p_value": FLOAT,
+    "conf_low": FLOAT,
+    "conf_high": FLOAT,
+    "q": FLOAT,
+    "q_pvalue": FLOAT,
+    "tau2": FLOAT,
+    "i2": FLOAT,
+    "h2": FLOAT,
+}
+
+# cumul(): row j is the model fitted to the first j studies in the chosen order; `study` is the
+# study added at that step and `position` its 0-based row among the model's studies.
+CUMUL = {"k": INT, **LEAVE1OUT, "position": INT}
+
+INFLUENCE = {
+    "study": TEXT,
+    "rstudent": FLOAT,
+    "dffits": FLOAT,
+    "cooks_distance": FLOAT,
+    "cov_ratio": FLOAT,
+    "tau2_deleted": FLOAT,
+    "q_deleted": FLOAT,
+    "hat": FLOAT,
+    "weight": FLOAT,  # percent
+    "influential": BOOL,  # metafor's "*" mark
+}
+
+FSN_GLANCE = {
+    "type": TEXT,
+    "fail_safe_n": FLOAT,
+    "alpha": FLOAT,
+    "p_value": FLOAT,  # NaN for Orwin
+    "average_effect": FLOAT,  # NaN for Rosenthal
+    "target": FLOAT,  # Orwin only
+}
+
+SUBGROUP_GLANCE = {"subgroup": TEXT, **GLANCE}
+SUBGROUP_TIDY = {"subgroup": TEXT, **TIDY}
+SUBGROUP_AUGMENT = {"subgroup": TEXT, **AUGMENT}
+SUBGROUP_TEST = {"q_between": FLOAT, "df": INT, "p_value": FLOAT}
 
 
 def frame(columns: Mapping[str, object], schema: Mapping[str, str]) -> pd.DataFrame:
