@@ -4,6 +4,7 @@ Nothing here starts R: R starts on the first analysis.
 """
 
 from .api import escalc, ranktest, regtest, rma, trimfill
+from ._batch import BatchResult, batch
 from .errors import (
     ConvergenceError, InputError, KetabridgeError, MetaforError, MetaforWarning, MissingValuesWarning,
     RNotAvailableError,
@@ -16,6 +17,7 @@ from .plots import forest, funnel
 
 __all__ = [
     "escalc", "rma", "trimfill", "regtest", "ranktest",
+    "batch", "BatchResult",
     "forest", "funnel",
     "predict", "confint", "leave1out", "influence", "cumul", "fsn", "SubgroupResult",
     "MetaResult", "BiasTestResult", "Provenance",

@@ -87,6 +87,10 @@ REGTEST_GLANCE = {
 
 RANKTEST_GLANCE = {"kendall_tau": FLOAT, "p_value": FLOAT}
 
+# One row per batch analysis (after `analysis_id`): ok | warning | error, R's messages, the call,
+# and what the fallback policy used ("" when nothing).
+STATUS = {"status": TEXT, "message": TEXT, "r_call": TEXT, "fallback": TEXT}
+
 # predict(): one row for an intercept-only model, one per study (fitted values) with moderators.
 # std_error is NaN after a back-transform, pi_low/pi_high for equal-effects models (as in metafor).
 PREDICT = {

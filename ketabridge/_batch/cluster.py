@@ -1,0 +1,55 @@
+"""Run chunks on a Dask distributed cluster. Imported only when a scheduler is given.
+
+Each Dask worker process starts R on the first chunk it runs and keeps it (the R session is
+cached per process), so R starts once per worker, not once per chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from ..errors import InputError, RNotAvailableError
+
+IN_FLIGHT_PER_WORKER = 2  # chunks queued per worker thread: enough to keep it busy, bounded memory
+
+
+def run_dask(payloads: Iterator[dict], scheduler, on_result: Callable, on_failure: Callable) -> None:
+    """scheduler: an address ("tcp://host:8786") or a distributed.Client."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError as error:
+        raise InputError("a Dask scheduler needs dask.distributed: pip install 'ketabridge[dask]'") from error
+    from .worker import run_chunk
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler, set_as_default=False)
+    try:
+        slots = max(1, sum(client.nthreads().values())) * IN_FLIGHT_PER_WORKER
+        source = iter(payloads)
+        queue = as_completed()
+        submitted = {}
+        for payload in source:
+            _submit(client, queue, submitted, payload, run_chunk)
+            if len(submitted) >= slots:
+                break
+        for future in queue:
+            payload = submitted.pop(future.key)
+            try:
+                result = future.result()
+            except RNotAvailableError:
+                raise
+            except Exception as error:  # a task error or a worker lost too often (KilledWorker)
+                on_failure(payload, f"the Dask task for this chunk failed: {type(error).__name__}: {error}")
+            else:
+                on_result(payload, result)
+            following = next(source, None)
+            if following is not None:
+                _submit(client, queue, submitted, following, run_chunk)
+    finally:
+        if client is not scheduler:
+            client.close()
+
+
+def _submit(client, queue, submitted: dict, payload: dict, run_chunk) -> None:
+    future = client.submit(run_chunk, payload, pure=False)
+    submitted[future.key] = payload
+    queue.add(future)

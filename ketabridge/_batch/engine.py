@@ -1,0 +1,155 @@
+"""ketabridge.batch: many meta-analyses from one long table, chunk by chunk, nothing lost."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from ..io import TableLike
+from ..results import ketabridge_version
+from .checks import check_chunk
+from .progress import Progress
+from .result import BatchResult
+from .settings import batch_settings
+from .source import Source
+from .store import BatchStore
+from .tables import failed_tables
+
+MAX_CHUNK = 250  # analyses per chunk: about a second of R work, so a lost chunk costs little
+
+
+def batch(
+    data: TableLike, by: str, *, yi: str = "yi", vi: str | None = "vi", sei: str | None = None,
+    measure: str | None = None, method: str = "REML", test: str = "z", level: float = 95.0,
+    trimfill: bool = False, regtest: bool = False, ranktest: bool = False, workers: int = 1,
+    scheduler=None, chunk_size: int | None = None, fallback=None, out=None, resume: bool = False,
+    csv: bool = False, progress: bool | None = None, **escalc_columns: str,
+) -> BatchResult:
+    """Fit one random-effects model (metafor's ``rma.uni``) per group of a long table.
+
+    ``data`` has one row per study; ``by`` names the column of analysis ids (integers or text),
+    and each id's rows form one analysis. Columns as in ``rma`` (``yi``, ``vi`` or ``sei``), or
+    ``measure`` with escalc's columns (``ai=``, ``n1i=``, ...) to compute them first. The extras
+    run metafor's ``trimfill`` (estimator L0, side chosen by metafor), ``regtest`` (model "rma",
+    predictor "sei") and ``ranktest`` on each fitted model. Unlike R, a failing analysis never
+    stops the batch: it becomes an ``error`` row of ``.status``.
+
+    ``workers`` processes each embed R once (0 runs in this process); ``scheduler`` (an address or
+    a ``distributed.Client``) runs the chunks on a Dask cluster instead. ``fallback=True`` refits
+    non-converged models with smaller steps and more iterations, then with DL (or give a list of
+    ``{"method": ..., "control": {...}}`` steps). ``out`` writes ``glance.parquet``,
+    ``tidy.parquet``, ``status.parquet`` and ``provenance.json`` there (plus CSV with
+    ``csv=True``), chunk by chunk; ``resume=True`` continues a run killed half way.
+    """
+    started, clock = _now(), time.perf_counter()
+    settings = batch_settings(
+        by, yi=yi, vi=vi, sei=sei, measure=measure, method=method, test=test, level=level,
+        trimfill=trimfill, regtest=regtest, ranktest=ranktest, fallback=fallback, escalc_columns=escalc_columns,
+    )
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise InputError(f"workers must be a whole number >= 0, not {workers!r}")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise InputError(f"chunk_size must be a whole number >= 1, not {chunk_size!r}")
+    if (resume or csv) and out is None:
+        raise InputError("resume and csv need an output directory (out=)")
+    source = Source(data, by, list(settings.columns.values()))
+    size = chunk_size or _chunk_size(len(source.ids), max(workers, 1))
+    fingerprint = {"input": source.describe(), "options": settings.describe()}
+    store = BatchStore(Path(out), fingerprint, resume) if out is not None else None
+    done = store.done_ids() if store is not None and resume else set()
+
+    collected: dict[str, list[pd.DataFrame]] = {"glance": [], "tidy": [], "status": []}
+    versions: dict = {}
+    timing = {"fit_seconds": 0.0, "chunks": 0}
+    bar = Progress(len(source.ids) - len(done), progress)
+
+    def keep(tables: dict[str, pd.DataFrame]) -> None:
+        if store is not None:
+            store.write_chunk(tables)
+        else:
+            for kind, table in tables.items():
+                collected[kind].append(table)
+        bar.advance(len(tables["status"]))
+
+    def on_result(payload: dict, result: dict) -> None:
+        versions.update(result["versions"])
+        timing["fit_seconds"] += result["fit_seconds"]
+        timing["chunks"] += 1
+        keep(result["tables"])
+
+    def on_failure(payload: dict, why: str) -> None:
+        notes = [f"{note}; {why}" if note else why for note in payload["notes"]]
+        keep(failed_tables(payload["ids"], notes, payload["settings"], payload["by"]))
+
+    def payloads() -> Iterator[dict]:
+        for chunk in source.chunks(size, skip=done):
+            checked = check_chunk(chunk, settings)
+            if checked.failed_ids:  # stopped before R: their status rows are final now
+                keep(failed_tables(checked.failed_ids, checked.failed_messages, settings.to_r(), by))
+            if checked.ids:
+                yield checked.payload(settings, by)
+
+    try:
+        if scheduler is not None:
+            from .cluster import run_dask
+
+            run_dask(payloads(), scheduler, on_result, on_failure)
+        elif workers == 0:
+            from .pool import run_inline
+
+            run_inline(payloads(), on_result, on_failure)
+        else:
+            from .pool import run_pool
+
+            run_pool(payloads(), workers, on_result, on_failure)
+    finally:
+        bar.close()
+
+    tables = {kind: (store.read(kind) if store is not None else _concat(frames)) for kind, frames in collected.items()}
+    tables = {kind: _in_input_order(table, source.ids) for kind, table in tables.items()}
+    _check_every_id_once(tables["status"], source.ids)
+    provenance = {
+        "ketabridge_version": ketabridge_version(), **versions,
+        "options": settings.describe(), "input": source.describe(), "analyses": len(source.ids),
+        "status_counts": tables["status"]["status"].value_counts().to_dict(),
+        "resumed_analyses": len(done), "workers": workers, "scheduler": None if scheduler is None else str(scheduler),
+        "chunk_size": size, "chunks_run": timing["chunks"], "started": started, "finished": _now(),
+        "wall_seconds": time.perf_counter() - clock, "r_fit_seconds": timing["fit_seconds"],
+    }
+    if store is not None:
+        store.finish(tables, provenance, csv)
+    return BatchResult(glance=tables["glance"], tidy=tables["tidy"], status=tables["status"], provenance=provenance)
+
+
+def _chunk_size(analyses: int, workers: int) -> int:
+    # at least four chunks per worker, so the last chunks finish close together
+    return max(1, min(MAX_CHUNK, math.ceil(analyses / (4 * workers))))
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [frame for frame in frames if len(frame)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"analysis_id": []})
+
+
+def _in_input_order(table: pd.DataFrame, ids: list) -> pd.DataFrame:
+    if table.empty:
+        return table
+    position = {value: rank for rank, value in enumerate(ids)}
+    order = table["analysis_id"].map(position).to_numpy()
+    return table.iloc[pd.Series(order).argsort(kind="stable").to_numpy()].reset_index(drop=True)
+
+
+def _check_every_id_once(status: pd.DataFrame, ids: list) -> None:
+    found = status["analysis_id"].tolist() if len(status) else []
+    if len(found) != len(ids) or set(found) != set(ids):
+        raise RuntimeError(f"batch bookkeeping error: {len(ids)} analyses in, {len(found)} status rows out")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,221 @@
+"""Read a long table in record batches and cut it into chunks of whole analyses.
+
+The id column is scanned first, alone (cheap: one column), which gives every id, in order of
+first appearance, and tells whether each id's rows are contiguous. Contiguous ids (the usual
+case: a table sorted or written group by group) are then streamed in record batches, the last,
+possibly incomplete, group of a batch carried over to the next. Interleaved ids cannot be
+streamed group by group, so then only the needed columns are read whole and ordered by id.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import InputError
+from ..io import TableLike, to_arrow
+from ..validate import require_columns, rows_text
+
+BATCH_ROWS = 65_536  # rows per record batch read from a file
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    ids: list  # analysis ids, in input order
+    sizes: np.ndarray  # rows per analysis
+    rows: np.ndarray  # 0-based input row of each row
+    columns: dict[str, pa.Array]  # input column -> values, rows of each analysis together
+
+
+class Source:
+    """A table (in memory or a file) with its analysis ids scanned."""
+
+    def __init__(self, data: TableLike, by: str, columns: list[str]):
+        self.data = data
+        self.by = by
+        self.columns = list(dict.fromkeys(columns))
+        self.path = Path(data) if isinstance(data, (str, os.PathLike)) else None
+        self.table = None if self.path is not None else to_arrow(data)
+        self._check_columns()
+        ids = self._read([by]).column(by)
+        self.ids, self.contiguous, self.id_type = _scan_ids(ids, by)
+
+    def describe(self) -> str:
+        return str(self.path) if self.path is not None else f"in-memory table of {len(self.table)} rows"
+
+    def chunks(self, chunk_size: int, skip: set = frozenset()) -> Iterator[Chunk]:
+        """Chunks of up to chunk_size analyses whose ids are not in skip, in input order."""
+        pending: list[pa.Table] = []
+        pending_count = 0
+        index = 0
+        for block in self._groups():
+            for group in _split_groups(block, self.by):
+                if group.column(self.by)[0].as_py() in skip:
+                    continue
+                pending.append(group)
+                pending_count += 1
+                if pending_count == chunk_size:
+                    yield self._chunk(index, pending)
+                    index, pending, pending_count = index + 1, [], 0
+        if pending:
+            yield self._chunk(index, pending)
+
+    def _chunk(self, index: int, groups: list[pa.Table]) -> Chunk:
+        table = pa.concat_tables(groups)
+        return Chunk(
+            index=index,
+            ids=[group.column(self.by)[0].as_py() for group in groups],
+            sizes=np.array([len(group) for group in groups], dtype=np.int64),
+            rows=table.column("__row").to_numpy(),
+            columns={name: table.column(name).combine_chunks() for name in self.columns},
+        )
+
+    def _groups(self) -> Iterator[pa.Table]:
+        """Tables of whole groups (each group's rows together), with a __row column of input rows."""
+        wanted = [self.by, *self.columns]
+        if not self.contiguous:  # interleaved ids: read the needed columns whole, order them by id
+            table = _with_rows(self._read(wanted), 0)
+            first_seen = {value: rank for rank, value in enumerate(self.ids)}
+            rank = np.array([first_seen[value] for value in table.column(self.by).to_pylist()])
+            yield table.take(np.argsort(rank, kind="stable"))
+            return
+        carry, offset = None, 0
+        for batch in self._batches(wanted):
+            block = _with_rows(pa.Table.from_batches([batch]), offset)
+            offset += len(block)
+            if carry is not None:
+                block = pa.concat_tables([carry, block])
+            if len(block) == 0:
+                continue
+            last_start = _last_group_start(block.column(self.by))
+            carry = block.slice(last_start)
+            if last_start:
+                yield block.slice(0, last_start)
+        if carry is not None and len(carry):
+            yield carry
+
+    def _read(self, names: list[str]) -> pa.Table:
+        if self.table is not None:
+            return self.table.select(names)
+        batches = list(_file_batches(self.path, names))
+        return pa.Table.from_batches(batches) if batches else _file_schema(self.path).empty_table().select(names)
+
+    def _batches(self, names: list[str]) -> Iterator[pa.RecordBatch]:
+        if self.table is not None:
+            yield from self.table.select(names).to_batches(max_chunksize=BATCH_ROWS)
+        else:
+            yield from _file_batches(self.path, names, (self.by, self.id_type))
+
+    def _check_columns(self) -> None:
+        schema = self.table.schema if self.table is not None else _file_schema(self.path)
+        require_columns(schema.empty_table(), [self.by, *self.columns])
+
+
+def _scan_ids(ids: pa.ChunkedArray, by: str) -> tuple[list, bool, pa.DataType]:
+    kind = ids.type
+    if pa.types.is_dictionary(kind):
+        ids = ids.cast(kind.value_type)
+        kind = ids.type
+    if not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise InputError(f"column {by!r} holds the analysis ids, which must be integers or text, not {kind}")
+    missing = np.flatnonzero(ids.is_null().to_numpy(zero_copy_only=False))
+    if missing.size:
+        raise InputError(f"column {by!r} holds the analysis ids, but {rows_text(missing, ('has', 'have'))} none")
+    if len(ids) == 0:
+        raise InputError(f"the table has no rows, so no analyses to run (column {by!r})")
+    values = ids.combine_chunks()
+    changes = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1))
+    runs = 1 + pc.sum(changes).as_py() if len(values) > 1 else 1
+    unique = pc.unique(values)
+    return unique.to_pylist(), runs == len(unique), kind
+
+
+def _with_rows(table: pa.Table, offset: int) -> pa.Table:
+    return table.append_column("__row", pa.array(np.arange(offset, offset + len(table), dtype=np.int64)))
+
+
+def _last_group_start(ids: pa.ChunkedArray) -> int:
+    values = ids.combine_chunks()
+    last = values[len(values) - 1]
+    same = pc.equal(values, last).to_numpy(zero_copy_only=False)
+    different = np.flatnonzero(~same)
+    return int(different[-1]) + 1 if different.size else 0
+
+
+def _split_groups(block: pa.Table, by: str) -> Iterator[pa.Table]:
+    """The block's groups (contiguous runs of one id), in order."""
+    values = block.column(by).combine_chunks()
+    if len(values) == 0:
+        return
+    changes = np.flatnonzero(pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)).to_numpy(zero_copy_only=False)) + 1
+    bounds = [0, *changes.tolist(), len(values)]
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        yield block.slice(start, stop - start)
+
+
+def _file_kind(path: Path) -> str:
+    from ..io import _READERS
+
+    kind = _READERS.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(sorted(_READERS))}")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    return kind
+
+
+def _file_schema(path: Path) -> pa.Schema:
+    kind = _file_kind(path)
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(path).schema_arrow
+        if kind == "csv":
+            from pyarrow import csv
+
+            with csv.open_csv(path) as reader:
+                return reader.schema
+        return _open_ipc(path, kind).schema
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(f"{path}: cannot read as {kind}: {error}") from error
+
+
+def _open_ipc(path: Path, kind: str):
+    source = pa.memory_map(str(path))
+    return pa.ipc.open_file(source) if kind == "ipc_file" else pa.ipc.open_stream(source)
+
+
+def _file_batches(path: Path, names: list[str], id_column: tuple | None = None) -> Iterator[pa.RecordBatch]:
+    """Record batches of the named columns; id_column (name, type) reads CSV data columns as text."""
+    kind = _file_kind(path)
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=names)
+        elif kind == "csv":
+            from pyarrow import csv
+
+            # data columns are read as text and converted per chunk, so one bad cell cannot stop the read
+            types = None
+            if id_column is not None:
+                types = {name: pa.string() for name in names if name != id_column[0]}
+                types[id_column[0]] = id_column[1]
+            options = csv.ConvertOptions(include_columns=names, column_types=types)
+            with csv.open_csv(path, convert_options=options, read_options=csv.ReadOptions(block_size=1 << 22)) as reader:
+                yield from reader
+        else:
+            reader = _open_ipc(path, kind)
+            batches = (reader.get_batch(i) for i in range(reader.num_record_batches)) if kind == "ipc_file" else reader
+            for batch in batches:
+                yield batch.select(names)
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(f"{path}: cannot read as {kind}: {error}") from error

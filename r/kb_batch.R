@@ -1,0 +1,128 @@
+# Batch: every analysis of one chunk in one call. The chunk's columns arrive once as whole
+# vectors, the loop runs here in R, and only flat column vectors go back to Python.
+#   data:     named list of chunk vectors: yi and vi (or sei), or escalc's columns
+#   sizes:    rows per analysis, in chunk order (each analysis's rows are contiguous)
+#   settings: list(measure, escalc, method, test, level, trimfill, trimfill_estimator,
+#                  regtest, ranktest, fallback = list of list(label, change))
+#   not_converged: the regular expression of metafor's non-convergence messages
+kb_batch <- function(data, sizes, settings, not_converged) {
+  kb_guard("kb_batch", {
+    started <- proc.time()[["elapsed"]]
+    prepared <- kb_batch_effects(data, sizes, settings)
+    ends <- cumsum(sizes)
+    starts <- ends - sizes + 1L
+    template <- kb_batch_model(prepared$columns, seq_len(min(2L, length(sizes))), settings)
+    runs <- lapply(seq_along(sizes), function(i) {
+      kb_batch_one(kb_batch_model(prepared$columns, starts[i]:ends[i], settings), settings, not_converged)
+    })
+    part <- function(name) lapply(runs, `[[`, name)
+    list(
+      ok = vapply(runs, `[[`, logical(1), "ok"),
+      message = vapply(seq_along(runs), function(i) kb_batch_message(runs[[i]], prepared$warnings[[i]]), character(1)),
+      fallback = vapply(runs, `[[`, character(1), "used"),
+      r_call = vapply(runs, `[[`, character(1), "call"),
+      call_template = kb_model_call(template),
+      glance = kb_batch_columns(part("glance")),
+      tidy = kb_batch_rows(part("tidy")),
+      trimfill = kb_batch_columns(part("trimfill")),
+      regtest = kb_batch_columns(part("regtest")),
+      ranktest = kb_batch_columns(part("ranktest")),
+      seconds = proc.time()[["elapsed"]] - started
+    )
+  })
+}
+
+# yi and vi (or sei) per row; escalc runs once over the whole chunk (it works row by row).
+kb_batch_effects <- function(data, sizes, settings) {
+  if (!isTRUE(settings$escalc)) return(list(columns = data, warnings = rep(list(character()), length(sizes))))
+  computed <- kb_guard("", do.call(metafor::escalc, c(list(measure = settings$measure), data)))
+  if (!computed$ok) stop(computed$error, call. = FALSE)
+  columns <- list(yi = as.numeric(computed$value$yi), vi = as.numeric(computed$value$vi))
+  # escalc's warnings concern the rows it could not compute: pass them to those analyses only
+  incomplete <- is.na(columns$yi) | is.na(columns$vi)
+  touched <- rowsum(as.integer(incomplete), rep(seq_along(sizes), sizes), reorder = FALSE)[, 1] > 0
+  shown <- if (length(computed$warnings)) paste("escalc:", computed$warnings) else character()
+  list(columns = columns, warnings = lapply(touched, function(hit) if (hit) shown else character()))
+}
+
+kb_batch_model <- function(columns, rows, settings) {
+  model <- lapply(columns, `[`, rows)
+  c(model, settings[c("measure", "method", "test", "level")])
+}
+
+# One analysis: fit (with the fallback policy on non-convergence), glance, tidy, extras.
+kb_batch_one <- function(model, settings, not_converged) {
+  attempt <- kb_batch_fit(model, settings$fallback, not_converged)
+  run <- list(ok = attempt$ok, used = attempt$used, call = attempt$call, warnings = attempt$warnings,
+              error = if (attempt$ok) "" else attempt$error)
+  if (!attempt$ok) return(run)
+  fit <- attempt$value
+  run$glance <- c(kb_glance(fit), list(converged = !any(grepl(not_converged, attempt$warnings, ignore.case = TRUE))))
+  run$tidy <- kb_tidy(fit)
+  extra <- function(name, expr) {
+    outcome <- kb_guard("", expr)
+    run$warnings <<- c(run$warnings, if (length(outcome$warnings)) paste0(name, ": ", outcome$warnings))
+    if (!outcome$ok) {
+      run$warnings <<- c(run$warnings, paste0(name, " failed: ", outcome$error))
+      return(NULL)
+    }
+    value <- outcome$value
+    if ("converged" %in% names(value)) value$converged <- !any(grepl(not_converged, outcome$warnings, ignore.case = TRUE))
+    value
+  }
+  if (isTRUE(settings$trimfill)) {
+    estimator <- settings$trimfill_estimator
+    run$trimfill <- extra("trimfill", {
+      filled <- kb_trimfill_fit(model, NULL, estimator, fit = fit)
+      c(kb_trimfill_glance(filled, estimator), list(converged = NA))
+    })
+  }
+  if (isTRUE(settings$regtest)) run$regtest <- extra("regtest", kb_regtest_glance(fit, "rma", "sei"))
+  if (isTRUE(settings$ranktest)) run$ranktest <- extra("ranktest", kb_ranktest_glance(fit))
+  run
+}
+
+# The fit, or on non-convergence each fallback step in turn until one converges.
+kb_batch_fit <- function(model, fallback, not_converged) {
+  failed <- function(attempt) {
+    if (attempt$ok) any(grepl(not_converged, attempt$warnings, ignore.case = TRUE))
+    else grepl(not_converged, attempt$error, ignore.case = TRUE)
+  }
+  attempt <- c(kb_guard("", kb_fit(model)), list(used = "", call = ""))
+  if (!length(fallback) || !failed(attempt)) return(attempt)
+  for (step in fallback) {
+    changed <- utils::modifyList(model, step$change)
+    retry <- kb_guard("", kb_fit(changed))
+    if (!failed(retry)) {
+      retry$warnings <- c(paste("first fit:", if (attempt$ok) attempt$warnings else attempt$error), retry$warnings)
+      return(c(retry, list(used = step$label, call = kb_model_call(changed))))
+    }
+  }
+  attempt$used <- paste("none converged:", paste(vapply(fallback, `[[`, "", "label"), collapse = "; "))
+  attempt
+}
+
+kb_batch_message <- function(run, escalc_warnings) {
+  paste(c(if (!run$ok) run$error, escalc_warnings, run$warnings), collapse = "; ")
+}
+
+# One vector per name from per-analysis lists (NULL where that analysis has none): NA there.
+kb_batch_columns <- function(rows) {
+  present <- Filter(Negate(is.null), rows)
+  if (!length(present)) return(NULL)
+  sample <- present[[1L]]
+  columns <- lapply(names(sample), function(name) {
+    missing <- sample[[name]][NA_integer_]  # an NA of the column's own type
+    unlist(lapply(rows, function(row) if (is.null(row)) missing else row[[name]]), use.names = FALSE)
+  })
+  setNames(columns, names(sample))
+}
+
+# Tidy tables stacked, with the 1-based position of each row's analysis in the chunk.
+kb_batch_rows <- function(tables) {
+  counts <- vapply(tables, function(table) length(table$term), integer(1))
+  present <- Filter(Negate(is.null), tables)
+  if (!length(present)) return(NULL)
+  columns <- lapply(setNames(nm = names(present[[1L]])), function(name) unlist(lapply(present, `[[`, name), use.names = FALSE))
+  c(list(analysis = rep(seq_along(tables), counts)), columns)
+}
