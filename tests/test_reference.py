@@ -53,6 +53,10 @@ def _transform(name: str | None, value: float, data: pd.DataFrame) -> float:
     raise ValueError(f"unknown transform {name!r}")
 
 
+# Analyses of a fitted model whose tables checks can read ("table": "<name>", by row).
+FOLLOW_UPS = ("predict", "confint", "leave1out", "influence", "cumul", "fsn")
+
+
 def _cases():
     for path in SOURCES:
         source = json.loads(path.read_text())
@@ -69,6 +73,12 @@ def _run(source: dict, analysis: dict) -> tuple[dict[str, pd.DataFrame], pd.Data
         tables["escalc"] = data
     result = ketabridge.rma(data, **analysis.get("rma", {}))
     then = analysis.get("then") or {}
+    follow_ups = [name for name in FOLLOW_UPS if name in then]
+    for name in follow_ups:  # each fills the table of its own name
+        output = getattr(ketabridge, name)(result, **then[name])
+        tables[name] = output.glance() if hasattr(output, "glance") else output
+    if follow_ups:
+        return tables, data
     if "trimfill" in then:
         result = ketabridge.trimfill(result, **then["trimfill"])
     if "regtest" in then or "ranktest" in then:
