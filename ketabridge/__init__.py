@@ -14,11 +14,14 @@ from .intervals import confint, predict
 from .sensitivity import cumul, fsn, influence, leave1out
 from .results import SubgroupResult
 from .plots import forest, funnel
+from .prepost import correlation_grid
+from .proportions import ProportionsResult, ProportionWarning, pool_proportions
 
 __all__ = [
     "escalc", "rma", "trimfill", "regtest", "ranktest",
     "batch", "BatchResult",
     "forest", "funnel",
+    "correlation_grid", "pool_proportions", "ProportionsResult", "ProportionWarning",
     "predict", "confint", "leave1out", "influence", "cumul", "fsn", "SubgroupResult",
     "MetaResult", "BiasTestResult", "Provenance",
     "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError",

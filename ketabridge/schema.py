@@ -87,6 +87,31 @@ REGTEST_GLANCE = {
 
 RANKTEST_GLANCE = {"kendall_tau": FLOAT, "p_value": FLOAT}
 
+# correlation_grid(): one glance row per assumed pre-post correlation ri.
+CORRELATION_GRID = {"ri": FLOAT, **GLANCE}
+
+# pool_proportions(): one row per (measure, method). estimate..pi_high are back-transformed to
+# the proportion scale; tau2 and model_* stay on the measure's scale.
+PROPORTIONS = {
+    "measure": TEXT,
+    "method": TEXT,
+    "transform": TEXT,  # metafor's transf.* used to back-transform; NA for PR
+    "k": INT,
+    "estimate": FLOAT,
+    "conf_low": FLOAT,
+    "conf_high": FLOAT,
+    "pi_low": FLOAT,
+    "pi_high": FLOAT,
+    "tau2": FLOAT,
+    "i2": FLOAT,  # percent
+    "q": FLOAT,
+    "q_pvalue": FLOAT,
+    "model_estimate": FLOAT,
+    "model_std_error": FLOAT,
+    "corrected": INT,  # studies whose yi escalc's continuity correction changed
+    "outside_unit": BOOL,  # an interval bound below 0 or above 1
+}
+
 # One row per batch analysis (after `analysis_id`): ok | warning | error, R's messages, the call,
 # and what the fallback policy used ("" when nothing).
 STATUS = {"status": TEXT, "message": TEXT, "r_call": TEXT, "fallback": TEXT}

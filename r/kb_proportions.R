@@ -1,0 +1,46 @@
+# Proportions side by side: the same events/totals pooled by several (measure, method) pairs,
+# each with metafor::escalc, rma.uni and predict.rma back-transformed to the proportion scale.
+# approaches: list(measure, method, transform) of parallel character vectors, transform ""
+# for none; level in percent.
+kb_proportions_call <- function(approach, level) {
+  model <- kb_call_text("rma.uni", c(yi = "yi", vi = "vi"), list(method = approach$method, level = level),
+                        inner = NULL)
+  effects <- kb_call_text("escalc", c(xi = "xi", ni = "ni"), list(measure = approach$measure))
+  back <- if (is.null(approach$transform)) "" else {
+    paste0(", transf = transf.", approach$transform, if (approach$transform == "ipft.hm") ", targs = list(ni = ni)" else "")
+  }
+  paste0("dat <- ", effects, "; predict(", model, back, ")")
+}
+
+kb_proportion_row <- function(xi, ni, approach, level) {
+  effects <- metafor::escalc(approach$measure, xi = xi, ni = ni)
+  fit <- metafor::rma.uni(effects$yi, effects$vi, method = approach$method, level = level)
+  back <- if (is.null(approach$transform)) list() else list(transf = kb_transform(approach$transform))
+  if (identical(approach$transform, "ipft.hm")) back$targs <- list(ni = ni)  # as in ?transf
+  pooled <- do.call(metafor::predict.rma, c(list(fit), back))
+  # studies escalc's default continuity correction changed: compare with add = 0, no correction
+  plain <- suppressWarnings(metafor::escalc(approach$measure, xi = xi, ni = ni, add = 0))
+  changed <- effects$yi != plain$yi
+  list(
+    measure = approach$measure, method = approach$method,
+    transform = if (is.null(approach$transform)) NA_character_ else approach$transform,
+    k = fit$k, estimate = kb_num(pooled$pred), conf_low = kb_num(pooled$ci.lb), conf_high = kb_num(pooled$ci.ub),
+    pi_low = kb_num(pooled$pi.lb), pi_high = kb_num(pooled$pi.ub),
+    tau2 = kb_num(fit$tau2), i2 = kb_num(fit$I2), q = kb_num(fit$QE), q_pvalue = kb_num(fit$QEp),
+    model_estimate = kb_num(fit$beta), model_std_error = kb_num(fit$se),
+    corrected = sum(is.na(changed) | changed)
+  )
+}
+
+kb_proportions <- function(xi, ni, approaches, level) {
+  approaches <- lapply(seq_along(approaches$measure), function(i) {
+    list(measure = approaches$measure[i], method = approaches$method[i],
+         transform = if (nzchar(approaches$transform[i])) approaches$transform[i])
+  })
+  call_text <- paste(vapply(approaches, kb_proportions_call, "", level = level), collapse = "\n")
+  kb_guard(call_text, {
+    rows <- lapply(approaches, kb_proportion_row, xi = xi, ni = ni, level = level)
+    # one list of columns, one element per approach
+    setNames(lapply(names(rows[[1L]]), function(column) unlist(lapply(rows, `[[`, column))), names(rows[[1L]]))
+  })
+}
