@@ -75,8 +75,11 @@ def _draw(entry: str, result: MetaResult, plot: dict) -> Path:
     path = Path(plot["path"])
     try:
         call_entry(entry, result.spec.to_r(), fill, plot)
-    except MetaforError:
+    except MetaforError as error:
         path.unlink(missing_ok=True)  # a half-drawn file must not pass for a plot
+        if "figure margins too large" in error.r_message:  # R's words for a page too small
+            raise MetaforError(f"{error.r_message}: the page is too small for this plot; pass a larger "
+                               "width/height (inches)", error.r_call, error.failing_call) from None
         raise
     return path
 

@@ -174,7 +174,7 @@ def test_freeman_tukey_axis_needs_sample_sizes(tmp_path):
 def test_a_plot_that_cannot_be_drawn_raises_and_closes_its_device(bcg_result, tmp_path):
     import rpy2.rinterface as ri
 
-    with pytest.raises(ketabridge.MetaforError, match="figure margins too large"):
+    with pytest.raises(ketabridge.MetaforError, match="figure margins too large: the page is too small"):
         ketabridge.forest(bcg_result, tmp_path / "tiny.png", width=1, height=1)
     assert not (tmp_path / "tiny.png").exists()
     graphics_devices = ri.baseenv.find("getNamespace")(ri.StrSexpVector(["grDevices"]))
