@@ -39,7 +39,7 @@ def chunk_tables(ids: list, value: dict, settings: dict, by: str, notes: list[st
     messages = [_joined(note, _plain(message)) for note, message in zip(notes, value["message"])]
     status = np.where(~ok, "error", np.where([bool(m) for m in messages], "warning", "ok"))
     template = (value.get("call_template") or [""])[0]
-    calls = [call or _subset_call(template, by, analysis) for call, analysis in zip(value["r_call"], ids)]
+    calls = [_subset_call(call or template, by, analysis) for call, analysis in zip(value["r_call"], ids)]
     columns = dict(value.get("glance") or {})
     for name in asked_extras(settings):
         columns.update({f"{name}_{key}": item for key, item in (value.get(name) or {}).items()})
