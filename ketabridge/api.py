@@ -14,7 +14,7 @@ from ._r.call import call_entry
 from .errors import InputError
 from .io import TableLike, to_arrow
 from .options import (
-    ESCALC_COLUMNS, ESCALC_CORRELATIONS, ESCALC_NONNEGATIVE, ESCALC_TO, ESCALC_VTYPES, MEASURES,
+    ESCALC_COLUMNS, ESCALC_CORRELATIONS, ESCALC_MI_IS_COUNT, ESCALC_NONNEGATIVE, ESCALC_TO, ESCALC_VTYPES, MEASURES,
     PREPOST_MEASURES, REGTEST_MODELS, REGTEST_PREDICTORS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES, check_choice,
 )
 from .results import BiasTestResult, MetaResult, Provenance, bias_test_result, meta_result
@@ -66,7 +66,7 @@ def escalc(
     for argument, array in values.items():
         present = array[keep]
         validate.check_finite(columns[argument], present)
-        if argument in ESCALC_NONNEGATIVE:
+        if argument in ESCALC_NONNEGATIVE or (argument == "mi" and measure in ESCALC_MI_IS_COUNT):
             validate.check_range(columns[argument], present, 0.0)
         if argument in ESCALC_CORRELATIONS:
             validate.check_range(columns[argument], present, -1.0, 1.0)

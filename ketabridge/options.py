@@ -48,8 +48,10 @@ ESCALC_COLUMNS = (
 # Inputs that are counts or sizes (must be >= 0) and correlations (must lie in [-1, 1]).
 ESCALC_NONNEGATIVE = (
     "ai", "bi", "ci", "di", "n1i", "n2i", "x1i", "x2i", "t1i", "t2i",
-    "sd1i", "sd2i", "xi", "mi", "ti", "sdi", "ni",
+    "sd1i", "sd2i", "xi", "ti", "sdi", "ni",
 )
+# `mi` is a count of non-events for the proportion measures but a mean (any sign) for MN, MC...
+ESCALC_MI_IS_COUNT = ("PR", "PLN", "PLO", "PAS", "PFT")
 ESCALC_CORRELATIONS = ("ri",)
 # Pre/post measures whose ri is the pre-post correlation (metafor 3.8-1 escalc), so one assumed
 # value for every study may replace the ri column.

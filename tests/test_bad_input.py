@@ -592,3 +592,12 @@ def test_hostile_column_names(effects, tmp_path):
     plain = kb.rma(effects, mods=["ablat", "year"]).tidy()
     assert result.tidy()["estimate"].tolist() == pytest.approx(plain["estimate"].tolist(), rel=1e-12)
     assert not marker.exists()
+
+
+def test_mi_is_a_count_only_for_proportions():
+    """metafor's `mi` is non-events for PR/PLN/PLO/PAS/PFT but a mean for MN (?escalc): yi = mi, vi = sdi^2/ni."""
+    frame = pd.DataFrame({"m": [-7.2, 1.0], "s": [2.0, 1.0], "n": [18, 10], "x": [1, 2]})
+    means = kb.escalc("MN", frame, mi="m", sdi="s", ni="n")
+    assert list(means["yi"]) == [-7.2, 1.0] and list(means["vi"]) == pytest.approx([4 / 18, 1 / 10], rel=1e-15)
+    with pytest.raises(InputError, match="column 'm' must be >= 0, but row 0 is not"):
+        kb.escalc("PR", frame, xi="x", mi="m")
