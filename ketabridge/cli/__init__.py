@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from .analyze import analyze
+from .batch import batch
 from .doctor import doctor
 from .run import run
 
@@ -18,5 +19,5 @@ def main() -> None:
     """metafor-validated meta-analysis: R's metafor from Python, with tidy results."""
 
 
-for command in (analyze, doctor, run):
+for command in (analyze, doctor, run, batch):
     main.add_command(command)

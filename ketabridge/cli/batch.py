@@ -1,0 +1,53 @@
+"""`ketabridge batch`: one meta-analysis per group of a long table, written to a directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..options import ESCALC_COLUMNS, MEASURES, METHODS, TESTS
+from ._common import clean_errors, escalc_options
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--by", required=True, metavar="COL", help="column of analysis ids (one analysis per id)")
+@click.option("--yi", default="yi", show_default=True, metavar="COL", help="effect size column")
+@click.option("--vi", default="vi", show_default=True, metavar="COL", help="sampling variance column")
+@click.option("--sei", metavar="COL", help="standard error column (instead of --vi)")
+@click.option("--measure", type=click.Choice(MEASURES), help="compute yi/vi with escalc first (or label them)")
+@escalc_options
+@click.option("--method", type=click.Choice(METHODS), default="REML", show_default=True)
+@click.option("--test", type=click.Choice(TESTS), default="z", show_default=True)
+@click.option("--level", type=float, default=95.0, show_default=True, help="confidence level, percent")
+@click.option("--trimfill", is_flag=True, help="add trim-and-fill (L0) to each analysis")
+@click.option("--regtest", is_flag=True, help="add Egger's regression test to each analysis")
+@click.option("--ranktest", is_flag=True, help="add Begg's rank correlation test to each analysis")
+@click.option("--fallback", is_flag=True,
+              help="refit non-converged models with stepadj=0.5, maxiter=1000, then DL; recorded in status")
+@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True,
+              help="worker processes, each with its own R (0: run in this process)")
+@click.option("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler (tcp://host:8786) instead")
+@click.option("--chunk-size", type=click.IntRange(min=1), help="analyses per chunk [default: up to 250]")
+@click.option("--resume", is_flag=True, help="continue a batch in --out, skipping the analyses already done")
+@click.option("--csv", is_flag=True, help="also write glance.csv, tidy.csv and status.csv")
+@click.option("--progress/--no-progress", default=None, help="progress bar [default: on a terminal only]")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="output directory")
+def batch(input_path: Path, **options) -> None:
+    """Fit one random-effects model (metafor's rma) per --by group of INPUT (CSV, Parquet, Feather, Arrow IPC).
+
+    Writes glance.parquet, tidy.parquet, status.parquet and provenance.json to --out.
+    """
+    from .._batch import batch as run_batch
+
+    given = {name: options.pop(name) for name in ESCALC_COLUMNS}
+    escalc_columns = {name: column for name, column in given.items() if column}
+    with clean_errors():
+        result = run_batch(str(input_path), fallback=True if options.pop("fallback") else None,
+                           **options, **escalc_columns)
+    counts = result.status["status"].value_counts()
+    click.echo(
+        f"{len(result.status)} analyses: {counts.get('ok', 0)} ok, {counts.get('warning', 0)} warning, "
+        f"{counts.get('error', 0)} error; wrote {options['out']}", err=True,
+    )
