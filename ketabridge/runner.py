@@ -179,7 +179,7 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
         "trimfill": lambda: api.trimfill(result),
         "regtest": lambda: api.regtest(result),
         "ranktest": lambda: api.ranktest(result),
-        "leave1out": lambda: sensitivity.leave1out(result),
+        "leave1out": lambda: sensitivity.leave1out(result, transf="natural"),
         "influence": lambda: sensitivity.influence(result),
     }
     filled = None
@@ -187,11 +187,10 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
         value = _attempt(run, extra, extras[extra])
         if value is None:
             continue
-        if extra == "trimfill":
-            filled = value
-            run.tables["trimfill"] = value.glance()
-        elif extra in ("regtest", "ranktest"):
+        if extra in ("trimfill", "regtest", "ranktest"):
+            run.r_calls.append(value.provenance.r_call)
             run.tables[extra] = value.glance()
+            filled = value if extra == "trimfill" else filled
         else:
             run.tables[extra] = value
     if analysis.ri_grid:
@@ -206,7 +205,7 @@ def summary_row(analysis: Analysis, result: MetaResult) -> pd.DataFrame:
 
     glance = result.glance_table.iloc[0]
     transform = natural_transform(result.spec.measure)
-    predicted = predict(result, transf=transform).iloc[0]
+    predicted = predict(result, transf="natural").iloc[0]
     return pd.DataFrame([{
         "title": analysis.title, "k": int(glance["k"]), "measure": result.spec.measure,
         "method": glance["method"], "scale": transform or "model",
@@ -231,12 +230,13 @@ def _proportions(run: AnalysisRun, rows: pd.DataFrame) -> None:
     columns = run.analysis.proportions
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = pool_proportions(
+        pooled = pool_proportions(
             rows.reset_index(drop=True), columns["events"], columns["totals"], slab=run.analysis.slab,
             level=run.analysis.level,
         )
     run.notes.extend(_line(str(warning.message)) for warning in caught)
-    run.tables["proportions"] = table
+    run.r_calls.append(pooled.provenance.r_call)
+    run.tables["proportions"] = pooled.tidy()
 
 
 def _plots(run: AnalysisRun, filled: MetaResult | None, plot_dir: Path) -> None:

@@ -25,7 +25,7 @@ WINDOWS = ("immediate", "followup_1_3m")  # Zhao's two windows; "later" is outsi
 # The first time point of each study in a window is the one that counts (rows are in time order
 # within a study in the sources); later ones in the same window would count the same patients twice.
 COLUMNS = [
-    "row_id", "study", "year", "citation", "source_id", "source_urls", "design", "zhao2018_inclusion",
+    "row_id", "label", "study", "year", "citation", "source_id", "source_urls", "design", "zhao2018_inclusion",
     "n", "infusion_days", "timepoint", "timepoint_class", "in_zhao_window", "first_in_window",
     "outcome", "outcome_kind", "baseline_mean", "baseline_disp", "post_mean", "post_disp",
     "change_mean", "change_disp", "disp_type", "events", "total", "event_definition",
@@ -74,6 +74,7 @@ def build(sources: pd.DataFrame) -> pd.DataFrame:
     ]
     table["n"] = pd.to_numeric(table["n"], errors="coerce")
     table["year"] = table["year"].astype(int)
+    table["label"] = table["study"] + " " + table["year"].astype(str)  # how forest plots name a study
     table["outcome_kind"] = table.apply(outcome_kind, axis=1)
     table["disp_type"] = table.apply(disp_type, axis=1)
     table["in_zhao_window"] = table["timepoint_class"].isin(WINDOWS)
