@@ -1,0 +1,92 @@
+"""Subgroups (rma(..., subgroup=)) and the omnibus moderator test QM in glance.
+
+Expected values: the per-subgroup fits and the test of subgroup differences come from plain
+metafor run in a separate Rscript process (the recipe of metafor's "Comparing Estimates of
+Independent Meta-Analyses or Subgroups" page) and from numpy on those estimates; QM from the
+?rma.uni example output (mods = ablat + year: QM(df = 2) = 12.2043, p = 0.0022).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import ketabridge
+from ketabridge import schema
+from conftest import BCG_CSV
+
+DIRECT = """
+suppressPackageStartupMessages(library(metafor))
+dat <- read.csv(commandArgs(TRUE)[1])
+dat <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat)
+out <- list()
+for (level in unique(dat$alloc)) {
+  fit <- rma(yi, vi, data = dat, subset = alloc == level, method = "REML")
+  out[[level]] <- c(estimate = coef(fit)[[1]], se = fit$se, tau2 = fit$tau2, k = fit$k)
+}
+cat(sprintf('{%s}', paste(sprintf('"%s": [%s]', names(out), sapply(out, function(x) paste(sprintf("%.17g", x), collapse = ","))), collapse = ",")))
+"""
+
+
+@pytest.fixture(scope="module")
+def direct_subgroups() -> dict:
+    done = subprocess.run(["Rscript", "-e", DIRECT, str(BCG_CSV)], capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+def test_subgroup_fits_and_difference_test(bcg_effects, direct_subgroups):
+    grouped = ketabridge.rma(bcg_effects, subgroup="alloc", slab="author")
+    assert isinstance(grouped, ketabridge.SubgroupResult)
+    glance = grouped.glance().set_index("subgroup")
+    assert list(glance.index) == list(direct_subgroups)  # order of first appearance
+    for level, (estimate, se, tau2, k) in direct_subgroups.items():
+        assert glance.loc[level, "estimate"] == pytest.approx(estimate, rel=1e-9)
+        assert glance.loc[level, "std_error"] == pytest.approx(se, rel=1e-9)
+        assert glance.loc[level, "tau2"] == pytest.approx(tau2, rel=1e-7, abs=1e-10)
+        assert glance.loc[level, "k"] == k
+    # Q_between from first principles: inverse-variance weighted spread of the subgroup estimates
+    b, se = (np.array([row[i] for row in direct_subgroups.values()]) for i in (0, 1))
+    w = 1 / se ** 2
+    q = float(np.sum(w * (b - np.sum(w * b) / np.sum(w)) ** 2))
+    between = grouped.between().iloc[0]
+    assert between["q_between"] == pytest.approx(q, rel=1e-9)
+    assert between["df"] == len(b) - 1
+    assert between["p_value"] == pytest.approx(stats.chi2.sf(q, len(b) - 1), rel=1e-9)
+
+
+def test_subgroup_tables_and_follow_ups(bcg_effects):
+    grouped = ketabridge.rma(bcg_effects, subgroup="alloc", slab="author")
+    assert list(grouped.glance().columns) == list(schema.SUBGROUP_GLANCE)
+    assert list(grouped.tidy().columns) == list(schema.SUBGROUP_TIDY)
+    studies = grouped.augment()
+    assert list(studies.columns) == list(schema.SUBGROUP_AUGMENT)
+    assert sorted(studies["study"]) == sorted(bcg_effects["author"])
+    assert list(grouped.between().columns) == list(schema.SUBGROUP_TEST)
+    random = grouped.fits["random"]
+    assert 'subset = alloc == "random"' in random.provenance.r_call
+    assert len(ketabridge.leave1out(random)) == random.glance()["k"].iloc[0]
+
+
+def test_subgroup_errors_name_groups_and_rows(bcg_effects):
+    alternate = list(bcg_effects.index[bcg_effects["alloc"] == "alternate"])
+    lonely = bcg_effects.drop(index=alternate[1:]).reset_index(drop=True)
+    row = int(lonely.index[lonely["alloc"] == "alternate"][0])
+    with pytest.raises(ketabridge.InputError, match=f"'alternate' has one \\(row {row}\\)"):
+        ketabridge.rma(lonely, subgroup="alloc")
+    with pytest.raises(ketabridge.InputError, match="needs at least 2 groups"):
+        ketabridge.rma(bcg_effects.assign(alloc="random"), subgroup="alloc")
+    with pytest.raises(ketabridge.InputError, match="column 'alloc' has no label in row 3"):
+        ketabridge.rma(bcg_effects.assign(alloc=bcg_effects["alloc"].where(bcg_effects.index != 3)), subgroup="alloc")
+
+
+def test_moderators_give_the_omnibus_test_in_glance(bcg_effects):
+    """?rma.uni example: rma(yi, vi, mods = ~ ablat + year) prints QM(df = 2) = 12.2043, p-val = 0.0022."""
+    row = ketabridge.rma(bcg_effects, mods=["ablat", "year"]).glance().iloc[0]
+    assert abs(row["qm"] - 12.2043) <= 0.5e-4
+    assert row["qm_df"] == 2
+    assert abs(row["qm_pvalue"] - 0.0022) <= 0.5e-4
+    assert row["qm_pvalue"] == pytest.approx(stats.chi2.sf(row["qm"], 2), rel=1e-9)
