@@ -55,3 +55,9 @@ def test_installed_wheel_runs_an_analysis_outside_the_repo(wheel, tmp_path):
                           "--bi", "tneg", "--ci", "cpos", "--di", "cneg", "--format", "csv"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert cli.returncode == 0, cli.stderr
+    # The CRPS case study ships inside the wheel, so `ketabridge run` works without the repo.
+    run = subprocess.run([str(venv / "bin" / "ketabridge"), "run", "--quiet", "--out", "crps"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "relief_immediate" in run.stdout and (tmp_path / "crps" / "report.html").stat().st_size > 10_000
+    assert "site-packages/ketabridge/casestudy/plan.toml" in (tmp_path / "crps" / "provenance.json").read_text()
