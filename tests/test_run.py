@@ -144,3 +144,34 @@ def test_report_renders_in_headless_chromium_with_its_images(run_dir, tmp_path):
     assert "<h1>IV ketamine for complex regional pain syndrome" in dom
     loaded = json.loads(dom.split('data-images="')[1].split('"')[0].replace("&quot;", '"'))
     assert len(loaded) == 2 * len(ANALYSES) and all(loaded)
+
+
+def copy_of_bundled_plan(tmp_path, old: str, new: str):
+    folder = tmp_path / "crps"
+    shutil.copytree(CRPS, folder, ignore=shutil.ignore_patterns("__*"))
+    text = (folder / "plan.toml").read_text()
+    assert old in text
+    (folder / "plan.toml").write_text(text.replace(old, new))
+    return folder / "plan.toml"
+
+
+def test_the_dispersion_assumption_is_the_plans_to_change(tmp_path):
+    """With "±" read as an SD, Sigtermans 2010's MC variance is (sd1² + sd2² - 2·ri·sd1·sd2)/n of the printed values."""
+    from ketabridge.plan import load_plan
+    from ketabridge.runner import run_plan
+
+    plan = load_plan(copy_of_bundled_plan(tmp_path, 'unknown_as = "SE"', 'unknown_as = "SD"'))
+    run = run_plan(plan)
+    studies = run.runs[0].tables["studies"].set_index("study")
+    assert studies.loc["Sigtermans 2010", "vi"] == pytest.approx((0.3**2 + 0.2**2 - 2 * 0.5 * 0.3 * 0.2) / 10, rel=1e-12)
+    assert studies.loc["Patil 2012", "vi"] == pytest.approx(0.51**2, rel=1e-12)  # a stated SE stays an SE
+    assert set(run.data.loc[run.data["row_id"] == "S10-0", "sd_assumption"]) == {"unknown taken as SD"}
+
+
+def test_a_filter_on_a_missing_column_names_plan_and_column(tmp_path):
+    from ketabridge.plan import PlanError, load_plan
+    from ketabridge.runner import run_plan
+
+    plan = load_plan(copy_of_bundled_plan(tmp_path, "first_in_window = true }", "first_in_windw = true }"))
+    with pytest.raises(PlanError, match="plan.toml: analysis pain_change_immediate.where: no column 'first_in_windw'"):
+        run_plan(plan)
