@@ -65,7 +65,7 @@ def batch(
     done = store.done_ids() if store is not None and resume else set()
 
     collected: dict[str, list[pd.DataFrame]] = {"glance": [], "tidy": [], "status": []}
-    versions: dict = {}
+    versions: dict = store.versions() if store is not None else {}
     timing = {"fit_seconds": 0.0, "chunks": 0}
     bar = Progress(len(source.ids) - len(done), progress)
 
@@ -78,6 +78,8 @@ def batch(
         bar.advance(len(tables["status"]))
 
     def on_result(payload: dict, result: dict) -> None:
+        if store is not None and result["versions"] != versions:
+            store.record_versions(result["versions"])
         versions.update(result["versions"])
         timing["fit_seconds"] += result["fit_seconds"]
         timing["chunks"] += 1

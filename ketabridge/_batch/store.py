@@ -45,6 +45,14 @@ class BatchStore:
         for kind in KINDS:  # status last: it marks the chunk as complete
             write_atomic(self.parts / f"{stem}.{kind}.parquet", _parquet_bytes(tables[kind]))
 
+    def record_versions(self, versions: dict) -> None:
+        """The R side's versions, kept so that a resumed run that runs no chunk still reports them."""
+        write_atomic(self.parts / "versions.json", json.dumps(versions).encode())
+
+    def versions(self) -> dict:
+        path = self.parts / "versions.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
     def read(self, kind: str) -> pd.DataFrame:
         frames = [pd.read_parquet(self.parts / f"{stem}.{kind}.parquet") for stem in self._stems()]
         frames = [frame for frame in frames if len(frame)]

@@ -1,0 +1,153 @@
+"""Batch runs on files: streaming reads, outputs on disk, resume after SIGKILL, dead workers, CLI.
+
+The reference for every run here is an uninterrupted in-memory run of the same data, whose
+numbers tests/test_batch.py checks against a plain metafor loop in Rscript.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import ketabridge
+from ketabridge._batch import source
+from ketabridge._batch.environment import clean_environment
+from ketabridge.cli import main
+from test_batch import simulated
+
+KETABRIDGE = Path(sys.executable).with_name("ketabridge")
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return simulated(60, 6, seed=7)
+
+
+@pytest.fixture(scope="module")
+def reference(data):
+    return ketabridge.batch(data, by="id", workers=0)
+
+
+def assert_same(result, reference) -> None:
+    for kind in ("glance", "tidy", "status"):
+        pd.testing.assert_frame_equal(getattr(result, kind), getattr(reference, kind), check_dtype=False)
+
+
+def test_parquet_row_groups_split_analyses_across_batch_boundaries(data, reference, tmp_path, monkeypatch):
+    """Batches of 7 rows cut every 6-row analysis somewhere; the carried-over rows join the next batch."""
+    path = tmp_path / "long.parquet"
+    pq.write_table(pa.Table.from_pandas(data), path, row_group_size=11)
+    monkeypatch.setattr(source, "BATCH_ROWS", 7)
+    assert_same(ketabridge.batch(path, by="id", workers=0, chunk_size=4), reference)
+
+
+def test_interleaved_ids_are_grouped(data, reference, tmp_path):
+    # even rows first, then odd rows: every id's rows are split in two runs far apart
+    shuffled = data.iloc[list(range(0, len(data), 2)) + list(range(1, len(data), 2))]
+    path = tmp_path / "interleaved.feather"
+    shuffled.reset_index(drop=True).to_feather(path)
+    result = ketabridge.batch(path, by="id", workers=0)
+    assert result.status["analysis_id"].tolist() == list(shuffled["id"].drop_duplicates())
+    ordered = result.glance.set_index("analysis_id").sort_index()
+    expected = reference.glance.set_index("analysis_id").sort_index()
+    cols = ["k", "estimate", "std_error", "tau2", "q"]
+    pd.testing.assert_frame_equal(ordered[cols], expected[cols], rtol=1e-12)
+
+
+def test_outputs_on_disk_and_resume_never_duplicates(data, reference, tmp_path):
+    out = tmp_path / "out"
+    first = ketabridge.batch(data[data["id"] < 30], by="id", workers=0, out=out, csv=True)
+    assert {p.name for p in out.iterdir()} >= {
+        "glance.parquet", "tidy.parquet", "status.parquet", "provenance.json", "glance.csv", "status.csv", "tidy.csv",
+    }
+    assert len(first.status) == 30
+    with pytest.raises(ketabridge.InputError, match="already holds a batch; pass resume=True"):
+        ketabridge.batch(data, by="id", workers=0, out=out)
+    with pytest.raises(ketabridge.InputError, match="other options \\(options\\)"):
+        ketabridge.batch(data[data["id"] < 30], by="id", workers=0, out=out, resume=True, method="DL")
+    again = ketabridge.batch(data[data["id"] < 30], by="id", workers=0, out=out, resume=True)
+    assert again.provenance["resumed_analyses"] == 30 and again.provenance["chunks_run"] == 0
+    assert_same(again, first)
+    on_disk = pd.read_parquet(out / "status.parquet")
+    assert on_disk["analysis_id"].is_unique and len(on_disk) == 30
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["options"]["method"] == "REML" and provenance["metafor_version"].startswith("3.")
+
+
+def test_run_killed_with_sigkill_then_resumed(tmp_path):
+    """The whole CLI process group is killed after some chunks are on disk; --resume finishes it."""
+    path, out = tmp_path / "long.parquet", tmp_path / "out"
+    data = simulated(400, 15)  # about 2 s of R work in 80 chunks, so the kill lands half way
+    data.to_parquet(path)
+    reference = ketabridge.batch(data, by="id", workers=0)
+    command = [str(KETABRIDGE), "batch", str(path), "--by", "id", "--out", str(out), "--workers", "1", "--chunk-size", "5"]
+    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=clean_environment())  # this process may run R already
+    parts = out / "parts"
+    deadline = time.monotonic() + 120
+    while len(list(parts.glob("*.status.parquet"))) < 3 and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    written = len(list(parts.glob("*.status.parquet")))
+    assert 3 <= written < 80, "the kill must land half way"
+    assert not (out / "status.parquet").exists()
+    done = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300, env=clean_environment())
+    assert done.returncode == 0, done.stderr
+    status = pd.read_parquet(out / "status.parquet")
+    assert status["analysis_id"].tolist() == list(range(400))  # every id once, in input order
+    resumed = json.loads((out / "provenance.json").read_text())["resumed_analyses"]
+    assert resumed >= 5 * written
+    glance = pd.read_parquet(out / "glance.parquet")
+    pd.testing.assert_frame_equal(glance, reference.glance, check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "tidy.parquet"), reference.tidy, check_dtype=False)
+
+
+def test_worker_killed_mid_chunk_is_retried_in_a_fresh_worker(data, reference, tmp_path, monkeypatch):
+    monkeypatch.setenv("KETABRIDGE_TEST_KILL_CHUNK", "2")
+    monkeypatch.setenv("KETABRIDGE_TEST_KILL_ONCE", str(tmp_path / "killed-once"))
+    result = ketabridge.batch(data, by="id", workers=2, chunk_size=5)
+    assert (tmp_path / "killed-once").exists()  # the hook did fire
+    assert_same(result, reference)
+
+
+def test_worker_killed_twice_marks_its_chunk_and_the_batch_completes(data, reference, monkeypatch):
+    monkeypatch.setenv("KETABRIDGE_TEST_KILL_CHUNK", "1")  # no KILL_ONCE: the retry dies too
+    result = ketabridge.batch(data, by="id", workers=1, chunk_size=5)
+    status = result.status.set_index("analysis_id")
+    lost = list(range(5, 10))  # chunk 1
+    assert (status.loc[lost, "status"] == "error").all()
+    assert status.loc[5, "message"] == (
+        "the worker process running this chunk died twice (exit code -9); its analyses were not run"
+    )
+    kept = [i for i in range(60) if i not in lost]
+    pd.testing.assert_frame_equal(
+        result.glance[result.glance["analysis_id"].isin(kept)].reset_index(drop=True),
+        reference.glance[reference.glance["analysis_id"].isin(kept)].reset_index(drop=True),
+    )
+
+
+def test_cli_writes_the_tables_and_reports_counts(data, reference, tmp_path):
+    path, out = tmp_path / "long.csv", tmp_path / "out"
+    data.to_csv(path, index=False, float_format="%.17g")
+    result = CliRunner().invoke(main, ["batch", str(path), "--by", "id", "--out", str(out), "--workers", "0", "--csv"])
+    assert result.exit_code == 0, result.output
+    counts = reference.status["status"].value_counts()
+    assert result.output.strip().endswith(
+        f"60 analyses: {counts.get('ok', 0)} ok, {counts.get('warning', 0)} warning, {counts.get('error', 0)} error; wrote {out}"
+    )
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "glance.parquet"), reference.glance, check_dtype=False)
+    bad = CliRunner().invoke(main, ["batch", str(path), "--by", "nope", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 1
+    assert bad.output.startswith("Error: column 'nope' not found; the data has: id, yi, vi")
