@@ -17,7 +17,7 @@ from .options import (
     ESCALC_COLUMNS, ESCALC_CORRELATIONS, ESCALC_MI_IS_COUNT, ESCALC_NONNEGATIVE, ESCALC_TO, ESCALC_VTYPES, MEASURES,
     PREPOST_MEASURES, REGTEST_MODELS, REGTEST_PREDICTORS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES, check_choice,
 )
-from .results import BiasTestResult, MetaResult, Provenance, bias_test_result, meta_result
+from .results import PROVENANCE_ATTR, BiasTestResult, MetaResult, Provenance, bias_test_result, meta_result
 from .spec import model_spec
 
 MEASURE_ATTR = "ketabridge_measure"
@@ -86,7 +86,7 @@ def escalc(
     frame.attrs[MEASURE_ATTR] = measure
     if assumed:
         frame.attrs[ASSUMED_RI_ATTR] = assumed["ri"]
-    frame.attrs["ketabridge_provenance"] = Provenance.from_reply(reply).to_dict()
+    frame.attrs[PROVENANCE_ATTR] = Provenance.from_reply(reply).to_dict()
     return frame
 
 

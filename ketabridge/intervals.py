@@ -11,6 +11,7 @@ from . import schema
 from ._r.call import call_entry
 from .errors import InputError
 from .options import check_choice
+from .results import tidy_frame
 from .spec import ModelSpec, percent_level
 from .transforms import TRANSFORMS, TRANSFORMS_NEEDING_NI, natural_transform
 
@@ -41,7 +42,7 @@ def predict(result: MetaResult, level: float | None = None, transf: str | None =
     result = _fitted(result, "predict")
     transform, sizes = resolve_transform(result.spec, transf, targs, "predict")
     reply = call_entry("kb_predict", result.spec.to_r(), _level(result, level), transform, sizes)
-    return schema.frame(reply.value, schema.PREDICT)
+    return tidy_frame(reply, schema.PREDICT)
 
 
 def confint(result: MetaResult, level: float | None = None) -> pd.DataFrame:
@@ -55,7 +56,7 @@ def confint(result: MetaResult, level: float | None = None) -> pd.DataFrame:
     if result.spec.method in ("EE", "FE", "CE"):
         raise InputError(f"confint needs a random-effects model; method {result.spec.method!r} has no tau^2")
     reply = call_entry("kb_confint", result.spec.to_r(), _level(result, level))
-    return schema.frame(reply.value, schema.CONFINT)
+    return tidy_frame(reply, schema.CONFINT)
 
 
 def resolve_transform(

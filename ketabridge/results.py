@@ -118,6 +118,16 @@ class BiasTestResult:
         return {"glance": records(self.glance_table)[0], "provenance": self.provenance.to_dict()}
 
 
+PROVENANCE_ATTR = "ketabridge_provenance"
+
+
+def tidy_frame(reply, table_schema: dict) -> pd.DataFrame:
+    """A plain tidy frame from one R reply, with that reply's provenance in ``attrs``."""
+    table = schema.frame(reply.value, table_schema)
+    table.attrs[PROVENANCE_ATTR] = Provenance.from_reply(reply).to_dict()
+    return table
+
+
 def records(table: pd.DataFrame) -> list[dict]:
     """Rows as JSON-ready dicts of Python scalars (NaN and NA become None; floats keep all digits)."""
     return [

@@ -11,7 +11,7 @@ from .errors import InputError
 from .intervals import _fitted, resolve_transform
 from .io import TableLike, to_arrow
 from .options import FSN_TYPES, check_choice
-from .results import BiasTestResult, MetaResult, Provenance, bias_test_result
+from .results import BiasTestResult, MetaResult, Provenance, bias_test_result, tidy_frame
 
 
 def leave1out(result: MetaResult, transf: str | None = None, **targs) -> pd.DataFrame:
@@ -25,7 +25,7 @@ def leave1out(result: MetaResult, transf: str | None = None, **targs) -> pd.Data
     result = _without_moderators(result, "leave1out")
     transform, sizes = resolve_transform(result.spec, transf, targs, "leave1out")
     reply = call_entry("kb_leave1out", result.spec.to_r(), transform, sizes)
-    return schema.frame(reply.value, schema.LEAVE1OUT)
+    return tidy_frame(reply, schema.LEAVE1OUT)
 
 
 def influence(result: MetaResult) -> pd.DataFrame:
@@ -37,7 +37,7 @@ def influence(result: MetaResult) -> pd.DataFrame:
     """
     result = _fitted(result, "influence")
     reply = call_entry("kb_influence", result.spec.to_r())
-    return schema.frame(reply.value, schema.INFLUENCE)
+    return tidy_frame(reply, schema.INFLUENCE)
 
 
 def cumul(result: MetaResult, order: str | np.ndarray | list, transf: str | None = None, **targs) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def cumul(result: MetaResult, order: str | np.ndarray | list, transf: str | None
     keys = _order_values(result, order)
     transform, sizes = resolve_transform(result.spec, transf, targs, "cumul")
     reply = call_entry("kb_cumul", result.spec.to_r(), keys, transform, sizes)
-    return schema.frame(reply.value, schema.CUMUL)
+    return tidy_frame(reply, schema.CUMUL)
 
 
 def fsn(

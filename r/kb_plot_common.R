@@ -45,8 +45,9 @@ kb_plot_transform <- function(plot) {
 }
 
 kb_plot_options_text <- function(plot, extra = list()) {
-  shown <- c(if (!is.null(plot$transform)) setNames(list(paste0("transf.", plot$transform)), plot$axis),
-             if (!is.null(plot$ni)) list(targs = "list(ni = ni)"), extra)
+  transform <- if (!is.null(plot$transform)) kb_transform_shown(plot$transform, plot$ni)
+  if (length(transform)) names(transform)[1L] <- plot$axis
+  shown <- c(transform, extra)
   device <- sprintf("%s(file, width = %s, height = %s%s)", plot$device, plot$width, plot$height,
                     if (plot$device == "png") sprintf(", units = \"in\", res = %s, type = \"cairo\"", plot$dpi) else "")
   list(options = shown, device = device)

@@ -2,7 +2,9 @@
 # transform is a name from ketabridge/transforms.py (or NULL); ni feeds transf.ipft.hm.
 kb_transf_options <- function(transform, ni) {
   if (is.null(transform)) return(list())
-  c(list(transf = paste0("transf.", transform)), if (!is.null(ni)) list(targs = "list(ni = ni)"))
+  shown <- kb_transform_shown(transform, ni)
+  names(shown)[1L] <- "transf"
+  shown
 }
 
 kb_transf_args <- function(transform, ni) {

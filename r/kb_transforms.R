@@ -10,3 +10,10 @@ kb_transform <- function(name) {
     stop(sprintf("unknown transform '%s'", name), call. = FALSE)
   )
 }
+
+# The transform as it would be typed in R (a symbol, so calls display transf = transf.ilogit, and
+# targs = list(ni = ni)), for the call text in provenance.
+kb_transform_shown <- function(name, ni = NULL) {
+  c(list(as.name(if (name == "exp") "exp" else paste0("transf.", name))),
+    if (!is.null(ni)) list(targs = quote(list(ni = ni))))
+}

@@ -66,3 +66,20 @@ def test_json_keeps_every_digit(bcg_effects):
         assert document["glance"][name] == result.glance()[name].iloc[0]
     assert [row["cooks_distance"] for row in document["augment"]] == result.augment()["cooks_distance"].tolist()
     assert document["glance"]["df"] is None  # NaN (no df for a z test) becomes null
+
+
+def test_tidy_frames_of_follow_up_analyses_carry_their_r_call(bcg_effects):
+    """predict, confint, leave1out, influence, cumul: frames whose attrs hold the call, typed as in R."""
+    result = ketabridge.rma(bcg_effects, slab="author")
+    frames = {
+        "predict": ketabridge.predict(result, transf="natural"),
+        "confint": ketabridge.confint(result),
+        "leave1out": ketabridge.leave1out(result),
+        "influence": ketabridge.influence(result),
+        "cumul": ketabridge.cumul(result, order=list(range(result.spec.k))),
+    }
+    for name, frame in frames.items():
+        provenance = frame.attrs["ketabridge_provenance"]
+        assert provenance["r_call"].startswith(f"{name}(rma.uni("), name
+        assert provenance["metafor_version"] == result.provenance.metafor_version
+    assert frames["predict"].attrs["ketabridge_provenance"]["r_call"].endswith("level = 95, transf = exp)")
