@@ -25,14 +25,16 @@ def run_dask(payloads: Iterator[dict], scheduler, on_result: Callable, on_failur
     try:
         slots = max(1, sum(client.nthreads().values())) * IN_FLIGHT_PER_WORKER
         source = iter(payloads)
-        queue = as_completed()
-        submitted = {}
+        submitted = {}  # future -> its payload
         for payload in source:
-            _submit(client, queue, submitted, payload, run_chunk)
+            submitted[client.submit(run_chunk, payload, pure=False)] = payload
             if len(submitted) >= slots:
                 break
+        if not submitted:
+            return
+        queue = as_completed(list(submitted), loop=client.loop)
         for future in queue:
-            payload = submitted.pop(future.key)
+            payload = submitted.pop(future)
             try:
                 result = future.result()
             except RNotAvailableError:
@@ -43,13 +45,10 @@ def run_dask(payloads: Iterator[dict], scheduler, on_result: Callable, on_failur
                 on_result(payload, result)
             following = next(source, None)
             if following is not None:
-                _submit(client, queue, submitted, following, run_chunk)
+                added = client.submit(run_chunk, following, pure=False)
+                submitted[added] = following
+                queue.add(added)
     finally:
         if client is not scheduler:
             client.close()
 
-
-def _submit(client, queue, submitted: dict, payload: dict, run_chunk) -> None:
-    future = client.submit(run_chunk, payload, pure=False)
-    submitted[future.key] = payload
-    queue.add(future)
