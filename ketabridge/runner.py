@@ -19,7 +19,7 @@ from . import api
 from .errors import KetabridgeError
 from .io import to_arrow
 from .plan import RI_MEASURES, Analysis, Dispersion, Effect, Plan, PlanError
-from .results import MetaResult
+from .results import PROVENANCE_ATTR, MetaResult
 from .transforms import natural_transform
 
 # Below this many studies, funnel-asymmetry tests and trim-and-fill cannot tell asymmetry from
@@ -192,6 +192,7 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
             run.tables[extra] = value.glance()
             filled = value if extra == "trimfill" else filled
         else:
+            run.r_calls.append(value.attrs[PROVENANCE_ATTR]["r_call"])
             run.tables[extra] = value
     if analysis.ri_grid:
         _attempt(run, "ri sensitivity grid", lambda: _ri_grid(run, rows))
