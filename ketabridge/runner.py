@@ -107,7 +107,7 @@ def run_analysis(analysis: Analysis, data: pd.DataFrame, plan: Plan, plot_dir: P
     if analysis.proportions is not None:
         _attempt(run, "proportions side by side", lambda: _proportions(run, rows))
     if analysis.effects:
-        effects = _attempt(run, "effect sizes", lambda: effect_sizes(analysis, rows, analysis.ri, run.notes))
+        effects = _attempt(run, "effect sizes", lambda: effect_sizes(analysis, rows, analysis.ri, run.notes, run.r_calls))
         if effects is not None:
             run.result = _attempt(run, "the model", lambda: fit(analysis, effects))
     if run.result is not None:
@@ -118,8 +118,12 @@ def run_analysis(analysis: Analysis, data: pd.DataFrame, plan: Plan, plot_dir: P
     return run
 
 
-def effect_sizes(analysis: Analysis, rows: pd.DataFrame, ri: float | None, notes: list[str] | None = None) -> pd.DataFrame:
-    """yi, vi (and ni) for the analysis' rows, one effect definition after another."""
+def effect_sizes(
+    analysis: Analysis, rows: pd.DataFrame, ri: float | None, notes: list[str] | None = None,
+    r_calls: list[str] | None = None,
+) -> pd.DataFrame:
+    """yi, vi (and ni) for the analysis' rows, one effect definition after another; rows left
+    out for missing numbers go to `notes`, and escalc's calls to `r_calls`."""
     frames = []
     for effect in analysis.effects:
         chosen = select_rows(rows, effect.where, "plan", f"analysis {analysis.name} effect")
@@ -133,6 +137,8 @@ def effect_sizes(analysis: Analysis, rows: pd.DataFrame, ri: float | None, notes
         if chosen.empty:
             continue
         frames.append(_one_effect(effect, chosen, ri))
+        if r_calls is not None and PROVENANCE_ATTR in frames[-1].attrs:
+            r_calls.append(frames[-1].attrs[PROVENANCE_ATTR]["r_call"])
     if not frames:
         raise KetabridgeError("no study has the numbers this analysis needs")
     return pd.concat(frames, ignore_index=True)
