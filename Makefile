@@ -33,7 +33,6 @@ demo: r venv
 bench: setup
 	$(BIN)/python bench/bench_bridge.py
 	$(BIN)/python bench/bench_batch.py --analyses 500 --scaling 2000 --memory 20000
-	$(BIN)/python bench/bench_batch.py --analyses 1000 --scaling 10000 --memory 100000
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info ketabridge-out
