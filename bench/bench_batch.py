@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 import ketabridge
+from bench_bridge import data_sets  # the same seeded generator as the bridge benchmark
 
 COMPARED = ["estimate", "std_error", "tau2", "q", "pi_low", "pi_high"]
 
@@ -53,14 +54,6 @@ import sys, ketabridge
 if __name__ == "__main__":
     ketabridge.batch(sys.argv[1], by="id", workers=int(sys.argv[3]), out=sys.argv[2], progress=False)
 """
-
-
-def data_sets(n: int, k: int, seed: int = 20181112) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    vi = rng.uniform(0.01, 0.2, size=(n, k))
-    true = rng.normal(0.3, 0.2, size=(n, 1))
-    yi = rng.normal(true, np.sqrt(vi + 0.04))
-    return pd.DataFrame({"id": np.repeat(np.arange(n), k), "yi": yi.ravel(), "vi": vi.ravel()})
 
 
 def plain_r_loop(data: pd.DataFrame, folder: Path) -> tuple[float, pd.DataFrame]:
