@@ -51,13 +51,17 @@ kb_batch_model <- function(columns, rows, settings) {
 }
 
 # One analysis: fit (with the fallback policy on non-convergence), glance, tidy, extras.
+# grepl costs more than a REML fit's bookkeeping when called for every analysis: skip it when
+# there is nothing to search
+kb_batch_any <- function(pattern, messages) length(messages) > 0L && any(grepl(pattern, messages, ignore.case = TRUE))
+
 kb_batch_one <- function(model, settings, not_converged) {
   attempt <- kb_batch_fit(model, settings$fallback, not_converged)
   run <- list(ok = attempt$ok, used = attempt$used, call = attempt$call, warnings = attempt$warnings,
               error = if (attempt$ok) "" else attempt$error)
   if (!attempt$ok) return(run)
   fit <- attempt$value
-  run$glance <- c(kb_glance(fit), list(converged = !any(grepl(not_converged, attempt$warnings, ignore.case = TRUE))))
+  run$glance <- c(kb_glance(fit), list(converged = !kb_batch_any(not_converged, attempt$warnings)))
   run$tidy <- kb_tidy(fit)
   extra <- function(name, expr) {
     outcome <- kb_guard("", expr)
@@ -67,7 +71,7 @@ kb_batch_one <- function(model, settings, not_converged) {
       return(NULL)
     }
     value <- outcome$value
-    if ("converged" %in% names(value)) value$converged <- !any(grepl(not_converged, outcome$warnings, ignore.case = TRUE))
+    if ("converged" %in% names(value)) value$converged <- !kb_batch_any(not_converged, outcome$warnings)
     value
   }
   if (isTRUE(settings$trimfill)) {
@@ -85,8 +89,7 @@ kb_batch_one <- function(model, settings, not_converged) {
 # The fit, or on non-convergence each fallback step in turn until one converges.
 kb_batch_fit <- function(model, fallback, not_converged) {
   failed <- function(attempt) {
-    if (attempt$ok) any(grepl(not_converged, attempt$warnings, ignore.case = TRUE))
-    else grepl(not_converged, attempt$error, ignore.case = TRUE)
+    kb_batch_any(not_converged, if (attempt$ok) attempt$warnings else attempt$error)
   }
   attempt <- c(kb_guard("", kb_fit(model)), list(used = "", call = ""))
   if (!length(fallback) || !failed(attempt)) return(attempt)

@@ -91,6 +91,7 @@ def _start() -> RSession:
     sys_source = ri.baseenv.find("sys.source")
     for path in r_source_files():
         sys_source(ri.StrSexpVector([str(path)]), envir=env)
+    env.find("kb_compile")(env)
     from .marshal import scalar, to_python
 
     versions = {name: scalar(value) for name, value in to_python(env.find("kb_versions")()).items()}
