@@ -177,6 +177,22 @@ SUBGROUP_TIDY = {"subgroup": TEXT, **TIDY}
 SUBGROUP_AUGMENT = {"subgroup": TEXT, **AUGMENT}
 SUBGROUP_TEST = {"q_between": FLOAT, "df": INT, "p_value": FLOAT}
 
+# crosscheck(): one row per data set x method x test x quantity. verdict: agree |
+# differ-by-definition | disagree | engine-failed | metafor-failed; tolerance names the class used.
+CROSSCHECK = {
+    "dataset": TEXT, "method": TEXT, "test": TEXT, "quantity": TEXT,
+    "metafor_value": FLOAT, "engine_value": FLOAT, "abs_diff": FLOAT, "rel_diff": FLOAT,
+    "tolerance": TEXT, "verdict": TEXT, "note": TEXT,
+}
+# One row per method x test x quantity: verdict counts; the largest differences where both had a value.
+CROSSCHECK_SUMMARY = {
+    "method": TEXT, "test": TEXT, "quantity": TEXT, "compared": INT, "agree": INT,
+    "differ_by_definition": INT, "disagree": INT, "engine_failed": INT, "metafor_failed": INT,
+    "max_abs_diff": FLOAT, "max_rel_diff": FLOAT,
+}
+# One row per data set x method x test with a disagreement: the data and the R call that reproduce it.
+CROSSCHECK_REPRODUCER = {"dataset": TEXT, "method": TEXT, "test": TEXT, "quantities": TEXT, "data_csv": TEXT, "r_call": TEXT}
+
 
 def frame(columns: Mapping[str, object], schema: Mapping[str, str]) -> pd.DataFrame:
     """Build a DataFrame with exactly the schema's columns, in order, cast to its dtypes."""
