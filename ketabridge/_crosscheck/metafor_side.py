@@ -1,0 +1,52 @@
+"""metafor's values for every data set of a suite, from one ketabridge.batch run per method and test."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from .suites import Dataset, to_long
+
+# engine quantity -> batch glance column
+COLUMNS = {
+    "estimate": "estimate", "std_error": "std_error", "statistic": "statistic", "p_value": "p_value",
+    "conf_low": "conf_low", "conf_high": "conf_high", "pi_low": "pi_low", "pi_high": "pi_high",
+    "tau2": "tau2", "i2": "i2", "h2": "h2", "q": "q",
+    "trimfill_k0": "trimfill_k0", "trimfill_estimate": "trimfill_estimate",
+    "egger_statistic": "regtest_statistic", "egger_p_value": "regtest_p_value",
+    "egger_limit_estimate": "regtest_limit_estimate",
+}
+PARALLEL_FROM = 1000  # below this many data sets, starting worker processes costs more than it saves
+
+
+def metafor_values(datasets: list[Dataset], method: str, test: str, level: float, quantities: list[str],
+                   workers: int | None = None) -> tuple[pd.DataFrame, dict]:
+    """One row per data set (index: its name): each quantity's metafor value, then ``k``,
+    ``failed`` (bool), ``message`` (R's error or warnings) and ``r_call``; and the batch's provenance.
+
+    Maps to ``rma.uni(yi, vi, method=, test=, level=)`` with ``predict``, ``trimfill`` (L0) and
+    ``regtest`` (model "rma", predictor "sei") per data set, run by ketabridge.batch. A fit that
+    does not converge counts as failed."""
+    from .._batch import batch
+
+    if workers is None:
+        workers = 0 if len(datasets) < PARALLEL_FROM else (os.cpu_count() or 1)
+    result = batch(
+        to_long(datasets), "dataset", method=method, test=test, level=level, workers=workers, progress=False,
+        trimfill=any(q.startswith("trimfill_") for q in quantities),
+        regtest=any(q.startswith("egger_") for q in quantities),
+    )
+    glance = result.glance.set_index("analysis_id")
+    status = result.status.set_index("analysis_id")
+    table = pd.DataFrame(index=pd.Index([d.name for d in datasets], name="dataset"))
+    for quantity in quantities:
+        values = glance[COLUMNS[quantity]] if COLUMNS[quantity] in glance else pd.Series(np.nan, index=glance.index)
+        table[quantity] = pd.to_numeric(values, errors="coerce").astype(float).reindex(table.index).to_numpy()
+    converged = glance["converged"].reindex(table.index)
+    table["k"] = [len(d.yi) for d in datasets]
+    table["failed"] = (status["status"].reindex(table.index) == "error").to_numpy() | ~converged.fillna(False).astype(bool).to_numpy()
+    table["message"] = status["message"].reindex(table.index).fillna("").astype(str).to_numpy()
+    table["r_call"] = status["r_call"].reindex(table.index).fillna("").astype(str).to_numpy()
+    return table, result.provenance

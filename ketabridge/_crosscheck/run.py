@@ -1,0 +1,112 @@
+"""ketabridge.crosscheck: an engine's numbers against metafor's, quantity by quantity."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+
+from .. import schema
+from ..errors import InputError
+from ..options import METHODS, TESTS, check_choice
+from ..results import ketabridge_version
+from .compare import convert, differences, verdict
+from .engine_side import engine_values
+from .metafor_side import metafor_values
+from .protocol import QUANTITIES, Engine, EngineInfo, engine_info
+from .result import CrosscheckResult, reproducers, summarise
+from .suites import load_suite
+from .tolerances import pick, resolve
+
+
+def crosscheck(
+    engine: Engine | str, suite="reference", *, methods: Collection[str] | None = None,
+    tests: Collection[str] | None = None, quantities: Collection[str] | None = None,
+    tolerances: Mapping[str, object] | None = None, level: float = 95.0, n: int = 200, seed: int = 1,
+    by: str = "dataset", yi: str = "yi", vi: str = "vi", workers: int | None = None,
+) -> CrosscheckResult:
+    """Compare an engine with metafor's ``rma.uni`` (plus ``predict``, ``trimfill`` and ``regtest``)
+    on every data set of a suite, for each method and test.
+
+    ``engine``: a callable following the protocol (``ketabridge.Engine``), a built-in name
+    ("statsmodels", "pymare") or "module:function". ``suite``: "reference" (published examples),
+    "random" (``n`` data sets from ``seed``), "edge" (hard cases), a long-format file (one row per
+    study, grouped by column ``by``, effect sizes ``yi``, variances ``vi``) or a list of Dataset.
+    ``methods``, ``tests`` and ``quantities`` default to what the engine declares (methods: REML,
+    tests: z, quantities: all, when it declares none). ``tolerances`` overrides the defaults by class
+    ("closed_form", "iterative", "p_value", "count") or quantity: (rtol, atol) or a Tolerance.
+    Unlike metafor, the engine's quantities are compared after exact conversions (fraction to
+    percent, H to H^2); definitions that cannot be converted give "differ-by-definition".
+    """
+    info = engine_info(engine)
+    chosen_methods = _chosen(methods, info.methods or ("REML",), info.methods, METHODS, "method", info.name)
+    chosen_tests = _chosen(tests, info.tests, info.tests, TESTS, "test", info.name)
+    chosen_quantities = _chosen(quantities, info.quantities or QUANTITIES, info.quantities, QUANTITIES, "quantity", info.name)
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 100:
+        raise InputError(f"level must be a percentage between 0 and 100, not {level!r}")
+    table = resolve(tolerances)
+    datasets = load_suite(suite, n=n, seed=seed, by=by, yi=yi, vi=vi)
+    if not datasets:
+        raise InputError("the suite holds no data sets")
+
+    rows, calls, batch_provenance = [], {}, {}
+    for method in chosen_methods:
+        for test in chosen_tests:
+            metafor, batch_provenance = metafor_values(datasets, method, test, level, chosen_quantities, workers)
+            for dataset in datasets:
+                reference = metafor.loc[dataset.name]
+                calls[(dataset.name, method, test)] = reference["r_call"]
+                reply = engine_values(info, dataset, method, test, level, chosen_quantities)
+                for quantity in chosen_quantities:
+                    if quantity not in reply.values and not reply.failure and info.quantities is None:
+                        continue  # an undeclared engine is compared on what it returns
+                    rows.append(_row(dataset.name, method, test, quantity, reference, reply, table))
+    discrepancies = schema.frame({name: [row[name] for row in rows] for name in schema.CROSSCHECK}, schema.CROSSCHECK)
+    provenance = {
+        "ketabridge_version": ketabridge_version(),
+        "engine": info.name, "engine_definitions": dict(info.definitions),
+        "suite": suite if isinstance(suite, str) else ("datasets" if isinstance(suite, (list, tuple)) else str(suite)),
+        "datasets": len(datasets), "n": n, "seed": seed, "level": level,
+        "methods": list(chosen_methods), "tests": list(chosen_tests), "quantities": list(chosen_quantities),
+        "tolerances": {name: vars(tolerance) for name, tolerance in table.items()},
+        **{key: batch_provenance.get(key) for key in ("r", "metafor", "rpy2") if key in batch_provenance},
+    }
+    return CrosscheckResult(
+        discrepancies=discrepancies, summary=summarise(discrepancies),
+        reproducers=reproducers(discrepancies, datasets, calls, level), provenance=provenance,
+    )
+
+
+def _row(name, method, test, quantity, reference, reply, table) -> dict:
+    class_name, tolerance = pick(table, quantity, method)
+    metafor_value = float(reference[quantity])
+    engine_value = reply.values.get(quantity, math.nan)
+    engine_value, definition = convert(quantity, engine_value, reply.definitions)
+    absolute, relative = differences(metafor_value, engine_value)
+    if reference["failed"]:
+        outcome, note = "metafor-failed", reference["message"] or "metafor gives no value"
+    elif reply.failure:
+        outcome, note = "engine-failed", reply.failure
+    elif quantity in reply.unreadable:
+        outcome, note = "engine-failed", f"not a number: {reply.unreadable[quantity]}"
+    elif quantity not in reply.values:
+        outcome, note = "engine-failed", "declared but not returned"
+    else:
+        outcome, note = verdict(quantity, metafor_value, engine_value, definition, tolerance)
+    return {
+        "dataset": name, "method": method, "test": test, "quantity": quantity,
+        "metafor_value": metafor_value, "engine_value": engine_value, "abs_diff": absolute, "rel_diff": relative,
+        "tolerance": class_name, "verdict": outcome, "note": note,
+    }
+
+
+def _chosen(asked, default, declared, allowed, what, engine_name) -> tuple[str, ...]:
+    if asked is None:
+        return tuple(default)
+    asked = (asked,) if isinstance(asked, str) else tuple(asked)
+    for name in asked:
+        check_choice(name, tuple(allowed), what)
+        if declared is not None and name not in declared:
+            raise InputError(f"engine {engine_name!r} does not support {what} {name!r}; it declares: {', '.join(declared)}")
+    if not asked:
+        raise InputError(f"choose at least one {what}")
+    return asked

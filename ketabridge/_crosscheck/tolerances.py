@@ -1,0 +1,76 @@
+"""Tolerances per quantity class, each with its reason; a value agrees when
+|engine - metafor| <= atol + rtol * |metafor|."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import InputError
+from .protocol import QUANTITIES
+
+# metafor 3.8-1 estimators with a closed form given yi and vi; the others iterate to a tolerance.
+CLOSED_FORM_METHODS = ("EE", "FE", "CE", "DL", "HE", "HS", "HSk", "SJ")
+COUNTS = ("trimfill_k0",)
+P_VALUES = ("p_value", "egger_p_value")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+    reason: str
+
+
+DEFAULTS: dict[str, Tolerance] = {
+    "closed_form": Tolerance(1e-6, 1e-9, "same closed-form formulas: only floating-point order differs (~1e-12); "
+                             "1e-6 still catches a 0.01 % error"),
+    "iterative": Tolerance(1e-3, 1e-4, "metafor stops ML/REML/EB Fisher scoring when tau^2 moves < 1e-5 and "
+                           "solves PM/MP/SJIT with uniroot to ~1.2e-4 (.Machine$double.eps^0.25); an engine "
+                           "converged to its own tolerance may differ by that much in tau^2 and what follows"),
+    "p_value": Tolerance(1e-4, 1e-10, "p-values are tail areas of the statistic: relative error grows in the "
+                         "far tail, and below 1e-10 they say the same thing"),
+    "count": Tolerance(0.0, 0.0, "integers (trim-and-fill's k0): must match exactly"),
+}
+
+
+def tolerance_class(quantity: str, method: str) -> str:
+    """The class whose tolerance applies to this quantity under this estimator."""
+    if quantity in COUNTS:
+        return "count"
+    if quantity in P_VALUES and method in CLOSED_FORM_METHODS:
+        return "p_value"
+    return "closed_form" if method in CLOSED_FORM_METHODS else "iterative"
+
+
+def resolve(overrides: Mapping[str, object] | None) -> dict[str, Tolerance]:
+    """DEFAULTS with the user's overrides, keyed by class or by quantity name (quantity wins):
+    a Tolerance, an (rtol, atol) pair or a mapping with rtol/atol/reason."""
+    table = dict(DEFAULTS)
+    for key, value in (overrides or {}).items():
+        if key not in DEFAULTS and key not in QUANTITIES:
+            raise InputError(f"unknown tolerance key {key!r}; use a class ({', '.join(DEFAULTS)}) or a quantity")
+        table[key] = _as_tolerance(key, value)
+    return table
+
+
+def pick(table: Mapping[str, Tolerance], quantity: str, method: str) -> tuple[str, Tolerance]:
+    """The (name, tolerance) for one comparison: the quantity's own override, else its class."""
+    if quantity in table:
+        return quantity, table[quantity]
+    name = tolerance_class(quantity, method)
+    return name, table[name]
+
+
+def _as_tolerance(key: str, value: object) -> Tolerance:
+    if isinstance(value, Tolerance):
+        return value
+    if isinstance(value, Mapping):
+        rtol, atol, reason = value.get("rtol", 0.0), value.get("atol", 0.0), value.get("reason", "user override")
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        (rtol, atol), reason = value, "user override"
+    else:
+        raise InputError(f"tolerance for {key!r} must be (rtol, atol) or {{'rtol':, 'atol':}}, not {value!r}")
+    if not all(isinstance(x, (int, float)) and x >= 0 for x in (rtol, atol)):
+        raise InputError(f"tolerance for {key!r} needs rtol, atol >= 0, not {rtol!r}, {atol!r}")
+    return Tolerance(float(rtol), float(atol), str(reason))
