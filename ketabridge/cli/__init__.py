@@ -9,6 +9,7 @@ import click
 
 from .analyze import analyze
 from .batch import batch
+from .crosscheck import crosscheck
 from .doctor import doctor
 from .run import run
 
@@ -19,5 +20,5 @@ def main() -> None:
     """metafor-validated meta-analysis: R's metafor from Python, with tidy results."""
 
 
-for command in (analyze, doctor, run, batch):
+for command in (analyze, doctor, run, batch, crosscheck):
     main.add_command(command)
