@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -17,15 +18,19 @@ class EngineReply:
     definitions: Mapping[str, str]
     failure: str = ""  # why none of its values count: an exception or its own non-convergence
     unreadable: dict[str, str] = field(default_factory=dict)  # quantity -> why its value is not a number
+    warnings: str = ""  # what the engine warned on this data set
 
 
 def engine_values(info: EngineInfo, dataset: Dataset, method: str, test: str, level: float,
                   quantities: list[str]) -> EngineReply:
     """Call the engine on one data set (copies of yi and vi, so it cannot change the suite)."""
-    try:
-        reply = info.call(dataset.yi.copy(), dataset.vi.copy(), method=method, test=test, level=level)
-    except Exception as error:  # any engine bug is a finding, not a crash of the harness
-        return EngineReply({}, info.definitions, f"{type(error).__name__}: {error}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            reply = info.call(dataset.yi.copy(), dataset.vi.copy(), method=method, test=test, level=level)
+        except Exception as error:  # any engine bug is a finding, not a crash of the harness
+            return EngineReply({}, info.definitions, f"{type(error).__name__}: {error}")
+    warned = "; ".join(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
     if not isinstance(reply, Mapping):
         return EngineReply({}, info.definitions, f"returned {type(reply).__name__}, not a mapping")
     definitions = {**info.definitions, **_checked_definitions(reply.get("definitions"))}
@@ -37,7 +42,7 @@ def engine_values(info: EngineInfo, dataset: Dataset, method: str, test: str, le
             except (TypeError, ValueError) as error:
                 unreadable[quantity] = str(error)
     failure = "" if reply.get("converged", True) else "engine reports it did not converge"
-    return EngineReply(values, definitions, failure, unreadable)
+    return EngineReply(values, definitions, failure, unreadable, warned)
 
 
 def scalar(value) -> float:

@@ -92,6 +92,8 @@ def _row(name, method, test, quantity, reference, reply, table) -> dict:
         outcome, note = "engine-failed", "declared but not returned"
     else:
         outcome, note = verdict(quantity, metafor_value, engine_value, definition, tolerance)
+    if outcome != "agree" and reply.warnings:
+        note = "; ".join(filter(None, (note, f"engine warned: {reply.warnings}")))
     return {
         "dataset": name, "method": method, "test": test, "quantity": quantity,
         "metafor_value": metafor_value, "engine_value": engine_value, "abs_diff": absolute, "rel_diff": relative,
