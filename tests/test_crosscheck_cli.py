@@ -60,7 +60,7 @@ def test_user_file_by_column_and_outputs_with_a_reproducer_that_runs(tmp_path, m
     assert set(table["dataset"]) == {"random", "alternate", "systematic"}
     assert pd.read_csv(out / "summary.csv")["compared"].sum() == len(table)
     page = (out / "report.html").read_text()
-    assert f"engine vs metafor 3.8-1: {(table['verdict'] == 'disagree').sum()} disagreements</h1>" in page
+    assert f"engine vs metafor 3.8.1: {(table['verdict'] == 'disagree').sum()} disagreements</h1>" in page
     row = table[(table["verdict"] == "disagree") & (table["quantity"] == "tau2")].iloc[0]
     folder = out / "reproducers" / f"{row['dataset']}__DL__z"
     r_tau2 = subprocess.run(

@@ -43,9 +43,9 @@ def html_report(result) -> str:
         f"<title>crosscheck: {_e(p['engine'])} vs metafor</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:90%}"
         "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
-        f"<h1>{_e(p['engine'])} vs metafor {_e(p.get('metafor', '?'))}: {verdict}</h1>",
+        f"<h1>{_e(p['engine'])} vs metafor {_e(p.get('metafor_version', '?'))}: {verdict}</h1>",
         f"<p>suite {_e(p['suite'])} ({p['datasets']} data sets), methods {_e(', '.join(p['methods']))}, "
-        f"tests {_e(', '.join(p['tests']))}, level {p['level']}%; R {_e(p.get('r', '?'))}, "
+        f"tests {_e(', '.join(p['tests']))}, level {p['level']}%; R {_e(p.get('r_version', '?'))}, "
         f"ketabridge {_e(p['ketabridge_version'])}.</p>",
         f"<p>engine definitions: {_e(json.dumps(p['engine_definitions']))}</p>",
         "<h2>Summary per quantity</h2>", result.summary.to_html(index=False, na_rep=""),

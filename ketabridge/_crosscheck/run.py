@@ -68,7 +68,7 @@ def crosscheck(
         "datasets": len(datasets), "n": n, "seed": seed, "level": level,
         "methods": list(chosen_methods), "tests": list(chosen_tests), "quantities": list(chosen_quantities),
         "tolerances": {name: vars(tolerance) for name, tolerance in table.items()},
-        **{key: batch_provenance.get(key) for key in ("r", "metafor", "rpy2") if key in batch_provenance},
+        **{key: batch_provenance[key] for key in ("r_version", "metafor_version", "rpy2_version") if key in batch_provenance},
     }
     return CrosscheckResult(
         discrepancies=discrepancies, summary=summarise(discrepancies),
