@@ -14,6 +14,7 @@ from scipy import stats
 import ketabridge
 from ketabridge import InputError, crosscheck, declare_engine
 from ketabridge._crosscheck.metafor_side import COLUMNS
+from ketabridge._crosscheck import DEFAULT_TOLERANCES
 from ketabridge._crosscheck.protocol import QUANTITIES
 
 FIRST_PRINCIPLES = ("estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high",
@@ -187,6 +188,7 @@ def test_statsmodels_dl_agrees_on_the_random_suite_wherever_metafor_tau2_is_posi
 
 def test_every_quantity_has_a_metafor_column():
     assert set(COLUMNS) == set(QUANTITIES)
+    assert not set(DEFAULT_TOLERANCES) & set(QUANTITIES)  # else an override key would be ambiguous
     assert {"crosscheck", "Engine", "declare_engine", "CrosscheckResult"} <= set(ketabridge.__all__)
 
 

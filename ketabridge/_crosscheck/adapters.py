@@ -51,7 +51,9 @@ def pymare_engine():
     normal quantile of the t p-value, not metafor's t statistic; I^2 is Q-based in percent and H is
     sqrt(Q / df). No prediction interval."""
     try:
-        from pymare import Dataset, estimators
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)  # PyMARE leaves a JSON file open on import
+            from pymare import Dataset, estimators
     except ImportError as error:
         raise InputError(f"the pymare engine needs PyMARE (pip install 'ketabridge[crosscheck]'): {error}") from None
     corrections = {"z": "wald", "knha": "knapp-hartung", "adhoc": "knapp-hartung-conservative"}

@@ -33,7 +33,7 @@ def crosscheck(
     study, grouped by column ``by``, effect sizes ``yi``, variances ``vi``) or a list of Dataset.
     ``methods``, ``tests`` and ``quantities`` default to what the engine declares (methods: REML,
     tests: z, quantities: all, when it declares none). ``tolerances`` overrides the defaults by class
-    ("closed_form", "iterative", "p_value", "count") or quantity: (rtol, atol) or a Tolerance.
+    ("closed_form", "iterative", "p_values", "count") or quantity: (rtol, atol) or a Tolerance.
     Unlike metafor, the engine's quantities are compared after exact conversions (fraction to
     percent, H to H^2); definitions that cannot be converted give "differ-by-definition".
     """

@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Tolerance] = {
     "iterative": Tolerance(1e-3, 1e-4, "metafor stops ML/REML/EB Fisher scoring when tau^2 moves < 1e-5 and "
                            "solves PM/MP/SJIT with uniroot to ~1.2e-4 (.Machine$double.eps^0.25); an engine "
                            "converged to its own tolerance may differ by that much in tau^2 and what follows"),
-    "p_value": Tolerance(1e-4, 1e-10, "p-values are tail areas of the statistic: relative error grows in the "
+    "p_values": Tolerance(1e-4, 1e-10, "p-values are tail areas of the statistic: relative error grows in the "
                          "far tail, and below 1e-10 they say the same thing"),
     "count": Tolerance(0.0, 0.0, "integers (trim-and-fill's k0): must match exactly"),
 }
@@ -39,7 +39,7 @@ def tolerance_class(quantity: str, method: str) -> str:
     if quantity in COUNTS:
         return "count"
     if quantity in P_VALUES and method in CLOSED_FORM_METHODS:
-        return "p_value"
+        return "p_values"
     return "closed_form" if method in CLOSED_FORM_METHODS else "iterative"
 
 
