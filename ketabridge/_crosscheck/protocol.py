@@ -4,7 +4,8 @@ An engine is a callable ``engine(yi, vi, *, method, test, level) -> Mapping[str,
 numpy arrays and metafor's option names, returning some of QUANTITIES. It may declare, as
 attributes (``declare_engine`` sets them): ``name``, ``methods`` and ``tests`` it supports (metafor's
 names), ``quantities`` it returns, and ``definitions`` where its quantities are defined otherwise
-than metafor's (see DEFINITIONS). It may return ``converged=False`` to say its estimate is not one.
+than metafor's (see DEFINITIONS). The mapping it returns may hold ``converged=False`` (its numbers
+are then not counted) and ``definitions`` (overriding the declared ones for that call).
 """
 
 from __future__ import annotations
