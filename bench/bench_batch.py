@@ -76,9 +76,7 @@ def timed_batch(data: pd.DataFrame, workers: int) -> tuple[float, ketabridge.Bat
 
 def peak_rss(command: list[str]) -> float:
     """Highest summed RSS (bytes) of the process and all its descendants, sampled every 50 ms."""
-    from ketabridge._batch.environment import clean_environment
-
-    process = subprocess.Popen(command, env=clean_environment())
+    process = subprocess.Popen(command)
     peak = 0
     done = threading.Event()
 

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 import ketabridge
-from ketabridge._batch.environment import launch_environment
 from test_batch import simulated
 
 distributed = pytest.importorskip("distributed")
@@ -15,10 +14,8 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def cluster():
-    # worker processes must not inherit R's library path if this process runs R already
-    with launch_environment():
-        local = distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                         dashboard_address=None, silence_logs=40)
+    local = distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                     dashboard_address=None, silence_logs=40)
     yield local
     local.close()
 

@@ -22,7 +22,6 @@ from click.testing import CliRunner
 
 import ketabridge
 from ketabridge._batch import source
-from ketabridge._batch.environment import clean_environment
 from ketabridge.cli import main
 from test_batch import simulated
 
@@ -92,8 +91,7 @@ def test_run_killed_with_sigkill_then_resumed(tmp_path):
     data.to_parquet(path)
     reference = ketabridge.batch(data, by="id", workers=0)
     command = [str(KETABRIDGE), "batch", str(path), "--by", "id", "--out", str(out), "--workers", "1", "--chunk-size", "5"]
-    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env=clean_environment())  # this process may run R already
+    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parts = out / "parts"
     deadline = time.monotonic() + 120
     while len(list(parts.glob("*.status.parquet"))) < 3 and time.monotonic() < deadline and run.poll() is None:
@@ -103,7 +101,7 @@ def test_run_killed_with_sigkill_then_resumed(tmp_path):
     written = len(list(parts.glob("*.status.parquet")))
     assert 3 <= written < 80, "the kill must land half way"
     assert not (out / "status.parquet").exists()
-    done = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300, env=clean_environment())
+    done = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     status = pd.read_parquet(out / "status.parquet")
     assert status["analysis_id"].tolist() == list(range(400))  # every id once, in input order

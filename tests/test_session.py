@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import ketabridge
@@ -57,3 +58,15 @@ def test_threads_share_the_one_r_session_safely(bcg_effects):
     for result in results:
         assert result.glance().equals(expected)
         assert len(result.augment()) == len(bcg_effects)
+
+
+def test_children_do_not_inherit_r_library_path():
+    """R's start-up sets LD_LIBRARY_PATH; a Python child with it imports the wrong libpython into _ssl."""
+    import subprocess
+    import sys
+
+    ketabridge.rma(pd.DataFrame({"yi": [0.1, 0.3, 0.2], "vi": [0.01, 0.02, 0.015]}))  # R is running
+    child = subprocess.run([sys.executable, "-c", "import os, ssl; print(os.environ.get('LD_LIBRARY_PATH'))"],
+                           capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr
+    assert "/usr/lib/R/lib" not in child.stdout

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait
 
 from ..errors import RNotAvailableError
-from .environment import launch_environment
 
 ATTEMPTS = 2  # a chunk whose worker dies is retried once
 
@@ -81,8 +80,7 @@ class _Worker:
     def __init__(self, context):
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child,), daemon=True)
-        with launch_environment():
-            self.process.start()
+        self.process.start()
         child.close()
         self.payload = None
 

@@ -20,6 +20,11 @@ R_FLOOR = (4, 0)  # rpy2 3.5.x needs R >= 4.0; R >= 4.5 needs rpy2 3.6, which br
 METAFOR_FLOOR = (3, 8)  # the allow-lists in options.py are copied from metafor 3.8-1.
 
 _start_lock = threading.Lock()
+# R's start-up prepends its library folders to LD_LIBRARY_PATH in the process environment. That
+# changes nothing for this process (the loader read it at exec) but every child would inherit it,
+# and a Python child then loads the system's libpython into its _ssl module and fails
+# ("undefined symbol: _PyModule_Add"). os.environ still holds the value from before R.
+_LD_LIBRARY_PATH_BEFORE_R = os.environ.get("LD_LIBRARY_PATH")
 # R is single-threaded: every call into it, from any Python thread, holds this lock.
 r_lock = threading.RLock()
 
@@ -81,6 +86,7 @@ def _start() -> RSession:
         callbacks.consolewrite_print = lambda text: None
         callbacks.consolewrite_warnerror = lambda text: None
         ri.initr_simple()
+        _restore_library_path()
     except Exception as error:  # rpy2 raises many kinds here (ImportError, OSError, RuntimeError)
         raise RNotAvailableError(
             f"rpy2 {rpy2_version()} cannot start R at {r_home} ({type(error).__name__}: {error}); "
@@ -107,6 +113,13 @@ def _start() -> RSession:
         raise RNotAvailableError(f"the R package metafor is not installed in R {session.r_version} ({r_home})")
     _check_floor("metafor", session.metafor_version, METAFOR_FLOOR)
     return session
+
+
+def _restore_library_path() -> None:
+    if _LD_LIBRARY_PATH_BEFORE_R is None:
+        os.unsetenv("LD_LIBRARY_PATH")
+    else:
+        os.putenv("LD_LIBRARY_PATH", _LD_LIBRARY_PATH_BEFORE_R)
 
 
 def r_session() -> RSession:
