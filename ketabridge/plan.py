@@ -18,14 +18,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import InputError
-from .options import ESCALC_COLUMNS, MEASURES, METHODS, TESTS
+from .options import ESCALC_COLUMNS, MEASURES, METHODS, PREPOST_MEASURES, TESTS
 
 EXTRAS = ("trimfill", "regtest", "ranktest", "leave1out", "influence")
 PLOTS = ("forest", "funnel")
 DISPERSION_TYPES = ("SD", "SE")
-# Measures whose escalc uses the pre-post correlation ri (metafor 3.8 ?escalc, "Outcome Measures
-# for Variable Association" and "Change or Matched Pairs").
-RI_MEASURES = ("MC", "SMCC", "SMCR", "SMCRH", "ROMC", "CVRC", "VRC")
 
 PLAN_KEYS = ("title", "description", "data", "published", "dispersion", "analysis")
 DISPERSION_KEYS = ("columns", "type_column", "n_column", "unknown_as")
@@ -173,8 +170,11 @@ def _analysis(check: "_Checker", raw: dict, at: str) -> Analysis:
         if not isinstance(value, (int, float)) or not -1 <= value <= 1:
             check.fail(f"{at}ri", f"{value!r} is not a correlation in [-1, 1]")
     parsed_effects = tuple(_effect(check, item, f"{at}effect[{i}].") for i, item in enumerate(effects))
-    if (ri is not None or ri_grid) and not any(effect.measure in RI_MEASURES for effect in parsed_effects):
-        check.fail(f"{at}ri", f"needs an effect whose measure uses ri: {', '.join(RI_MEASURES)}")
+    if (ri is not None or ri_grid) and not any(effect.measure in PREPOST_MEASURES for effect in parsed_effects):
+        check.fail(f"{at}ri", f"needs an effect whose measure uses ri: {', '.join(PREPOST_MEASURES)}")
+    for i, effect in enumerate(parsed_effects):
+        if (ri is not None or ri_grid) and "ri" in effect.columns:
+            check.fail(f"{at}effect[{i}].ri", "give the pre-post correlation either as a column here or as the analysis' ri/ri_grid, not both")
     compare = raw.get("compare")
     if compare is not None:
         check.keys(compare, COMPARE_KEYS, f"{at}compare.")

@@ -18,7 +18,8 @@ import pandas as pd
 from . import api
 from .errors import KetabridgeError
 from .io import to_arrow
-from .plan import RI_MEASURES, Analysis, Dispersion, Effect, Plan, PlanError
+from .options import PREPOST_MEASURES
+from .plan import Analysis, Dispersion, Effect, Plan, PlanError
 from .results import PROVENANCE_ATTR, MetaResult
 from .transforms import natural_transform
 
@@ -61,6 +62,7 @@ class PlanRun:
 def run_plan(plan: Plan, plot_dir: Path | None = None, progress: Callable[[str], None] = lambda _: None) -> PlanRun:
     """Run every analysis of `plan`; plots go to `plot_dir` (none when it is None)."""
     data = load_data(plan)
+    check_columns(plan, data)
     runs = []
     for number, analysis in enumerate(plan.analyses, start=1):
         progress(f"[{number}/{len(plan.analyses)}] {analysis.name}: {analysis.title}")
@@ -75,20 +77,37 @@ def load_data(plan: Plan) -> pd.DataFrame:
     return data
 
 
+def check_columns(plan: Plan, data: pd.DataFrame) -> None:
+    """Every column the plan names exists, so a typo stops the plan before anything runs."""
+    for analysis in plan.analyses:
+        named = {"where": list(analysis.where), "slab": [analysis.slab] if analysis.slab else [],
+                 "proportions": list((analysis.proportions or {}).values())}
+        for i, effect in enumerate(analysis.effects):
+            named[f"effect[{i}]"] = [*effect.where, *effect.columns.values(),
+                                     *(column for column in (effect.yi, effect.vi, effect.sei) if column)]
+        for key, columns in named.items():
+            absent = [column for column in columns if column not in data.columns]
+            if absent:
+                raise PlanError(
+                    f"{plan.path.name}: analysis {analysis.name}.{key}: no column {absent[0]!r} in the data; "
+                    f"columns: {', '.join(map(str, data.columns))}"
+                )
+
+
 def derive_sds(data: pd.DataFrame, rule: Dispersion, plan_name: str) -> pd.DataFrame:
     """`<x>_disp` -> `<x>_sd`: kept for SDs, times sqrt(n) for SEs, per the rule where unknown."""
     for column in (*rule.columns, rule.type_column, rule.n_column):
         if column not in data.columns:
             raise PlanError(f"{plan_name}: dispersion: no column {column!r} in the data")
     data = data.copy()
-    kinds = data[rule.type_column].fillna("").astype(str).str.upper().replace({"UNKNOWN": rule.unknown_as, "": rule.unknown_as})
+    stated = data[rule.type_column].fillna("").astype(str).str.upper()
+    known = stated.isin(["SD", "SE"]).to_numpy()
+    kinds = np.where(known, stated, rule.unknown_as)  # "unknown", "" or anything else: the plan's reading
     sqrt_n = np.sqrt(pd.to_numeric(data[rule.n_column], errors="coerce").astype(float))
     for column in rule.columns:
         dispersion = pd.to_numeric(data[column], errors="coerce").astype(float)
         data[column.removesuffix("_disp") + "_sd"] = np.where(kinds == "SE", dispersion * sqrt_n, dispersion)
-    data["sd_assumption"] = np.where(
-        data[rule.type_column].fillna("").astype(str).str.upper().isin(["SD", "SE"]), "", f"unknown taken as {rule.unknown_as}"
-    )
+    data["sd_assumption"] = np.where(known, "", f"unknown taken as {rule.unknown_as}")
     return data
 
 
@@ -149,7 +168,7 @@ def _one_effect(effect: Effect, rows: pd.DataFrame, ri: float | None) -> pd.Data
         out = rows.assign(yi=rows[effect.yi].astype(float))
         vi = rows[effect.vi].astype(float) if effect.vi else rows[effect.sei].astype(float) ** 2
         return out.assign(vi=vi, ni=np.nan, measure="GEN")
-    extra = {"ri": ri} if effect.measure in RI_MEASURES and ri is not None else {}
+    extra = {"ri": ri} if effect.measure in PREPOST_MEASURES and ri is not None else {}
     computed = api.escalc(effect.measure, rows.reset_index(drop=True), **effect.columns, **extra)
     return computed.assign(measure=effect.measure)
 
@@ -173,7 +192,7 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
     run.tables["glance"] = result.glance()
     run.tables["tidy"] = result.tidy()
     run.tables["studies"] = result.augment()
-    run.tables["summary"] = summary_row(analysis, result)
+    run.tables["summary"] = summary_row(analysis, result, run.r_calls)
     k = int(result.glance_table["k"].iloc[0])
     asked = [extra for extra in analysis.extras if extra in BIAS_EXTRAS]
     if asked and k < MIN_K_FOR_BIAS_TESTS:
@@ -206,13 +225,15 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
         _plots(run, filled, plot_dir)
 
 
-def summary_row(analysis: Analysis, result: MetaResult) -> pd.DataFrame:
+def summary_row(analysis: Analysis, result: MetaResult, r_calls: list[str]) -> pd.DataFrame:
     """The pooled estimate with CI and PI on the natural scale, and heterogeneity."""
     from .intervals import predict
 
     glance = result.glance_table.iloc[0]
     transform = natural_transform(result.spec.measure)
-    predicted = predict(result, transf="natural").iloc[0]
+    prediction = predict(result, transf="natural")
+    r_calls.append(prediction.attrs[PROVENANCE_ATTR]["r_call"])
+    predicted = prediction.iloc[0]
     return pd.DataFrame([{
         "title": analysis.title, "k": int(glance["k"]), "measure": result.spec.measure,
         "method": glance["method"], "scale": transform or "model",
@@ -225,7 +246,8 @@ def summary_row(analysis: Analysis, result: MetaResult) -> pd.DataFrame:
 def _ri_grid(run: AnalysisRun, rows: pd.DataFrame) -> None:
     grid = []
     for ri in run.analysis.ri_grid:
-        result = fit(run.analysis, effect_sizes(run.analysis, rows, ri))
+        result = fit(run.analysis, effect_sizes(run.analysis, rows, ri, r_calls=run.r_calls))
+        run.r_calls.append(result.provenance.r_call)
         grid.append(result.glance().assign(ri=ri))
     table = pd.concat(grid, ignore_index=True)
     run.tables["correlation_grid"] = table[["ri", *[c for c in table.columns if c != "ri"]]]
@@ -235,13 +257,10 @@ def _proportions(run: AnalysisRun, rows: pd.DataFrame) -> None:
     from .proportions import pool_proportions
 
     columns = run.analysis.proportions
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        pooled = pool_proportions(
-            rows.reset_index(drop=True), columns["events"], columns["totals"], slab=run.analysis.slab,
-            level=run.analysis.level,
-        )
-    run.notes.extend(_line(str(warning.message)) for warning in caught)
+    pooled = pool_proportions(
+        rows.reset_index(drop=True), columns["events"], columns["totals"], slab=run.analysis.slab,
+        level=run.analysis.level,
+    )
     run.r_calls.append(pooled.provenance.r_call)
     run.tables["proportions"] = pooled.tidy()
 

@@ -103,3 +103,9 @@ def test_paths_are_relative_to_the_plan(tmp_path):
     shutil.copytree(CRPS, copy, ignore=shutil.ignore_patterns("__*"))
     plan = load_plan(copy / "plan.toml")
     assert plan.data == copy / "crps_ketamine.parquet"
+
+
+def test_ri_as_column_and_as_assumption_is_refused(plan_dir):
+    text = GOOD.replace('measure = "PLO"\nxi = "events"\nni = "total"', 'measure = "MC"\nm1i = "a"\nm2i = "b"\nsd1i = "c"\nsd2i = "d"\nni = "n"\nri = "r"')
+    with pytest.raises(PlanError, match=r"analysis\[0\].effect\[0\].ri: give the pre-post correlation either as a column"):
+        load_plan(write(plan_dir, text.replace('method = "DL"', 'method = "DL"\nri = 0.5')))

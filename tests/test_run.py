@@ -175,3 +175,21 @@ def test_a_filter_on_a_missing_column_names_plan_and_column(tmp_path):
     plan = load_plan(copy_of_bundled_plan(tmp_path, "first_in_window = true }", "first_in_windw = true }"))
     with pytest.raises(PlanError, match="plan.toml: analysis pain_change_immediate.where: no column 'first_in_windw'"):
         run_plan(plan)
+
+
+def test_a_misspelled_effect_column_stops_the_plan_before_it_runs(tmp_path):
+    result = CliRunner().invoke(main, ["run", str(copy_of_bundled_plan(tmp_path, 'sd1i = "post_sd"', 'sd1i = "post_sdx"')),
+                                       "--out", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: plan.toml: analysis pain_change_immediate.effect[0]: no column 'post_sdx'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dispersion_type_other_than_sd_or_se_follows_the_plans_rule():
+    from ketabridge.plan import Dispersion
+    from ketabridge.runner import derive_sds
+
+    data = pd.DataFrame({"x_disp": [1.0, 1.0, 1.0, 1.0], "kind": ["SD", "SE", "unknown", "IQR"], "n": [4, 4, 4, 4]})
+    derived = derive_sds(data, Dispersion(("x_disp",), "kind", "n", "SE"), "p.toml")
+    assert list(derived["x_sd"]) == [1.0, 2.0, 2.0, 2.0]  # SE -> SD is x * sqrt(n)
+    assert list(derived["sd_assumption"]) == ["", "", "unknown taken as SE", "unknown taken as SE"]

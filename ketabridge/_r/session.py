@@ -20,10 +20,8 @@ R_FLOOR = (4, 0)  # rpy2 3.5.x needs R >= 4.0; R >= 4.5 needs rpy2 3.6, which br
 METAFOR_FLOOR = (3, 8)  # the allow-lists in options.py are copied from metafor 3.8-1.
 
 _start_lock = threading.Lock()
-# R's start-up prepends its library folders to LD_LIBRARY_PATH in the process environment. That
-# changes nothing for this process (the loader read it at exec) but every child would inherit it,
-# and a Python child then loads the system's libpython into its _ssl module and fails
-# ("undefined symbol: _PyModule_Add"). os.environ still holds the value from before R.
+# Captured at import, which always precedes R's start (this module starts R): rpy2 and R
+# both change LD_LIBRARY_PATH while R starts, os.environ included.
 _LD_LIBRARY_PATH_BEFORE_R = os.environ.get("LD_LIBRARY_PATH")
 # R is single-threaded: every call into it, from any Python thread, holds this lock.
 r_lock = threading.RLock()
@@ -116,10 +114,17 @@ def _start() -> RSession:
 
 
 def _restore_library_path() -> None:
+    """Undo R's change to LD_LIBRARY_PATH in the C environment that child processes inherit.
+
+    R's start-up prepends its library folders. That changes nothing for this process (the loader
+    read the variable at exec), but a Python child started with it loads the system's libpython
+    into its _ssl module and fails ("undefined symbol: _PyModule_Add").
+    """
     if _LD_LIBRARY_PATH_BEFORE_R is None:
+        os.environ.pop("LD_LIBRARY_PATH", None)
         os.unsetenv("LD_LIBRARY_PATH")
     else:
-        os.putenv("LD_LIBRARY_PATH", _LD_LIBRARY_PATH_BEFORE_R)
+        os.environ["LD_LIBRARY_PATH"] = _LD_LIBRARY_PATH_BEFORE_R
 
 
 def r_session() -> RSession:
