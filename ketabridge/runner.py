@@ -244,6 +244,8 @@ def summary_row(analysis: Analysis, result: MetaResult, r_calls: list[str]) -> p
 
 
 def _ri_grid(run: AnalysisRun, rows: pd.DataFrame) -> None:
+    # Not prepost.correlation_grid: a plan's analysis may pool several effect definitions (MC rows
+    # beside reported changes), and only the ones whose measure uses ri change with it.
     grid = []
     for ri in run.analysis.ri_grid:
         result = fit(run.analysis, effect_sizes(run.analysis, rows, ri, r_calls=run.r_calls))
