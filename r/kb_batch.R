@@ -63,7 +63,7 @@ kb_batch_one <- function(model, settings, not_converged) {
   fit <- attempt$value
   run$glance <- c(kb_glance(fit), list(converged = !kb_batch_any(not_converged, attempt$warnings)))
   run$tidy <- kb_tidy(fit)
-  extra <- function(name, expr) {
+  extra <- function(name, expr, converged = FALSE) {
     outcome <- kb_guard("", expr)
     run$warnings <<- c(run$warnings, if (length(outcome$warnings)) paste0(name, ": ", outcome$warnings))
     if (!outcome$ok) {
@@ -71,15 +71,15 @@ kb_batch_one <- function(model, settings, not_converged) {
       return(NULL)
     }
     value <- outcome$value
-    if ("converged" %in% names(value)) value$converged <- !kb_batch_any(not_converged, outcome$warnings)
+    if (converged) value$converged <- !kb_batch_any(not_converged, outcome$warnings)
     value
   }
   if (isTRUE(settings$trimfill)) {
     estimator <- settings$trimfill_estimator
     run$trimfill <- extra("trimfill", {
       filled <- kb_trimfill_fit(model, NULL, estimator, fit = fit)
-      c(kb_trimfill_glance(filled, estimator), list(converged = NA))
-    })
+      kb_trimfill_glance(filled, estimator)
+    }, converged = TRUE)
   }
   if (isTRUE(settings$regtest)) run$regtest <- extra("regtest", kb_regtest_glance(fit, "rma", "sei"))
   if (isTRUE(settings$ranktest)) run$ranktest <- extra("ranktest", kb_ranktest_glance(fit))

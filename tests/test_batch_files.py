@@ -64,6 +64,27 @@ def test_interleaved_ids_are_grouped(data, reference, tmp_path):
     pd.testing.assert_frame_equal(ordered[cols], expected[cols], rtol=1e-12)
 
 
+def test_interleaved_csv_text_cell_after_the_first_block_is_a_status_row(data, reference, tmp_path, monkeypatch):
+    """Interleaved ids read the CSV whole: data columns as text too, so a late bad cell fails one analysis."""
+    shuffled = data.iloc[list(range(0, len(data), 2)) + list(range(1, len(data), 2))].reset_index(drop=True)
+    shuffled = shuffled.astype({"yi": object})
+    last = len(shuffled) - 1
+    shuffled.loc[last, "yi"] = "oops"
+    bad_id = shuffled.loc[last, "id"]
+    path = tmp_path / "interleaved.csv"
+    shuffled.to_csv(path, index=False, float_format="%.17g")
+    monkeypatch.setattr(source, "CSV_BLOCK_BYTES", 1024)  # the bad cell is many blocks in
+    result = ketabridge.batch(path, by="id", workers=0)
+    status = result.status.set_index("analysis_id")
+    assert status.loc[bad_id, "status"] == "error"
+    assert status.loc[bad_id, "message"] == f"column 'yi' must be numeric, but row {last} holds text ('oops')"
+    assert (status.drop(index=bad_id)["status"] != "error").all()
+    ordered = result.glance.set_index("analysis_id").sort_index().drop(index=bad_id)
+    expected = reference.glance.set_index("analysis_id").sort_index().drop(index=bad_id)
+    cols = ["k", "estimate", "std_error", "tau2", "q"]
+    pd.testing.assert_frame_equal(ordered[cols], expected[cols], rtol=1e-12)
+
+
 def test_outputs_on_disk_and_resume_never_duplicates(data, reference, tmp_path):
     out = tmp_path / "out"
     first = ketabridge.batch(data[data["id"] < 30], by="id", workers=0, out=out, csv=True)

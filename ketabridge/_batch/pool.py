@@ -55,6 +55,7 @@ def run_pool(payloads: Iterator[dict], workers: int, on_result: Callable, on_fai
                 payload, outcome = worker.payload, worker.collect()
                 del busy[worker.connection]
                 if outcome is None:  # the process died with the chunk
+                    worker.connection.close()
                     index = payload["index"]
                     attempts[index] = attempts.get(index, 1) + 1
                     if attempts[index] <= ATTEMPTS:

@@ -22,7 +22,8 @@ from ..errors import InputError
 from ..io import TableLike, to_arrow
 from ..validate import require_columns, rows_text
 
-BATCH_ROWS = 65_536  # rows per record batch read from a file
+BATCH_ROWS = 65_536  # rows per record batch read from a Parquet file or an in-memory table
+CSV_BLOCK_BYTES = 1 << 22  # bytes per record batch read from a CSV file (4 MiB)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class Source:
         """Tables of whole groups (each group's rows together), with a __row column of input rows."""
         wanted = [self.by, *self.columns]
         if not self.contiguous:  # interleaved ids: read the needed columns whole, order them by id
-            table = _with_rows(self._read(wanted), 0)
+            table = _with_rows(self._read(wanted, (self.by, self.id_type)), 0)
             first_seen = {value: rank for rank, value in enumerate(self.ids)}
             rank = np.array([first_seen[value] for value in table.column(self.by).to_pylist()])
             yield table.take(np.argsort(rank, kind="stable"))
@@ -101,10 +102,10 @@ class Source:
         if carry is not None and len(carry):
             yield carry
 
-    def _read(self, names: list[str]) -> pa.Table:
+    def _read(self, names: list[str], id_column: tuple | None = None) -> pa.Table:
         if self.table is not None:
             return self.table.select(names)
-        batches = list(_file_batches(self.path, names))
+        batches = list(_file_batches(self.path, names, id_column))
         return pa.Table.from_batches(batches) if batches else _file_schema(self.path).empty_table().select(names)
 
     def _batches(self, names: list[str]) -> Iterator[pa.RecordBatch]:
@@ -210,7 +211,7 @@ def _file_batches(path: Path, names: list[str], id_column: tuple | None = None) 
                 types = {name: pa.string() for name in names if name != id_column[0]}
                 types[id_column[0]] = id_column[1]
             options = csv.ConvertOptions(include_columns=names, column_types=types)
-            with csv.open_csv(path, convert_options=options, read_options=csv.ReadOptions(block_size=1 << 22)) as reader:
+            with csv.open_csv(path, convert_options=options, read_options=csv.ReadOptions(block_size=CSV_BLOCK_BYTES)) as reader:
                 yield from reader
         else:
             reader = _open_ipc(path, kind)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 from ..errors import NOT_CONVERGED, MetaforError
@@ -27,7 +26,6 @@ def run_chunk(payload: dict) -> dict:
 
     _test_kill_hook(payload["index"])
     session = r_session()
-    started = time.perf_counter()
     try:
         reply = call_entry("kb_batch", payload["data"], payload["sizes"], payload["settings"], NOT_CONVERGED.pattern)
         tables = chunk_tables(payload["ids"], reply.value, payload["settings"], payload["by"], payload["notes"])
@@ -42,7 +40,6 @@ def run_chunk(payload: dict) -> dict:
         "versions": {"r_version": session.r_version, "metafor_version": session.metafor_version,
                      "rpy2_version": session.rpy2_version},
         "fit_seconds": fit_seconds,
-        "call_seconds": time.perf_counter() - started,
     }
 
 

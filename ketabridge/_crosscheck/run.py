@@ -9,10 +9,11 @@ from .. import schema
 from ..errors import InputError
 from ..options import METHODS, TESTS, check_choice
 from ..results import ketabridge_version
+from ..spec import percent_level
 from .compare import convert, differences, verdict
 from .engine_side import engine_values
 from .metafor_side import metafor_values
-from .protocol import QUANTITIES, Engine, EngineInfo, engine_info
+from .protocol import QUANTITIES, Engine, engine_info
 from .result import CrosscheckResult, reproducers, summarise
 from .suites import load_suite
 from .tolerances import pick, resolve
@@ -41,8 +42,7 @@ def crosscheck(
     chosen_methods = _chosen(methods, info.methods or ("REML",), info.methods, METHODS, "method", info.name)
     chosen_tests = _chosen(tests, info.tests, info.tests, TESTS, "test", info.name)
     chosen_quantities = _chosen(quantities, info.quantities or QUANTITIES, info.quantities, QUANTITIES, "quantity", info.name)
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 100:
-        raise InputError(f"level must be a percentage between 0 and 100, not {level!r}")
+    level = percent_level(level)
     table = resolve(tolerances)
     datasets = load_suite(suite, n=n, seed=seed, by=by, yi=yi, vi=vi)
     if not datasets:
