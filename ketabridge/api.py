@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
 import numbers
 
 import numpy as np
@@ -12,12 +11,15 @@ import pandas as pd
 from . import validate
 from ._r.call import call_entry
 from .errors import InputError
+from .intervals import natural_scale
 from .io import TableLike, to_arrow
 from .options import (
     ESCALC_COLUMNS, ESCALC_CORRELATIONS, ESCALC_MI_IS_COUNT, ESCALC_NONNEGATIVE, ESCALC_TO, ESCALC_VTYPES, MEASURES,
     PREPOST_MEASURES, REGTEST_MODELS, REGTEST_PREDICTORS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES, check_choice,
 )
-from .results import PROVENANCE_ATTR, BiasTestResult, MetaResult, Provenance, bias_test_result, meta_result
+from .results import (
+    PROVENANCE_ATTR, BiasTestResult, MetaResult, Provenance, SubgroupResult, bias_test_result, meta_result,
+)
 from .spec import model_spec
 
 MEASURE_ATTR = "ketabridge_measure"
@@ -137,6 +139,11 @@ def rma(
     """
     from .subgroups import fit_subgroups  # subgroups builds on results, as api does
 
+    if subgroup is not None and mods:
+        raise InputError(
+            "subgroup= with mods= would compare the subgroups' intercepts (the effect at moderators = 0), "
+            "not their effects; fit the subgroups without mods, or add the subgroup as a moderator"
+        )
     if measure is None and isinstance(data, pd.DataFrame):
         measure = data.attrs.get(MEASURE_ATTR)
     table = to_arrow(data)
@@ -150,7 +157,7 @@ def rma(
     reply = call_entry("kb_rma", spec.to_r())
     return meta_result(
         "rma", spec, reply, Provenance.from_reply(reply),
-        lambda: call_entry("kb_augment", spec.to_r()).value, source=table,
+        lambda: call_entry("kb_augment", spec.to_r(), None, None, *natural_scale(spec)).value, source=table,
     )
 
 
@@ -170,7 +177,7 @@ def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0")
     reply = call_entry("kb_trimfill", model, side, estimator)
     return meta_result(
         "trimfill", result.spec, reply, Provenance.from_reply(reply),
-        lambda: call_entry("kb_augment", model, side, estimator).value,
+        lambda: call_entry("kb_augment", model, side, estimator, *natural_scale(result.spec)).value,
     )
 
 

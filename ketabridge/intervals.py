@@ -68,31 +68,42 @@ def resolve_transform(
         return None, None
     check_choice(transf, TRANSFORMS + (NATURAL,), "transf")
     name = natural_transform(spec.measure) if transf == NATURAL else transf
-    if name not in TRANSFORMS_NEEDING_NI:
-        if "ni" in targs:
-            raise InputError(f"ni= is only used by transf='ipft.hm', not {name!r}")
-        return name, None
-    sizes = targs.get("ni", spec.ni)
-    if sizes is None:
-        raise InputError(
-            "transf 'ipft.hm' (inverse Freeman-Tukey) needs the studies' sample sizes: fit rma with "
-            "ni='<column>' (escalc adds one), or pass ni= here"
-        )
-    return name, _sizes(sizes)
-
-
-def natural_study_columns(table: dict, spec: ModelSpec) -> dict:
-    """augment()'s columns plus yi and its interval on the measure's natural scale (metafor's
-    ``summary.escalc`` with the measure's transform)."""
-    name = natural_transform(spec.measure)
-    sizes = _sizes(spec.ni) if name in TRANSFORMS_NEEDING_NI and spec.ni is not None else None
-    if name in TRANSFORMS_NEEDING_NI and sizes is None:
-        name = None  # PFT without sample sizes: no inverse exists, keep the model scale
-    reply = call_entry(
-        "kb_augment_natural", np.asarray(table["yi"], dtype=float), np.asarray(table["vi"], dtype=float),
-        spec.level, name, sizes,
+    if name not in TRANSFORMS_NEEDING_NI and "ni" in targs:
+        raise InputError(f"ni= is only used by transf='ipft.hm', not {name!r}")
+    sizes = transform_sizes(
+        spec, name, targs.get("ni"), what="transf 'ipft.hm' (inverse Freeman-Tukey)",
+        remedy="fit rma with ni='<column>' (escalc adds one), or pass ni= here",
     )
-    return {**table, **reply.value}
+    return name, sizes
+
+
+def natural_scale(spec: ModelSpec) -> tuple[str | None, np.ndarray | None]:
+    """The transform (and sample sizes) that augment()'s natural-scale columns use: metafor's
+    ``summary.escalc`` with the measure's transform. PFT without sample sizes has no inverse, so
+    those columns stay on the model scale."""
+    name = natural_transform(spec.measure)
+    sizes = transform_sizes(spec, name)
+    if name in TRANSFORMS_NEEDING_NI and sizes is None:
+        return None, None
+    return name, sizes
+
+
+def transform_sizes(
+    spec: ModelSpec, transform: str | None, given=None, *, what: str | None = None, remedy: str = ""
+) -> np.ndarray | None:
+    """The sample sizes `transform` needs (ipft.hm): `given`, else the model's ni; None when it needs none.
+
+    When it needs them and has none, raise InputError("<what> needs the studies' sample sizes:
+    <remedy>"), or return None when no `what` is given (the caller then keeps the model scale).
+    """
+    if transform not in TRANSFORMS_NEEDING_NI:
+        return None
+    sizes = spec.ni if given is None else given
+    if sizes is None:
+        if what is None:
+            return None
+        raise InputError(f"{what} needs the studies' sample sizes: {remedy}")
+    return _sizes(sizes)
 
 
 def _check_targs(targs: dict, what: str) -> None:
@@ -108,7 +119,13 @@ def _check_targs(targs: dict, what: str) -> None:
 
 
 def _sizes(values) -> np.ndarray:
-    sizes = np.asarray(values, dtype=float)
+    if isinstance(values, str):
+        raise InputError(f"ni must be the studies' sample sizes (numbers), not a column name ({values!r}); "
+                         "fit rma with ni='<column>' to use a column")
+    try:
+        sizes = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"ni must be the studies' sample sizes (numbers), not {values!r}") from None
     bad = np.flatnonzero(~(sizes > 0))
     if bad.size:
         raise InputError(f"sample sizes ni must be > 0, but rows {', '.join(map(str, bad[:5]))} are not")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numbers
+import secrets
 from pathlib import Path
 
 from ._r.call import call_entry
 from .errors import InputError, MetaforError
+from .intervals import transform_sizes
 from .results import MetaResult
-from .transforms import PROPORTION_MEASURES, TRANSFORMS_NEEDING_NI, natural_transform
+from .transforms import PROPORTION_MEASURES, natural_transform
 
 # The file's suffix picks the R device (png with cairo, svg, pdf).
 DEVICES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -36,6 +38,7 @@ def forest(
     ``height`` defaults to one that fits every row. Sizes are inches; ``dpi`` applies to PNG.
     Returns the path written.
     """
+    _check_plottable(result)  # before reading its glance for the default height
     if height is None:
         height = 2.0 + 0.3 * (result.glance_table["k"].iloc[0] + 4)  # header, summary and axis rows
     plot = _plot_options(result, path, width, height, dpi, back_transform)
@@ -73,22 +76,26 @@ def _draw(entry: str, result: MetaResult, plot: dict) -> Path:
         glance = result.glance_table.iloc[0]
         fill = {"side": str(glance["side"]), "estimator": str(glance["estimator"])}
     path = Path(plot["path"])
+    # R draws into a new file next to the target, moved there on success: a half-drawn file must
+    # not pass for a plot, and a failed plot must not destroy a file the user had at that path
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}{path.suffix}")
     try:
-        call_entry(entry, result.spec.to_r(), fill, plot)
+        call_entry(entry, result.spec.to_r(), fill, {**plot, "path": str(partial)})
+        partial.replace(path)
     except MetaforError as error:
-        path.unlink(missing_ok=True)  # a half-drawn file must not pass for a plot
         if "figure margins too large" in error.r_message:  # R's words for a page too small
             raise MetaforError(f"{error.r_message}: the page is too small for this plot; pass a larger "
                                "width/height (inches)", error.r_call, error.failing_call) from None
         raise
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 
 def _plot_options(result: object, path: str | Path, width: float, height: float, dpi: int,
                   back_transform: bool) -> dict:
     """Validate the target file, sizes and transform; the `plot` list the R entry points take."""
-    if not isinstance(result, MetaResult) or result.kind not in ("rma", "trimfill"):
-        raise InputError(f"plots take the result of ketabridge.rma() or trimfill(), not {type(result).__name__}")
+    _check_plottable(result)
     target = Path(path).expanduser().absolute()
     device = DEVICES.get(target.suffix.lower())
     if device is None:
@@ -105,12 +112,16 @@ def _plot_options(result: object, path: str | Path, width: float, height: float,
     transform = natural_transform(result.spec.measure) if back_transform else None
     if transform is not None:
         plot["transform"] = transform
-        if transform in TRANSFORMS_NEEDING_NI:
-            if result.spec.ni is None:
-                raise InputError(f"the back-transformed axis of {result.spec.measure} needs the studies' "
-                                 "sample sizes: pass ni='<column>' to rma, or back_transform=False")
-            plot["ni"] = result.spec.ni
+        sizes = transform_sizes(result.spec, transform, what=f"the back-transformed axis of {result.spec.measure}",
+                                remedy="pass ni='<column>' to rma, or back_transform=False")
+        if sizes is not None:
+            plot["ni"] = sizes
     return plot
+
+
+def _check_plottable(result: object) -> None:
+    if not isinstance(result, MetaResult) or result.kind not in ("rma", "trimfill"):
+        raise InputError(f"plots take the result of ketabridge.rma() or trimfill(), not {type(result).__name__}")
 
 
 def _real(value: object) -> bool:

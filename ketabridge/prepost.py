@@ -12,6 +12,7 @@ from .api import escalc, rma
 from .errors import InputError
 from .io import TableLike, to_arrow
 from .options import PREPOST_MEASURES, check_choice
+from .results import PROVENANCE_ATTR
 
 DEFAULT_CORRELATIONS = (0.0, 0.3, 0.5, 0.7, 0.9)
 
@@ -47,12 +48,12 @@ def correlation_grid(
         except InputError as error:
             raise InputError(f"with the assumed correlation ri = {value:g}: {error}") from None
         glances.append(result.glance())
-        provenance.append({"ri": value, "escalc": effects.attrs["ketabridge_provenance"],
+        provenance.append({"ri": value, "escalc": effects.attrs[PROVENANCE_ATTR],
                            "rma": result.provenance.to_dict()})
     grid = pd.concat(glances, ignore_index=True)
     grid.insert(0, "ri", correlations)
     grid = schema.frame(grid, schema.CORRELATION_GRID)
-    grid.attrs["ketabridge_provenance"] = provenance
+    grid.attrs[PROVENANCE_ATTR] = provenance
     return grid
 
 

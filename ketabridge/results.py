@@ -140,8 +140,6 @@ def meta_result(
     kind: str, spec: ModelSpec, reply, provenance: Provenance, compute_augment: Callable[[], dict],
     source: pa.Table | None = None,
 ) -> MetaResult:
-    from .intervals import natural_study_columns  # intervals imports results; import when used
-
     trimmed = kind == "trimfill"
     glance = {**reply.value["glance"], "converged": [reply.converged]}
     return MetaResult(
@@ -150,9 +148,7 @@ def meta_result(
         glance_table=schema.frame(glance, schema.TRIMFILL_GLANCE if trimmed else schema.GLANCE),
         tidy_table=schema.frame(reply.value["tidy"], schema.TIDY),
         provenance=provenance,
-        compute_augment=lambda: schema.frame(
-            natural_study_columns(compute_augment(), spec), schema.TRIMFILL_AUGMENT if trimmed else schema.AUGMENT
-        ),
+        compute_augment=lambda: schema.frame(compute_augment(), schema.TRIMFILL_AUGMENT if trimmed else schema.AUGMENT),
         source=source,
     )
 

@@ -10,6 +10,7 @@ import pyarrow as pa
 from . import schema, validate
 from ._r.call import call_entry
 from .errors import InputError
+from .intervals import natural_scale
 from .results import MetaResult, Provenance, SubgroupResult, meta_result
 from .spec import ModelSpec
 
@@ -46,7 +47,8 @@ def fit_subgroups(table: pa.Table, spec: ModelSpec, column: str) -> SubgroupResu
         level_reply = dataclasses.replace(reply, value=value, call=value["call"][0], warnings=tuple(value["warnings"] or ()))
         fits[level] = meta_result(
             "rma", part, level_reply, dataclasses.replace(provenance, r_call=level_reply.call),
-            lambda part=part: call_entry("kb_augment", part.to_r()).value, source=table,
+            lambda part=part: call_entry("kb_augment", part.to_r(), None, None, *natural_scale(part)).value,
+            source=table,
         )
     between = schema.frame(reply.value["between"], schema.SUBGROUP_TEST)
     return SubgroupResult(column=column, fits=fits, between_table=between, provenance=provenance)

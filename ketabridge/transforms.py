@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from .options import check_choice
-
 Transform = Literal["exp", "ilogit", "ipft.hm", "iarcsin", "ztor"]
 TRANSFORMS: tuple[str, ...] = get_args(Transform)
 
@@ -36,6 +34,3 @@ def natural_transform(measure: str | None) -> str | None:
     """The transform to the natural scale of `measure`, or None when it is already there."""
     return NATURAL_SCALE.get(measure or "")
 
-
-def check_transform(name: str) -> str:
-    return check_choice(name, TRANSFORMS, "transf")

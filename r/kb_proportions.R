@@ -2,21 +2,21 @@
 # each with metafor::escalc, rma.uni and predict.rma back-transformed to the proportion scale.
 # approaches: list(measure, method, transform) of parallel character vectors, transform ""
 # for none; level in percent.
-kb_proportions_call <- function(approach, level) {
+kb_proportions_call <- function(approach, level, ni) {
   model <- kb_call_text("rma.uni", c(yi = "yi", vi = "vi"), list(method = approach$method, level = level),
                         inner = NULL)
   effects <- kb_call_text("escalc", c(xi = "xi", ni = "ni"), list(measure = approach$measure))
-  back <- if (is.null(approach$transform)) "" else {
-    paste0(", transf = transf.", approach$transform, if (approach$transform == "ipft.hm") ", targs = list(ni = ni)" else "")
-  }
-  paste0("dat <- ", effects, "; predict(", model, back, ")")
+  back <- kb_transf_options(approach$transform, kb_proportion_sizes(approach, ni))
+  paste0("dat <- ", effects, "; ", kb_call_text("predict", character(), back, inner = model))
 }
+
+# ipft.hm back-transforms with the studies' sample sizes (targs = list(ni = ni), as in ?transf)
+kb_proportion_sizes <- function(approach, ni) if (identical(approach$transform, "ipft.hm")) ni
 
 kb_proportion_row <- function(xi, ni, approach, level) {
   effects <- metafor::escalc(approach$measure, xi = xi, ni = ni)
   fit <- metafor::rma.uni(effects$yi, effects$vi, method = approach$method, level = level)
-  back <- if (is.null(approach$transform)) list() else list(transf = kb_transform(approach$transform))
-  if (identical(approach$transform, "ipft.hm")) back$targs <- list(ni = ni)  # as in ?transf
+  back <- kb_transf_args(approach$transform, kb_proportion_sizes(approach, ni))
   pooled <- do.call(metafor::predict.rma, c(list(fit), back))
   # studies escalc's default continuity correction changed: compare with add = 0, no correction
   plain <- suppressWarnings(metafor::escalc(approach$measure, xi = xi, ni = ni, add = 0))
@@ -37,7 +37,7 @@ kb_proportions <- function(xi, ni, approaches, level) {
     list(measure = approaches$measure[i], method = approaches$method[i],
          transform = if (nzchar(approaches$transform[i])) approaches$transform[i])
   })
-  call_text <- paste(vapply(approaches, kb_proportions_call, "", level = level), collapse = "\n")
+  call_text <- paste(vapply(approaches, kb_proportions_call, "", level = level, ni = ni), collapse = "\n")
   kb_guard(call_text, {
     rows <- lapply(approaches, kb_proportion_row, xi = xi, ni = ni, level = level)
     # one list of columns, one element per approach

@@ -111,3 +111,31 @@ def test_confint_needs_heterogeneity(bcg_effects):
         ketabridge.confint(ketabridge.rma(bcg_effects, method="EE"))
     with pytest.raises(ketabridge.InputError, match="takes the result of ketabridge.rma"):
         ketabridge.confint(bcg_effects)
+
+
+def test_predict_ni_must_be_numbers_not_a_column_name(proportions):
+    result = ketabridge.rma(ketabridge.escalc("PFT", proportions, xi="events", ni="total"))
+    with pytest.raises(ketabridge.InputError, match="ni must be the studies' sample sizes \\(numbers\\), not a column name"):
+        ketabridge.predict(result, transf="ipft.hm", ni="total")
+    with pytest.raises(ketabridge.InputError, match="ni must be the studies' sample sizes \\(numbers\\)"):
+        ketabridge.predict(result, transf="ipft.hm", ni=["a", "b"])
+
+
+def test_augment_is_one_r_round_trip(bcg_effects, monkeypatch):
+    """The natural-scale columns come from the kb_augment call itself, not a second one."""
+    from ketabridge import api, intervals
+
+    result = ketabridge.rma(bcg_effects)
+    entries = []
+
+    def counting(real):
+        def call(name, *args):
+            entries.append(name)
+            return real(name, *args)
+        return call
+
+    monkeypatch.setattr(api, "call_entry", counting(api.call_entry))
+    monkeypatch.setattr(intervals, "call_entry", counting(intervals.call_entry))
+    table = result.augment()
+    assert entries == ["kb_augment"]
+    assert {"yi_natural", "ci_low_natural", "ci_high_natural"} <= set(table.columns)

@@ -185,3 +185,23 @@ def test_a_plot_that_cannot_be_drawn_raises_and_closes_its_device(bcg_result, tm
 def test_percent_in_the_file_name_is_kept(bcg_result, tmp_path):
     # R's devices read %d as a page number; the path must be taken literally
     assert ketabridge.funnel(bcg_result, tmp_path / "funnel 100%d.png").exists()
+
+
+def test_plots_refuse_a_subgroup_result_before_reading_it(bcg_result, tmp_path):
+    from conftest import BCG_CSV
+
+    effects = ketabridge.escalc("RR", pd.read_csv(BCG_CSV), ai="tpos", bi="tneg", ci="cpos", di="cneg")
+    by_allocation = ketabridge.rma(effects, subgroup="alloc")
+    with pytest.raises(ketabridge.InputError, match="plots take the result of .* not SubgroupResult"):
+        ketabridge.forest(by_allocation, tmp_path / "x.png")  # the default height reads the glance table
+
+
+def test_a_failed_plot_keeps_the_file_already_at_its_path(bcg_result, tmp_path):
+    existing = tmp_path / "keep.png"
+    existing.write_bytes(b"the user's own file")
+    with pytest.raises(ketabridge.MetaforError, match="figure margins too large"):
+        ketabridge.forest(bcg_result, existing, width=1, height=1)
+    assert existing.read_bytes() == b"the user's own file"
+    assert [path.name for path in tmp_path.iterdir()] == ["keep.png"]  # no half-drawn file left behind
+    assert ketabridge.forest(bcg_result, existing) == existing.absolute()
+    assert existing.read_bytes().startswith(b"\x89PNG")  # drawn over it when the plot succeeds

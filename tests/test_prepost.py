@@ -121,3 +121,15 @@ def test_assumed_correlation_equals_a_column_of_it():
 def test_bad_correlations_raise_input_error(call, message):
     with pytest.raises(ketabridge.InputError, match=message):
         call()
+
+
+def test_cli_assumed_ri_without_measure_names_the_option_given(tmp_path):
+    from click.testing import CliRunner
+
+    from ketabridge.cli import main
+
+    table = tmp_path / "prepost.csv"
+    TREATMENT.to_csv(table, index=False)
+    result = CliRunner().invoke(main, ["analyze", str(table), "--assumed-ri", "0.5"])
+    assert result.exit_code == 2
+    assert "--assumed-ri needs --measure" in result.output

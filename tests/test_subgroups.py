@@ -90,3 +90,18 @@ def test_moderators_give_the_omnibus_test_in_glance(bcg_effects):
     assert row["qm_df"] == 2
     assert abs(row["qm_pvalue"] - 0.0022) <= 0.5e-4
     assert row["qm_pvalue"] == pytest.approx(stats.chi2.sf(row["qm"], 2), rel=1e-9)
+
+
+def test_subgroups_refuse_moderators(bcg_effects):
+    # with mods, each subgroup's intercept is its effect at moderators = 0, so the test of
+    # subgroup differences would compare intercepts, not subgroup effects
+    with pytest.raises(ketabridge.InputError, match="subgroup= with mods= would compare the subgroups' intercepts"):
+        ketabridge.rma(bcg_effects, mods=["ablat"], subgroup="alloc")
+
+
+def test_rma_type_hints_resolve():
+    import typing
+
+    from ketabridge.results import MetaResult, SubgroupResult
+
+    assert typing.get_type_hints(ketabridge.rma)["return"] == MetaResult | SubgroupResult

@@ -76,7 +76,9 @@ def analyze(input_path: Path, **options) -> None:
                 na_action=options["na_action"], **escalc_columns,
             )
         elif escalc_columns:
-            raise click.UsageError(f"--{next(iter(escalc_columns))} needs --measure")
+            given = next(iter(escalc_columns))
+            assumed = given == "ri" and options["assumed_ri"] is not None
+            raise click.UsageError(f"--{'assumed-ri' if assumed else given} needs --measure")
         result = api.rma(
             data, options["yi"], options["vi"], sei=options["sei"], slab=options["slab"],
             mods=list(options["mods"]) or None, method=options["method"], test=options["test"],
