@@ -237,6 +237,8 @@ def test_egger_lm_edge_cases():
     assert list(fast.errors[1:3]) == [RANK_ERROR] * 2
     assert fast.needs_metafor.tolist() == [False, False, False, True, False]
     compare_egger(yi, vi, 95.0, fast)
+    perfect = egger_lm(0.2 + 1.5 * np.sqrt(vi[4:]), vi[4:], 95.0)  # residuals are rounding noise
+    assert perfect.needs_metafor.tolist() == [True]
     pair = egger_lm(yi[:, :2], vi[:, :2], 95.0)
     assert pair.warnings[0] == ("NaNs produced", "NaNs produced")
     compare_egger(yi[:, :2], vi[:, :2], 95.0, pair)

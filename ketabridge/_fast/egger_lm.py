@@ -17,7 +17,6 @@ from .weighted import design, wls
 
 RANK_ERROR = "Model matrix no longer of full rank after addition of predictor. Cannot fit model."
 NAN_WARNING = "NaNs produced"  # qt() with df = 0, once for each CI bound
-PERFECT_FIT_WARNING = "essentially perfect fit: summary may be unreliable"
 
 # lm's QR (LINPACK dqrdc2) drops a column whose norm, after the columns before it are
 # projected out, falls below this fraction of its original norm.
@@ -29,8 +28,9 @@ TOLERANCE_MARGIN = 1e-2
 # Below this ratio sei is nearly constant and the slope ill-conditioned: rounding in R's QR
 # and here then differs by about 2e-16 / ratio relative, more than the 1e-12 we promise.
 ILL_CONDITIONED_RATIO = 1e-3
-# summary.lm warns when the residual variance is below 1e-30 of the fitted values' scale. Fits
-# that close to perfect have residuals made of rounding noise, which no two codes share.
+# summary.lm warns "essentially perfect fit" when the residual variance is below 1e-30 of the
+# fitted values' scale. Fits within a margin of that have residuals made of rounding noise,
+# which no two codes share: they are left to metafor, warning and all.
 PERFECT_FIT_SCALE = 1e-30
 PERFECT_FIT_MARGIN = 1e6
 
@@ -81,7 +81,7 @@ def egger_lm(yi: np.ndarray, vi: np.ndarray, level: float) -> EggerTest:
     perfect = resvar < fit.fitted_scale * PERFECT_FIT_SCALE * PERFECT_FIT_MARGIN
     needs_metafor |= ~rank_deficient & perfect
     estimate = np.where(rank_deficient, np.nan, fit.intercept)
-    failed = rank_deficient
+    failed = rank_deficient  # the only error metafor raises here
     warnings = [(NAN_WARNING, NAN_WARNING) if n == 2 and not bad else () for bad in failed.tolist()]
     return EggerTest(
         statistic=np.where(failed, np.nan, statistic),
