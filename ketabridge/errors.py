@@ -56,6 +56,15 @@ class ConvergenceError(MetaforError):
         self.args = (f"metafor did not converge: {r_message} [in {r_call}]; {CONVERGENCE_HINT}",)
 
 
+class VerificationError(KetabridgeError, RuntimeError):
+    """The fast engine disagreed with metafor on the analyses rerun to verify it. `result` holds
+    the whole batch (its provenance lists every disagreement); the files are written too."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
+
+
 class MetaforWarning(UserWarning):
     """A warning R or metafor raised during an analysis, passed on to Python."""
 

@@ -113,8 +113,10 @@ PROPORTIONS = {
 }
 
 # One row per batch analysis (after `analysis_id`): ok | warning | error, R's messages, the call,
-# and what the fallback policy used ("" when nothing).
-STATUS = {"status": TEXT, "message": TEXT, "r_call": TEXT, "fallback": TEXT}
+# what the fallback policy used ("" when nothing), and the engine that computed it: "metafor", or
+# "fast" (numpy replaying metafor's algorithm; r_call is then the metafor call it stands for), or ""
+# for an analysis stopped by the input checks.
+STATUS = {"status": TEXT, "message": TEXT, "r_call": TEXT, "fallback": TEXT, "engine": TEXT}
 
 # predict(): one row for an intercept-only model, one per study (fitted values) with moderators.
 # std_error is NaN after a back-transform, pi_low/pi_high for equal-effects models (as in metafor).

@@ -3,7 +3,8 @@
 #   data:     named list of chunk vectors: yi and vi (or sei), or escalc's columns
 #   sizes:    rows per analysis, in chunk order (each analysis's rows are contiguous)
 #   settings: list(measure, escalc, method, test, level, trimfill, trimfill_estimator,
-#                  regtest, ranktest, fallback = list of list(label, change))
+#                  trimfill_side (NULL: metafor chooses), regtest, regtest_model, ranktest,
+#                  fallback = list of list(label, change))
 #   not_converged: the regular expression of metafor's non-convergence messages
 kb_batch <- function(data, sizes, settings, not_converged) {
   kb_guard("kb_batch", {
@@ -77,11 +78,11 @@ kb_batch_one <- function(model, settings, not_converged) {
   if (isTRUE(settings$trimfill)) {
     estimator <- settings$trimfill_estimator
     run$trimfill <- extra("trimfill", {
-      filled <- kb_trimfill_fit(model, NULL, estimator, fit = fit)
+      filled <- kb_trimfill_fit(model, settings$trimfill_side, estimator, fit = fit)
       kb_trimfill_glance(filled, estimator)
     }, converged = TRUE)
   }
-  if (isTRUE(settings$regtest)) run$regtest <- extra("regtest", kb_regtest_glance(fit, "rma", "sei"))
+  if (isTRUE(settings$regtest)) run$regtest <- extra("regtest", kb_regtest_glance(fit, settings$regtest_model, "sei"))
   if (isTRUE(settings$ranktest)) run$ranktest <- extra("ranktest", kb_ranktest_glance(fit))
   run
 }

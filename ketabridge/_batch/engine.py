@@ -10,16 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, VerificationError
 from ..io import TableLike
 from ..results import ketabridge_version
 from .checks import check_chunk
+from .fast import CHUNK as FAST_CHUNK
+from .fast import run_fast
 from .progress import Progress
 from .result import BatchResult
-from .settings import batch_settings
+from .settings import BatchSettings, batch_settings
 from .source import Source
 from .store import BatchStore
 from .tables import failed_tables
+from .verify import choose, compare
 
 MAX_CHUNK = 250  # analyses per chunk: about a second of R work, so a lost chunk costs little
 
@@ -29,16 +32,27 @@ def batch(
     measure: str | None = None, method: str = "REML", test: str = "z", level: float = 95.0,
     trimfill: bool = False, regtest: bool = False, ranktest: bool = False, workers: int = 1,
     scheduler=None, chunk_size: int | None = None, fallback=None, out=None, resume: bool = False,
-    csv: bool = False, progress: bool | None = None, **escalc_columns: str,
+    csv: bool = False, progress: bool | None = None, trimfill_estimator: str = "L0",
+    trimfill_side: str | None = None, regtest_model: str = "rma", engine: str = "metafor",
+    verify: float | str = 0.01, verify_seed: int = 0, **escalc_columns: str,
 ) -> BatchResult:
     """Fit one random-effects model (metafor's ``rma.uni``) per group of a long table.
 
     ``data`` has one row per study; ``by`` names the column of analysis ids (integers or text),
     and each id's rows form one analysis. Columns as in ``rma`` (``yi``, ``vi`` or ``sei``), or
     ``measure`` with escalc's columns (``ai=``, ``n1i=``, ...) to compute them first. The extras
-    run metafor's ``trimfill`` (estimator L0, side chosen by metafor), ``regtest`` (model "rma",
+    run metafor's ``trimfill`` (``trimfill_estimator`` L0, R0 or Q0; ``trimfill_side`` "left",
+    "right" or None to let metafor choose), ``regtest`` (``regtest_model`` "rma" or "lm",
     predictor "sei") and ``ranktest`` on each fitted model. Unlike R, a failing analysis never
     stops the batch: it becomes an ``error`` row of ``.status``.
+
+    ``engine="fast"`` computes the models with numpy, replaying metafor 3.8's own algorithms
+    (methods EE, FE, DL, HE, SJ, PM, ML, REML; tests z and knha; trim-and-fill L0/R0; regtest
+    rma/lm; ranktest); anything else runs on metafor, analysis by analysis, and ``.status``'s
+    ``engine`` column says which engine computed each row. metafor then judges the run: a seeded
+    sample (``verify``: the fraction, default 1 %, at least 20; or "all") plus every analysis at a
+    boundary is rerun on metafor and compared; the verdict and worst discrepancy go into
+    ``.provenance["verification"]``, and a disagreement raises ``VerificationError``.
 
     ``workers`` processes each embed R once (0 runs in this process); ``scheduler`` (an address or
     a ``distributed.Client``) runs the chunks on a Dask cluster instead. ``fallback=True`` refits
@@ -51,7 +65,9 @@ def batch(
     settings = batch_settings(
         by, yi=yi, vi=vi, sei=sei, measure=measure, method=method, test=test, level=level,
         trimfill=trimfill, regtest=regtest, ranktest=ranktest, fallback=fallback, escalc_columns=escalc_columns,
+        trimfill_estimator=trimfill_estimator, trimfill_side=trimfill_side, regtest_model=regtest_model, engine=engine,
     )
+    verify = _verify_fraction(verify)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise InputError(f"workers must be a whole number >= 0, not {workers!r}")
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
@@ -59,14 +75,16 @@ def batch(
     if (resume or csv) and out is None:
         raise InputError("resume and csv need an output directory (out=)")
     source = Source(data, by, list(settings.columns.values()))
-    size = chunk_size or _chunk_size(len(source.ids), max(workers, 1))
+    fast_skipped = _fast_not_covered(settings)
+    fast = settings.engine == "fast" and not fast_skipped
+    size = chunk_size or (FAST_CHUNK if fast else _chunk_size(len(source.ids), max(workers, 1)))
     fingerprint = {"input": source.describe(), "options": settings.describe()}
     store = BatchStore(Path(out), fingerprint, resume) if out is not None else None
     done = store.done_ids() if store is not None and resume else set()
 
     collected: dict[str, list[pd.DataFrame]] = {"glance": [], "tidy": [], "status": []}
     versions: dict = store.versions() if store is not None else {}
-    timing = {"fit_seconds": 0.0, "chunks": 0}
+    timing = {"fit_seconds": 0.0, "chunks": 0, "fast_seconds": 0.0}
     bar = Progress(len(source.ids) - len(done), progress)
 
     def keep(tables: dict[str, pd.DataFrame]) -> None:
@@ -89,6 +107,10 @@ def batch(
         notes = [f"{note}; {why}" if note else why for note in payload["notes"]]
         keep(failed_tables(payload["ids"], notes, payload["settings"], payload["by"]))
 
+    def keep_fast(tables: dict[str, pd.DataFrame], seconds: float) -> None:
+        timing["fast_seconds"] += seconds
+        keep(tables)
+
     def payloads() -> Iterator[dict]:
         for chunk in source.chunks(size, skip=done):
             checked = check_chunk(chunk, settings)
@@ -97,19 +119,22 @@ def batch(
             if checked.ids:
                 yield checked.payload(settings, by)
 
-    try:
+    def run_metafor(work: Iterator[dict], on_result, on_failure) -> None:
         if scheduler is not None:
             from .cluster import run_dask
 
-            run_dask(payloads(), scheduler, on_result, on_failure)
+            run_dask(work, scheduler, on_result, on_failure)
         elif workers == 0:
             from .pool import run_inline
 
-            run_inline(payloads(), on_result, on_failure)
+            run_inline(work, on_result, on_failure)
         else:
             from .pool import run_pool
 
-            run_pool(payloads(), workers, on_result, on_failure)
+            run_pool(work, workers, on_result, on_failure)
+
+    try:
+        run_metafor(run_fast(payloads(), by, keep_fast) if fast else payloads(), on_result, on_failure)
     finally:
         bar.close()
 
@@ -123,10 +148,78 @@ def batch(
         "resumed_analyses": len(done), "workers": workers, "scheduler": None if scheduler is None else str(scheduler),
         "chunk_size": size, "chunks_run": timing["chunks"], "started": started, "finished": _now(),
         "wall_seconds": time.perf_counter() - clock, "r_fit_seconds": timing["fit_seconds"],
+        "engine": settings.engine,
+        "engine_counts": tables["status"]["engine"].value_counts().to_dict() if len(tables["status"]) else {},
     }
+    if settings.engine == "fast":
+        provenance.update(_fast_versions(), fast_seconds=timing["fast_seconds"], fast_not_covered=fast_skipped)
+        started_verifying = time.perf_counter()
+        provenance["verification"] = _verification(source, settings, tables, verify, verify_seed, workers, run_metafor, versions)
+        provenance.update(versions, verify_seconds=time.perf_counter() - started_verifying,
+                          wall_seconds=time.perf_counter() - clock, finished=_now())
     if store is not None:
         store.finish(tables, provenance, csv)
-    return BatchResult(glance=tables["glance"], tidy=tables["tidy"], status=tables["status"], provenance=provenance)
+    result = BatchResult(glance=tables["glance"], tidy=tables["tidy"], status=tables["status"], provenance=provenance)
+    verdict = provenance.get("verification", {})
+    if verdict.get("verdict") == "disagree":
+        worst = verdict["disagreements"][0]
+        raise VerificationError(
+            f"the fast engine disagrees with metafor on {verdict['disagreeing_analyses']} of {verdict['checked']} "
+            f"verified analyses (first: analysis {worst['analysis_id']!r}, {worst['column']}: fast {worst['fast']!r}, "
+            f"metafor {worst['metafor']!r}); every disagreement is listed in the provenance"
+            + (f" ({Path(out) / 'provenance.json'})" if out is not None else ""), result,
+        )
+    return result
+
+
+def _verify_fraction(verify: float | str) -> float | str:
+    if verify == "all":
+        return verify
+    if isinstance(verify, bool) or not isinstance(verify, (int, float)) or not 0 < verify <= 1:
+        raise InputError(f"verify must be a fraction in (0, 1] or 'all', not {verify!r}")
+    return float(verify)
+
+
+def _fast_not_covered(settings: BatchSettings) -> str:
+    if settings.engine != "fast":
+        return ""
+    from .._fast.chunk import not_covered
+
+    return not_covered(settings.to_r())
+
+
+def _fast_versions() -> dict:
+    import numpy
+    import scipy
+
+    return {"numpy_version": numpy.__version__, "scipy_version": scipy.__version__}
+
+
+def _verification(source: Source, settings: BatchSettings, tables: dict, fraction, seed: int, workers: int,
+                  run_metafor, versions: dict) -> dict:
+    """Rerun the chosen analyses on metafor (the same checks, the same R code as engine="metafor")."""
+    sample, boundary = choose(tables["glance"], tables["status"], settings.method, fraction, seed)
+    summary = {"fraction": fraction, "seed": seed, "sample": len(sample), "boundary": len(boundary)}
+    if not sample and not boundary:
+        return {**summary, "verdict": "nothing to verify", "checked": 0}
+    chosen = set(sample) | set(boundary)
+    collected: dict[str, list[pd.DataFrame]] = {"glance": [], "tidy": [], "status": []}
+
+    def on_result(payload: dict, result: dict) -> None:
+        versions.update(result["versions"])
+        for kind, table in result["tables"].items():
+            collected[kind].append(table)
+
+    def on_failure(payload: dict, why: str) -> None:
+        for kind, table in failed_tables(payload["ids"], [why] * len(payload["ids"]), payload["settings"], payload["by"]).items():
+            collected[kind].append(table)
+
+    payloads = (check_chunk(chunk, settings).payload(settings, source.by)
+                for chunk in source.chunks(_chunk_size(len(chosen), max(workers, 1)), only=chosen))
+    run_metafor(payloads, on_result, on_failure)
+    metafor = {kind: _concat(frames) for kind, frames in collected.items()}
+    fast = {kind: table[table["analysis_id"].isin(chosen)] for kind, table in tables.items()}
+    return {**summary, **compare(fast, metafor, settings.method)}
 
 
 def _chunk_size(analyses: int, workers: int) -> int:

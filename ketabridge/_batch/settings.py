@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..options import (
-    ESCALC_COLUMNS, MEASURES, METHODS, METHODS_NEEDING_WEIGHTS, TESTS, TRIMFILL_ESTIMATORS, check_choice,
+    ESCALC_COLUMNS, MEASURES, METHODS, METHODS_NEEDING_WEIGHTS, REGTEST_MODELS, TESTS, TRIMFILL_ESTIMATORS,
+    TRIMFILL_SIDES, check_choice,
 )
 from ..spec import checked_control, percent_level
 
 # Off by default. When asked for: smaller Fisher-scoring steps and more iterations, then DL,
 # which is not iterative and so always gives an estimate.
 DEFAULT_FALLBACK = ({"control": {"stepadj": 0.5, "maxiter": 1000}}, {"method": "DL"})
+ENGINES = ("metafor", "fast")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class BatchSettings:
     regtest: bool = False
     ranktest: bool = False
     fallback: tuple[FallbackStep, ...] = field(default_factory=tuple)
+    trimfill_estimator: str = "L0"
+    trimfill_side: str | None = None  # None: metafor chooses the side
+    regtest_model: str = "rma"
+    engine: str = "metafor"
 
     @property
     def escalc(self) -> bool:
@@ -47,8 +53,9 @@ class BatchSettings:
         """The `settings` list r/kb_batch.R takes."""
         return {
             "measure": self.measure or "GEN", "escalc": self.escalc, "method": self.method,
-            "test": self.test, "level": self.level, "trimfill": self.trimfill, "trimfill_estimator": "L0",
-            "regtest": self.regtest, "ranktest": self.ranktest,
+            "test": self.test, "level": self.level, "trimfill": self.trimfill,
+            "trimfill_estimator": self.trimfill_estimator, "trimfill_side": self.trimfill_side,
+            "regtest": self.regtest, "regtest_model": self.regtest_model, "ranktest": self.ranktest,
             # a named list in R, which marshal builds from a dict
             "fallback": {str(i): {"label": step.label, "change": step.change} for i, step in enumerate(self.fallback)} or None,
         }
@@ -59,16 +66,25 @@ class BatchSettings:
             "by": self.by, "columns": self.columns, "measure": self.measure, "method": self.method,
             "test": self.test, "level": self.level, "trimfill": self.trimfill, "regtest": self.regtest,
             "ranktest": self.ranktest, "fallback": [step.label for step in self.fallback],
+            "trimfill_estimator": self.trimfill_estimator, "trimfill_side": self.trimfill_side,
+            "regtest_model": self.regtest_model, "engine": self.engine,
         }
 
 
 def batch_settings(
     by: str, *, yi: str, vi: str | None, sei: str | None, measure: str | None, method: str, test: str,
     level: float, trimfill: bool, regtest: bool, ranktest: bool, fallback, escalc_columns: Mapping[str, str],
+    trimfill_estimator: str = "L0", trimfill_side: str | None = None, regtest_model: str = "rma",
+    engine: str = "metafor",
 ) -> BatchSettings:
     """Check every option name against metafor's vocabularies; raise InputError on the first bad one."""
     check_choice(method, METHODS, "method")
     check_choice(test, TESTS, "test")
+    check_choice(trimfill_estimator, TRIMFILL_ESTIMATORS, "trimfill_estimator")
+    if trimfill_side is not None:
+        check_choice(trimfill_side, TRIMFILL_SIDES, "trimfill_side")
+    check_choice(regtest_model, REGTEST_MODELS, "regtest_model")
+    check_choice(engine, ENGINES, "engine")
     if method in METHODS_NEEDING_WEIGHTS:
         raise InputError(f"method {method!r} needs study weights, which batch runs do not take")
     if not isinstance(by, str):
@@ -91,7 +107,8 @@ def batch_settings(
     return BatchSettings(
         by=by, columns=columns, measure=measure, method=method, test=test, level=percent_level(level),
         trimfill=bool(trimfill), regtest=bool(regtest), ranktest=bool(ranktest),
-        fallback=fallback_steps(fallback),
+        fallback=fallback_steps(fallback), trimfill_estimator=trimfill_estimator, trimfill_side=trimfill_side,
+        regtest_model=regtest_model, engine=engine,
     )
 
 

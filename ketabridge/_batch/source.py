@@ -51,14 +51,16 @@ class Source:
     def describe(self) -> str:
         return str(self.path) if self.path is not None else f"in-memory table of {len(self.table)} rows"
 
-    def chunks(self, chunk_size: int, skip: set = frozenset()) -> Iterator[Chunk]:
-        """Chunks of up to chunk_size analyses whose ids are not in skip, in input order."""
+    def chunks(self, chunk_size: int, skip: set = frozenset(), only: set | None = None) -> Iterator[Chunk]:
+        """Chunks of up to chunk_size analyses whose ids are not in skip (and are in only, if
+        given), in input order."""
         pending: list[pa.Table] = []
         pending_count = 0
         index = 0
         for block in self._groups():
             for group in _split_groups(block, self.by):
-                if group.column(self.by)[0].as_py() in skip:
+                analysis = group.column(self.by)[0].as_py()
+                if analysis in skip or (only is not None and analysis not in only):
                     continue
                 pending.append(group)
                 pending_count += 1

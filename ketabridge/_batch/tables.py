@@ -31,8 +31,10 @@ def asked_extras(settings: dict) -> list[str]:
     return [name for name in EXTRAS if settings.get(name)]
 
 
-def chunk_tables(ids: list, value: dict, settings: dict, by: str, notes: list[str]) -> dict[str, pd.DataFrame]:
-    """glance, tidy and status frames of one chunk from kb_batch's reply (see r/kb_batch.R)."""
+def chunk_tables(ids: list, value: dict, settings: dict, by: str, notes: list[str],
+                 engine: str = "metafor") -> dict[str, pd.DataFrame]:
+    """glance, tidy and status frames of one chunk from kb_batch's reply (see r/kb_batch.R), or
+    from the fast path's reply in the same layout (ketabridge/_fast/chunk.py)."""
     count = len(ids)
     id_dtype = "string" if isinstance(ids[0], str) else "int64"
     ok = np.array([bool(flag) for flag in value["ok"]], dtype=bool)
@@ -52,7 +54,7 @@ def chunk_tables(ids: list, value: dict, settings: dict, by: str, notes: list[st
         "tidy": tidy,
         "status": pd.DataFrame({
             "analysis_id": pd.array(ids, dtype=id_dtype), **{name: pd.array(items, dtype=dtype) for (name, dtype), items in zip(
-                schema.STATUS.items(), (status, messages, calls, list(value["fallback"])))},
+                schema.STATUS.items(), (status, messages, calls, list(value["fallback"]), [engine] * count))},
         }),
     }
 
@@ -61,7 +63,7 @@ def failed_tables(ids: list, messages: list[str], settings: dict, by: str) -> di
     """The tables of analyses that never reached R (bad data) or whose worker died."""
     count = len(ids)
     value = {"ok": [False] * count, "message": messages, "fallback": [""] * count, "r_call": [""] * count}
-    return chunk_tables(ids, value, settings, by, [""] * count)
+    return chunk_tables(ids, value, settings, by, [""] * count, engine="")
 
 
 def _frame(columns: dict, count: int, table_schema: dict, id_dtype: str) -> pd.DataFrame:

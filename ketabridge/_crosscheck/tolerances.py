@@ -34,6 +34,23 @@ DEFAULTS: dict[str, Tolerance] = {
 }
 
 
+# For an engine that replays metafor's own algorithm (ketabridge's fast engine): the same formulas
+# and the same iterates, so only floating-point rounding may differ.
+EXACT: dict[str, Tolerance] = {
+    "closed_form": Tolerance(1e-12, 1e-14, "the same closed forms summed in another order differ by ~1e-15; "
+                             "atol covers values that cancel to ~0 (a CI bound at 0, I^2 when Q ~ df)"),
+    "iterative": Tolerance(1e-10, 1e-13, "the same iterates from the same start: rounding differences of "
+                           "~1e-16 per step; atol covers a tau^2 that converges towards 0"),
+    "p_values": Tolerance(1e-10, 1e-300, "scipy's and R's normal, t and chi-square tails agree to ~1e-13 "
+                          "relative, far into the tail"),
+    "count": Tolerance(0.0, 0.0, "integers (k, k0, degrees of freedom): must match exactly"),
+    # I^2 = 100 tau^2 / (typical vi + tau^2): near tau^2 = 0 its relative error is tau^2's, so its
+    # floor is tau^2's atol in percentage points (tau itself is compared as tau^2)
+    "i2": Tolerance(1e-10, 1e-10, "I^2 in percent: near tau^2 = 0 it inherits tau^2's absolute error "
+                    "(1e-13) times 100 / typical vi"),
+}
+
+
 def tolerance_class(quantity: str, method: str) -> str:
     """The class whose tolerance applies to this quantity under this estimator."""
     if quantity in COUNTS:

@@ -1,0 +1,44 @@
+"""The fast engine's part of a batch: each chunk computed with numpy (ketabridge._fast), and the
+analyses it does not reproduce handed on, as a smaller payload, to the metafor engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from .tables import chunk_tables
+
+CHUNK = 5000  # analyses per fast chunk: numpy's per-call overhead is spread over this many
+
+
+def run_fast(payloads: Iterator[dict], by: str, keep: Callable[[dict, float], None]) -> Iterator[dict]:
+    """keep(tables, seconds) for every analysis the fast path computed; yields the payloads of
+    the others (same layout, fewer analyses) for the metafor engine."""
+    from .._fast.chunk import fast_reply
+
+    for payload in payloads:
+        reply, routed = fast_reply(payload["sizes"], payload["data"], payload["settings"])
+        tables = chunk_tables(payload["ids"], reply, payload["settings"], by, payload["notes"], engine="fast")
+        if routed.any():
+            handed_on = {payload["ids"][i] for i in np.flatnonzero(routed)}
+            tables = {kind: _without(table, handed_on) for kind, table in tables.items()}
+            yield subset_payload(payload, routed)
+        keep(tables, float(reply["seconds"][0]))
+
+
+def subset_payload(payload: dict, chosen: np.ndarray) -> dict:
+    """The payload of the chosen analyses only (a bool mask over payload["ids"])."""
+    rows = np.repeat(chosen, payload["sizes"])
+    return {
+        **payload,
+        "ids": [analysis for analysis, keep in zip(payload["ids"], chosen) if keep],
+        "sizes": payload["sizes"][chosen],
+        "data": {role: values[rows] for role, values in payload["data"].items()},
+        "notes": [note for note, keep in zip(payload["notes"], chosen) if keep],
+    }
+
+
+def _without(table: pd.DataFrame, ids: set) -> pd.DataFrame:
+    return table[~table["analysis_id"].isin(ids)].reset_index(drop=True)

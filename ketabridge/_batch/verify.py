@@ -1,0 +1,98 @@
+"""Every fast batch is judged by metafor: a seeded sample of its analyses, plus every analysis at a
+boundary, is rerun on the metafor engine and compared value by value with the cross-check
+harness's tolerances for an exact engine (ketabridge._crosscheck.tolerances.EXACT)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .._crosscheck.tolerances import EXACT, pick
+
+MIN_SAMPLE = 20
+EXTRAS = ("trimfill_", "regtest_", "ranktest_")
+# sqrt() multiplies tau^2's relative error near 0 without bound: compare tau on tau^2's scale
+SQUARED = ("tau", "trimfill_tau")
+SHOWN = 20  # disagreements listed in provenance.json
+EQUAL_EFFECTS = ("EE", "FE")
+
+
+def choose(glance: pd.DataFrame, status: pd.DataFrame, method: str, fraction: float | str,
+           seed: int) -> tuple[list, list]:
+    """(random sample, boundary analyses) among the analyses the fast engine computed.
+
+    Boundaries: tau^2 estimated at 0, k <= 3, a fit that failed or did not converge, or an extra
+    that failed: where an algorithm's corner cases live."""
+    fast = status["engine"].to_numpy() == "fast"
+    ids = status["analysis_id"].to_numpy()[fast]
+    if fraction == "all":
+        return list(ids), []
+    size = min(len(ids), max(MIN_SAMPLE, math.ceil(fraction * len(ids))))
+    sampled = np.zeros(len(ids), dtype=bool)
+    sampled[np.random.default_rng(seed).choice(len(ids), size=size, replace=False)] = True
+    rows = glance.set_index("analysis_id").loc[ids]
+    messages = status["message"].to_numpy()[fast].astype(str)
+    boundary = (
+        (rows["k"].fillna(0).to_numpy() <= 3)
+        | (status["status"].to_numpy()[fast] == "error")
+        | ~rows["converged"].fillna(False).to_numpy(dtype=bool)
+        | np.char.find(messages, "failed:") >= 0
+    )
+    if method not in EQUAL_EFFECTS:
+        boundary |= rows["tau2"].to_numpy(dtype=float) == 0
+    return ids[sampled].tolist(), ids[boundary & ~sampled].tolist()
+
+
+def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], method: str) -> dict:
+    """Verdict, worst discrepancy and every disagreement (status, message or value) per analysis."""
+    ids = metafor["status"]["analysis_id"].tolist()
+    problems: list[dict] = []
+    worst = {"share_of_tolerance": 0.0}
+    fast_status = fast["status"].set_index("analysis_id").loc[ids]
+    slow_status = metafor["status"].set_index("analysis_id").loc[ids]
+    for column in ("status", "message"):
+        for analysis, a, b in zip(ids, fast_status[column], slow_status[column]):
+            if a != b:
+                problems.append({"analysis_id": _plain(analysis), "column": column, "fast": a, "metafor": b})
+    fast_glance = fast["glance"].set_index("analysis_id").loc[ids]
+    slow_glance = metafor["glance"].set_index("analysis_id").loc[ids]
+    for column in slow_glance.columns:
+        mine, theirs = fast_glance[column], slow_glance[column]
+        if pd.api.types.is_float_dtype(theirs.dtype):
+            quantity = column.removeprefix(next((p for p in EXTRAS if column.startswith(p)), ""))
+            name, tolerance = pick(EXACT, quantity, method)
+            a, b = mine.to_numpy(dtype=float), theirs.to_numpy(dtype=float)
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                if column in SQUARED:
+                    a, b = a * a, b * b
+                difference = np.abs(a - b)
+                allowed = tolerance.atol + tolerance.rtol * np.abs(b)
+                bad = (np.isnan(a) != np.isnan(b)) | (difference > allowed)
+                share = np.where(difference == 0, 0.0, difference / allowed)
+            finite = np.isfinite(share)
+            if finite.any() and share[finite].max() > worst["share_of_tolerance"]:
+                at = int(np.flatnonzero(finite)[np.argmax(share[finite])])
+                worst = {"share_of_tolerance": float(share[at]), "analysis_id": _plain(ids[at]), "column": column,
+                         "fast": float(a[at]), "metafor": float(b[at]), "absolute_difference": float(difference[at]),
+                         "relative_difference": float(difference[at] / abs(b[at])) if b[at] else None,
+                         "tolerance": name}
+        else:  # counts, flags and labels: equal, or both missing
+            bad = (mine.astype("string").fillna("<NA>") != theirs.astype("string").fillna("<NA>")).to_numpy()
+        for at in np.flatnonzero(bad):
+            problems.append({"analysis_id": _plain(ids[at]), "column": column,
+                             "fast": _plain(mine.iloc[at]), "metafor": _plain(theirs.iloc[at])})
+    return {
+        "verdict": "agree" if not problems else "disagree", "checked": len(ids),
+        "disagreeing_analyses": len({problem["analysis_id"] for problem in problems}),
+        "worst": worst, "disagreements": problems[:SHOWN],
+        "tolerances": {name: {"rtol": t.rtol, "atol": t.atol, "reason": t.reason} for name, t in EXACT.items()},
+    }
+
+
+def _plain(value):
+    """A JSON-ready scalar (numpy and pandas NA included)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value

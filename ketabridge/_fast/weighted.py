@@ -1,0 +1,51 @@
+"""Weighted least squares of many analyses at once, and the traces metafor's estimators need.
+
+Every array holds one analysis per row: y, w and x are (G, n). The design is an intercept, or an
+intercept and one moderator column x (Egger's test, trim-and-fill's side), so p is 1 or 2. metafor
+forms the k x k matrix P = W - W X (X'WX)^-1 X'W; the same quantities come here from p x p moment
+sums, which is what makes thousands of analyses cost about as much as one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def design(x: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """X as (G, n, p): a column of ones, then x if given."""
+    ones = np.ones(shape)
+    return ones[..., None] if x is None else np.stack([ones, x], axis=-1)
+
+
+@dataclass(frozen=True)
+class Wls:
+    beta: np.ndarray  # (G, p)
+    inverse: np.ndarray  # (X'WX)^-1, (G, p, p)
+    residual: np.ndarray  # y - X beta, (G, n)
+    rss: np.ndarray  # sum w * residual^2 = y'Py, (G,)
+
+
+def wls(y: np.ndarray, w: np.ndarray, X: np.ndarray) -> Wls:
+    """beta = (X'WX)^-1 X'W y per row."""
+    inverse = np.linalg.inv(np.einsum("gi,gia,gib->gab", w, X, X))
+    beta = np.einsum("gab,gb->ga", inverse, np.einsum("gi,gia,gi->ga", w, X, y))
+    residual = y - np.einsum("gia,ga->gi", X, beta)
+    return Wls(beta=beta, inverse=inverse, residual=residual, rss=np.einsum("gi,gi->g", w, residual * residual))
+
+
+def leverage(X: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """x_i' (X'WX)^-1 x_i per study, (G, n): P's diagonal is w_i - w_i^2 times this."""
+    return np.einsum("gia,gab,gib->gi", X, inverse, X)
+
+
+def trace_p(w: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """tr(P) for P = W - W X (X'WX)^-1 X'W, from the leverage h."""
+    return np.sum(w - w * w * h, axis=1)
+
+
+def trace_pp(w: np.ndarray, h: np.ndarray, X: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """tr(PP) = sum(P*P): sum w^2 - 2 sum w^3 h + tr((A^-1 B)^2), B = X'W^2X."""
+    ab = np.einsum("gab,gbc->gac", inverse, np.einsum("gi,gia,gib->gab", w * w, X, X))
+    return np.sum(w * w - 2.0 * w ** 3 * h, axis=1) + np.einsum("gab,gba->g", ab, ab)
