@@ -88,5 +88,38 @@ def pymare_engine():
     return pymare
 
 
-BUILTIN = {"statsmodels": statsmodels_engine, "pymare": pymare_engine}
+def fast_engine():
+    """ketabridge's own fast engine (ketabridge._fast), one data set per call: rma.uni, trimfill
+    (L0, side chosen as metafor does) and regtest (rma, sei) replayed with numpy. It defines every
+    quantity as metafor does; compare it with tolerances.EXACT (the batch's verification does)."""
+    import numpy as np
+
+    from .._fast.chunk import METHODS, TESTS
+    from .._fast.egger_rma import egger_rma
+    from .._fast.model import rma
+    from .._fast.trimfill import glance_of, trimfill
+
+    @declare_engine(name="fast", methods=METHODS, tests=TESTS)
+    def fast(yi, vi, *, method, test, level):
+        yi, vi = np.asarray(yi, dtype=float)[None, :], np.asarray(vi, dtype=float)[None, :]
+        fit = rma(yi, vi, method, test, level)
+        if fit.outcome.failed[0]:
+            return {"converged": False}
+        glance = glance_of(fit)
+        values = {name: float(glance[name][0]) for name in (
+            "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high", "pi_low", "pi_high",
+            "tau2", "i2", "h2", "q")}
+        filled = trimfill(yi, vi, method, glance)
+        if not filled.outcome.failed[0] and not filled.outcome.needs_metafor[0]:
+            values.update(trimfill_k0=float(filled.k0[0]), trimfill_estimate=float(filled.filled["estimate"][0]))
+        egger = egger_rma(yi, vi, method, test, level)
+        if not egger.outcome.failed[0] and not egger.outcome.needs_metafor[0]:
+            values.update(egger_statistic=float(egger.statistic[0]), egger_p_value=float(egger.p_value[0]),
+                          egger_limit_estimate=float(egger.limit_estimate[0]))
+        return values
+
+    return fast
+
+
+BUILTIN = {"statsmodels": statsmodels_engine, "pymare": pymare_engine, "fast": fast_engine}
 

@@ -55,6 +55,12 @@ def alpha(level: float) -> float:
 def rma(yi: np.ndarray, vi: np.ndarray, method: str, test: str = "z", level: float = 95.0,
         x: np.ndarray | None = None) -> Fit:
     """rma.uni(yi, vi, mods = x, method, test, level) for each row of the (G, k) arrays."""
+    # R divides by zero without a word (a saturated model, se = 0): Inf and NaN are its results too
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _rma(yi, vi, method, test, level, x)
+
+
+def _rma(yi, vi, method, test, level, x) -> Fit:
     count, k = yi.shape
     X = design(x, yi.shape)
     p = X.shape[2]
@@ -83,8 +89,7 @@ def rma(yi: np.ndarray, vi: np.ndarray, method: str, test: str = "z", level: flo
         if method in EQUAL_EFFECTS:
             outcome.warn(np.ones(count, dtype=bool), messages.KNHA_EQUAL_EFFECTS.format(method=method))
     se = np.sqrt(np.einsum("gaa->ga", vb))
-    with np.errstate(divide="ignore", invalid="ignore"):  # se = 0 (knha with all yi equal): R gives Inf too
-        zval = fit.beta / se
+    zval = fit.beta / se
     a = alpha(level)
     if test == "knha":
         ddf = np.full(count, float(k - p))
@@ -97,8 +102,7 @@ def rma(yi: np.ndarray, vi: np.ndarray, method: str, test: str = "z", level: flo
     qe, qe_p, i2, h2 = _heterogeneity(yi, vi, X, k, p, method, tau2)
     qm = qm_p = pi_lb = pi_ub = np.full(count, np.nan)
     if p == 1:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            qm = fit.beta[:, 0] ** 2 / vb[:, 0, 0]
+        qm = fit.beta[:, 0] ** 2 / vb[:, 0, 0]
         qm_p = dist.pf_upper(qm, 1, ddf) if test == "knha" else dist.pchisq_upper(qm, 1)
         if method not in EQUAL_EFFECTS:
             spread = crit[:, 0] * np.sqrt(vb[:, 0, 0] + tau2)
@@ -117,6 +121,8 @@ def rma(yi: np.ndarray, vi: np.ndarray, method: str, test: str = "z", level: flo
 
 def _heterogeneity(yi, vi, X, k, p, method, tau2):
     """Cochran's Q (always inverse-variance), its p-value, I^2 (percent) and H^2."""
+    if k == p:  # a saturated model: rma.uni's fixed values
+        return np.zeros(len(yi)), np.ones(len(yi)), np.zeros(len(yi)), np.ones(len(yi))
     w = 1.0 / vi
     ymc = yi - yi.mean(axis=1, keepdims=True)
     fit = wls(ymc, w, X)

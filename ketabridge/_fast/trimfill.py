@@ -68,7 +68,8 @@ def trimfill(yi: np.ndarray, vi: np.ndarray, method: str, glance: dict, estimato
             outcome.absorb(_errors_only(inner.outcome), rows)
             beta[rows] = inner.beta[:, 0]
         rows = np.flatnonzero(active & ~outcome.failed & ~outcome.needs_metafor)
-        new_k0, new_se, nan_se, undefined = _estimate_k0(ys[rows] - beta[rows, None], k, estimator)
+        scale = np.abs(ys[rows]).max(axis=1) + np.abs(beta[rows])
+        new_k0, new_se, nan_se, undefined = _estimate_k0(ys[rows] - beta[rows, None], scale, k, estimator)
         for row in rows[nan_se]:
             outcome.warnings[row].append("NaNs produced")  # R's warning from sqrt(varSr < 0)
         outcome.needs_metafor[rows[undefined]] = True
@@ -92,15 +93,23 @@ def trimfill(yi: np.ndarray, vi: np.ndarray, method: str, glance: dict, estimato
     )
 
 
-def _estimate_k0(centred: np.ndarray, k: int, estimator: str):
-    """(k0, se, sqrt(negative) happened, k0 undefined) from one round's centred values."""
+def _estimate_k0(centred: np.ndarray, scale: np.ndarray, k: int, estimator: str):
+    """(k0, se, sqrt(negative) happened, k0 to leave to metafor) from one round's centred values;
+    scale is the size of the numbers they were centred from."""
+    distance = np.abs(centred)
+    order = np.argsort(distance, axis=1, kind="stable")
     ranks = np.empty(centred.shape, dtype=np.int64)
-    np.put_along_axis(ranks, np.argsort(np.abs(centred), axis=1, kind="stable"), np.arange(1, k + 1)[None, :], 1)
+    np.put_along_axis(ranks, order, np.arange(1, k + 1)[None, :], 1)
+    # signs of ~0 and the order of near-ties are decided by the last bits of the estimate, which
+    # differ between R's QR and these sums: such rounds are metafor's to count
+    noise = 64 * np.finfo(float).eps * scale[:, None]
+    gaps = np.diff(np.take_along_axis(distance, order, 1), axis=1)
+    ambiguous = (distance <= noise).any(axis=1) | ((gaps > 0) & (gaps <= noise)).any(axis=1)
     signed = np.sign(centred) * ranks
     nan_se = np.zeros(len(centred), dtype=bool)
     if estimator == "R0":
         negative = np.where(signed < 0, -signed, -np.inf).max(axis=1)
-        undefined = ~np.isfinite(negative)  # no study below the estimate: R's max() of nothing
+        undefined = ~np.isfinite(negative) | ambiguous  # none below the estimate: R's max() of nothing
         k0 = (k - np.where(undefined, 0, negative)) - 1
         se = np.sqrt(2 * np.maximum(0, k0) + 2)
     else:
@@ -111,7 +120,7 @@ def _estimate_k0(centred: np.ndarray, k: int, estimator: str):
         nan_se = var_sr < 0
         with np.errstate(invalid="ignore"):
             se = 4 * np.sqrt(var_sr) / (2 * k - 1)
-        undefined = np.zeros(len(centred), dtype=bool)
+        undefined = ambiguous
     # R: k0 <- max(0, round(k0)); se.k0 <- max(0, se.k0), and max(0, NaN) is NaN
     return np.maximum(0, np.round(k0)).astype(np.int64), np.where(np.isnan(se), np.nan, np.maximum(0, se)), nan_se, undefined
 

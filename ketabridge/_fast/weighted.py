@@ -29,6 +29,12 @@ class Wls:
 
 def wls(y: np.ndarray, w: np.ndarray, X: np.ndarray) -> Wls:
     """beta = (X'WX)^-1 X'W y per row."""
+    if X.shape[2] == 1:  # intercept only: the weighted mean (plain sums are several times faster)
+        total = w.sum(axis=1)
+        mean = (w * y).sum(axis=1) / total
+        residual = y - mean[:, None]
+        return Wls(beta=mean[:, None], inverse=(1.0 / total)[:, None, None], residual=residual,
+                   rss=np.sum(w * residual * residual, axis=1))
     inverse = np.linalg.inv(np.einsum("gi,gia,gib->gab", w, X, X))
     beta = np.einsum("gab,gb->ga", inverse, np.einsum("gi,gia,gi->ga", w, X, y))
     residual = y - np.einsum("gia,ga->gi", X, beta)
@@ -37,6 +43,8 @@ def wls(y: np.ndarray, w: np.ndarray, X: np.ndarray) -> Wls:
 
 def leverage(X: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     """x_i' (X'WX)^-1 x_i per study, (G, n): P's diagonal is w_i - w_i^2 times this."""
+    if X.shape[2] == 1:
+        return np.broadcast_to(inverse[:, 0], X.shape[:2])
     return np.einsum("gia,gab,gib->gi", X, inverse, X)
 
 
@@ -47,5 +55,9 @@ def trace_p(w: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 def trace_pp(w: np.ndarray, h: np.ndarray, X: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     """tr(PP) = sum(P*P): sum w^2 - 2 sum w^3 h + tr((A^-1 B)^2), B = X'W^2X."""
-    ab = np.einsum("gab,gbc->gac", inverse, np.einsum("gi,gia,gib->gab", w * w, X, X))
-    return np.sum(w * w - 2.0 * w ** 3 * h, axis=1) + np.einsum("gab,gba->g", ab, ab)
+    w2 = w * w
+    if X.shape[2] == 1:
+        ab = inverse[:, 0, 0] * w2.sum(axis=1)
+        return np.sum(w2 - 2.0 * w2 * w * h, axis=1) + ab * ab
+    ab = np.einsum("gab,gbc->gac", inverse, np.einsum("gi,gia,gib->gab", w2, X, X))
+    return np.sum(w2 - 2.0 * w2 * w * h, axis=1) + np.einsum("gab,gba->g", ab, ab)
