@@ -33,6 +33,7 @@ demo: r venv
 bench: setup
 	$(BIN)/python bench/bench_bridge.py
 	$(BIN)/python bench/bench_batch.py --analyses 500 --scaling 2000 --memory 20000
+	$(BIN)/python bench/bench_fast.py --analyses 1000 --metafor-analyses 200 --repeats 1
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info ketabridge-out
