@@ -33,6 +33,7 @@ from ketabridge._fast.model import rma as fast_rma
 
 FRACTIONS = (0.01, 0.002)  # the default verification sample, and a fifth of it
 SUBSET_SEED = 7
+SHOWN = 5  # metafor's failures listed one by one
 
 
 def batch(data: pd.DataFrame, workers: int, **engine) -> tuple[float, ketabridge.BatchResult]:
@@ -188,9 +189,9 @@ def versus_pymare(data: pd.DataFrame, metafor: ketabridge.BatchResult, repeats: 
     fast_same = all(fit.outcome.failed[rows[i]] for i in failed)
     print(f"metafor's REML fails on {len(failed)} of them; there the fast core "
           f"{'fails on every one' if fast_same else 'does NOT fail on all'}, PyMARE returns estimates on "
-          f"{int(np.isfinite(pymare_tau2[rows[failed]]).sum())}:")
+          f"{int(np.isfinite(pymare_tau2[rows[failed]]).sum())}; the first {min(SHOWN, len(failed))}:")
     messages = metafor.status.set_index("analysis_id")["message"]
-    for i in failed:
+    for i in failed[:SHOWN]:
         row = rows[i]
         print(f"  analysis {ids[row]}: metafor error {messages.loc[ids[row]]!r}; fast "
               f"{fit.outcome.errors[row] or f'tau2 {fit.tau2[row]:.6g}'!r}; "
