@@ -1,0 +1,290 @@
+"""batch(engine="fast") against batch(engine="metafor"): random ragged batches, routing, verification,
+provenance.
+
+Every expected number comes from the metafor engine (metafor 3.8-1 through the bridge), compared
+with tests/fast_compare.py. Hypothesis draws the batches (seeded, derandomized, few examples: each
+example runs metafor twice, once as the expected side and once as the fast engine's verifier).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from itertools import cycle, product
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+import ketabridge
+import ketabridge._batch.engine as batch_engine
+import ketabridge._fast.chunk as fast_chunk
+import ketabridge._fast.tau2 as fast_tau2
+from ketabridge._crosscheck.suites import edge_suite, random_suite, to_long
+from ketabridge.cli import main
+from ketabridge.errors import VerificationError
+from fast_compare import assert_engines_agree
+
+HYPOTHESIS = dict(
+    deadline=None, database=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+METHODS = ("EE", "FE", "DL", "HE", "SJ", "PM", "ML", "REML")
+TESTS = ("z", "knha")
+# Every extra's every variant, dealt round-robin over the 16 method x test cases so each appears
+# at least twice: trimfill (estimator, side), regtest model.
+TRIMFILL = list(product(("L0", "R0"), (None, "left", "right")))
+GRID = [(method, test, tf, model) for (method, test), tf, model
+        in zip(product(METHODS, TESTS), cycle(TRIMFILL), cycle(("rma", "lm", "lm")))]
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
+    pytest.mark.filterwarnings("ignore::ketabridge.MissingValuesWarning"),
+]
+
+
+@st.composite
+def ragged_batches(draw, extreme: bool = False):
+    """6-10 analyses, k from 2 to 30, true tau^2 0 to 3; some with tied vi, and (extreme=True) some
+    with a vi ratio > 1e7 (metafor then warns that the ratio of largest to smallest sampling
+    variance is extreme). Off in the agreement test until test_extreme_vi_ratio_q is fixed."""
+    rows = []
+    for index in range(draw(st.integers(6, 10))):
+        k = draw(st.sampled_from([2, 3, 4, 5, 8, 12, 20, 30]))
+        tau2 = draw(st.sampled_from([0.0, 0.0, 0.05, 0.5, 3.0]))
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        vi = 10 ** rng.uniform(-2, 0.5, size=k)
+        # k = 2 with tied vi crashes the fast trim-and-fill: test_k2_tied_vi_trimfill, kept out here
+        kind = draw(st.sampled_from(["plain", "plain"] + ["tied"] * (k > 2) + ["extreme"] * extreme))
+        if kind == "tied":
+            vi[: max(2, k // 2)] = vi[0]
+        elif kind == "extreme" and k >= 3:
+            vi[0] = vi.min() * 10 ** rng.uniform(7.2, 9)
+        yi = rng.normal(rng.normal(0, 1), np.sqrt(vi + tau2))
+        rows.append(pd.DataFrame({"id": f"a{index:02d}_{kind}_k{k}", "yi": yi, "vi": vi}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _batch(data, engine, by="id", **options):
+    return ketabridge.batch(data, by, workers=0, progress=False, engine=engine, **options)
+
+
+def _fast_strict(data, **options):
+    """The fast batch with every numpy RuntimeWarning an error: none may escape the engine."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        return _batch(data, "fast", **options)
+
+
+@pytest.mark.parametrize("method,test,trimfill,regtest_model", GRID)
+@settings(max_examples=2, **HYPOTHESIS)
+@given(data=ragged_batches())
+def test_fast_equals_metafor_on_ragged_batches(data, method, test, trimfill, regtest_model):
+    estimator, side = trimfill
+    options = dict(method=method, test=test, trimfill=True, trimfill_estimator=estimator, trimfill_side=side,
+                   regtest=True, regtest_model=regtest_model, ranktest=True)
+    metafor = _batch(data, "metafor", **options)
+    fast = _fast_strict(data, **options)
+    assert_engines_agree(fast, metafor, data, "id", method)
+    assert fast.provenance["verification"]["checked"] == (fast.status["engine"] == "fast").sum()
+
+
+# Found by the property test (EE, vi ratio 1.1e8): Q = 73.24650230659044 fast, 73.24650230670568
+# metafor (1.6e-12 relative); I^2 and DL's tau^2 inherit it (up to ~1e-9 relative in other draws).
+EXTREME = pd.DataFrame({"id": "extreme", "yi": [float.fromhex(x) for x in (
+    "0x1.c4d8f35826980p+9", "-0x1.e8f1df4fcd5f9p+0", "0x1.2d4a2b24beb92p-2", "0x1.45b2817e0bfa7p+0",
+    "-0x1.88bc3eca9f308p-1", "0x1.6f46b36fc9887p-1", "0x1.ae6e80a5c31f1p+0", "0x1.7e4ea5e9344dfp-3",
+    "-0x1.a1b0cd977b7edp-2", "0x1.80021dabc44a0p-1", "0x1.29d3eb9bd036ep+0", "0x1.98fadb491541ap+0")],
+    "vi": [float.fromhex(x) for x in (
+    "0x1.5a576a49f7f53p+20", "0x1.73e7a1506077bp-3", "0x1.f297e55df6467p-2", "0x1.19a172b8d8396p-2",
+    "0x1.c64e10e3eb801p-4", "0x1.2d6b110a5799ep-4", "0x1.0f3d66d1d5eecp-2", "0x1.99ce21d17bf69p-7",
+    "0x1.bfc3f624b9842p-4", "0x1.417623150ef59p-5", "0x1.c67d5fbdc8b8ap-1", "0x1.3be3ec7d74644p-3")]})
+
+
+@pytest.mark.xfail(strict=True, raises=(AssertionError, VerificationError), reason=(
+    "engine bug: with a sampling-variance ratio > 1e7 the fast Q differs from metafor's by ~1e-12 "
+    "relative (EE: 73.24650230659044 vs 73.24650230670568), and I^2/H^2/DL tau^2 with it, beyond "
+    "the 1e-12 closed-form target; metafor's P-matrix QE cancels differently: replay its order or "
+    "route such analyses (metafor warns 'Ratio of largest to smallest sampling variance extremely "
+    "large') to metafor"))
+@pytest.mark.parametrize("method", ["EE", "DL"])
+def test_extreme_vi_ratio_q(method):
+    metafor = _batch(EXTREME, "metafor", method=method)
+    fast = _fast_strict(EXTREME, method=method)
+    assert_engines_agree(fast, metafor, EXTREME, "id", method)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug: k = 2 with equal vi, trimfill=True (EE or DL): the fast engine raises numpy's "
+    "LinAlgError('Singular matrix') from ketabridge/_fast/weighted.py:38 (wls, called by "
+    "trimfill.py:39 -> model.py:84) and the whole batch dies; metafor gives status 'warning' with "
+    "'trimfill failed: missing value where TRUE/FALSE needed'"))
+def test_k2_tied_vi_trimfill():
+    data = pd.DataFrame({"id": "tied", "yi": [float.fromhex("0x1.2ff3e61b45938p+1"), float.fromhex("0x1.2e251ab47aee1p+1")],
+                         "vi": [float.fromhex("0x1.75778f6ce9554p-2")] * 2})
+    metafor = _batch(data, "metafor", method="EE", trimfill=True)
+    fast = _fast_strict(data, method="EE", trimfill=True)
+    assert_engines_agree(fast, metafor, data, "id", "EE")
+
+
+# ------------------------------------------------------------------------------------ routing
+
+def _counts():
+    rng = np.random.default_rng(3)
+    n = rng.integers(20, 80, size=(12, 2))
+    events = rng.binomial(n, [0.2, 0.3])
+    return pd.DataFrame({"id": np.repeat(["s1", "s2", "s3"], 4), "ai": events[:, 0], "bi": n[:, 0] - events[:, 0],
+                         "ci": events[:, 1], "di": n[:, 1] - events[:, 1]})
+
+
+@pytest.mark.parametrize("options,why", [
+    (dict(method="EB"), "method EB"),
+    (dict(method="DL", test="t"), "test t"),
+    (dict(method="REML", trimfill=True, trimfill_estimator="Q0"), "estimator Q0"),
+])
+def test_uncovered_settings_run_on_metafor(options, why):
+    data = to_long(random_suite(6, 5))
+    metafor = _batch(data, "metafor", by="dataset", **options)
+    fast = _batch(data, "fast", by="dataset", **options)
+    assert why in fast.provenance["fast_not_covered"]
+    assert set(fast.status["engine"]) == {"metafor"}
+    assert_engines_agree(fast, metafor, data, "dataset", options["method"])
+
+
+def test_escalc_measures_run_on_metafor():
+    data = _counts()
+    options = dict(measure="OR", ai="ai", bi="bi", ci="ci", di="di", yi="yi", vi="vi", method="DL")
+    fast = _batch(data, "fast", **options)
+    metafor = _batch(data, "metafor", **options)
+    assert "escalc" in fast.provenance["fast_not_covered"]
+    assert set(fast.status["engine"]) == {"metafor"}
+    pd.testing.assert_frame_equal(fast.glance, metafor.glance)
+    pd.testing.assert_frame_equal(fast.status.drop(columns="engine"), metafor.status.drop(columns="engine"))
+
+
+def test_fallback_hands_non_converging_fit_to_metafor():
+    data = to_long(edge_suite())
+    metafor = _batch(data, "metafor", by="dataset", method="REML", fallback=True)
+    fast = _batch(data, "fast", by="dataset", method="REML", fallback=True)
+    row = fast.status.set_index("analysis_id").loc["edge_reml_not_converging"]
+    assert row["engine"] == "metafor" and row["fallback"] and row["status"] != "error", row.to_dict()
+    assert (fast.status["engine"] == "fast").sum() == len(fast.status) - 1
+    assert_engines_agree(fast, metafor, data, "dataset", "REML")
+
+
+# ------------------------------------------------------------------------------- verification
+
+@pytest.fixture(scope="module")
+def heterogeneous():
+    """60 DL analyses with true tau^2 = 0.5: tau^2 > 0 almost everywhere, k >= 4."""
+    rng = np.random.default_rng(11)
+    frames = [pd.DataFrame({"id": f"h{i:02d}", "vi": (vi := 10 ** rng.uniform(-2, -1, size=8)),
+                            "yi": rng.normal(0.3, np.sqrt(vi + 0.5))}) for i in range(60)]
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture
+def chosen(monkeypatch):
+    """The (sample, boundary) ids each batch chose to verify, recorded by wrapping engine.choose."""
+    calls = []
+    real = batch_engine.choose
+
+    def spy(*args, **kwargs):
+        calls.append(real(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(batch_engine, "choose", spy)
+    return calls
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.5])
+def test_sample_size_and_seed(heterogeneous, chosen, fraction):
+    first = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance["verification"]
+    again = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance["verification"]
+    other = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=2).provenance["verification"]
+    expected = max(20, math.ceil(fraction * 60))
+    assert first["sample"] == expected == len(chosen[0][0])
+    assert first["checked"] == first["sample"] + first["boundary"] == len(set(chosen[0][0]) | set(chosen[0][1]))
+    assert first["verdict"] == "agree" and again["verdict"] == "agree" and other["verdict"] == "agree"
+    assert chosen[0] == chosen[1]
+    assert set(chosen[0][0]) != set(chosen[2][0])
+    # the boundaries (tau^2 = 0 under DL) are verified whatever the sample
+    tau0 = set(_batch(heterogeneous, "metafor", method="DL").glance.query("tau2 == 0")["analysis_id"])
+    assert tau0 <= set(chosen[0][0]) | set(chosen[0][1])
+
+
+def test_verify_all_checks_every_fast_analysis(heterogeneous):
+    result = _batch(heterogeneous, "fast", method="DL", verify="all")
+    assert result.provenance["verification"]["checked"] == 60 == result.provenance["engine_counts"]["fast"]
+
+
+def _planted_tau2(monkeypatch, factor=1 + 1e-8):
+    real = fast_chunk.rma
+
+    def planted(*args, **kwargs):
+        fit = real(*args, **kwargs)
+        fit.tau2 = fit.tau2 * factor
+        return fit
+
+    monkeypatch.setattr(fast_chunk, "rma", planted)
+
+
+def test_planted_tau2_error_is_caught(heterogeneous, monkeypatch):
+    _planted_tau2(monkeypatch)
+    with pytest.raises(VerificationError, match="disagrees with metafor") as caught:
+        _batch(heterogeneous, "fast", method="DL")
+    verdict = caught.value.result.provenance["verification"]
+    assert verdict["verdict"] == "disagree" and verdict["disagreeing_analyses"] >= 20
+    assert {row["column"] for row in verdict["disagreements"]} == {"tau2"}
+
+
+def test_planted_reml_threshold_is_caught(heterogeneous, monkeypatch):
+    monkeypatch.setattr(fast_tau2, "THRESHOLD", 1e-3)  # metafor's control$threshold is 1e-5
+    with pytest.raises(VerificationError, match="disagrees with metafor") as caught:
+        _batch(heterogeneous, "fast", method="REML")
+    assert caught.value.result.provenance["verification"]["disagreeing_analyses"] >= 1
+
+
+def test_cli_exits_1_on_planted_error_and_writes_provenance(heterogeneous, monkeypatch, tmp_path):
+    _planted_tau2(monkeypatch)
+    source = tmp_path / "in.csv"
+    heterogeneous.to_csv(source, index=False)
+    out = tmp_path / "out"
+    run = CliRunner().invoke(main, ["batch", str(source), "--by", "id", "--method", "DL", "--engine", "fast",
+                                    "--workers", "0", "--out", str(out)])
+    assert run.exit_code == 1, run.output
+    assert "Error:" in run.output and "disagrees with metafor" in run.output
+    verdict = json.loads((out / "provenance.json").read_text())["verification"]
+    assert verdict["verdict"] == "disagree" and verdict["disagreements"][0]["column"] == "tau2"
+
+
+# --------------------------------------------------------------------------------- provenance
+
+def test_provenance_and_resume(heterogeneous, tmp_path):
+    import numpy
+    import scipy
+
+    result = _batch(heterogeneous, "fast", method="REML", out=tmp_path, trimfill=True)
+    prov = result.provenance
+    assert prov["engine"] == "fast" and prov["engine_counts"] == {"fast": 60}
+    assert prov["numpy_version"] == numpy.__version__ and prov["scipy_version"] == scipy.__version__
+    assert prov["r_version"].startswith("4.") and prov["metafor_version"] == "3.8.1"
+    assert prov["verification"]["verdict"] == "agree" and "share_of_tolerance" in prov["verification"]["worst"]
+    assert json.loads((tmp_path / "provenance.json").read_text())["verification"]["verdict"] == "agree"
+    resumed = _batch(heterogeneous, "fast", method="REML", out=tmp_path, trimfill=True, resume=True)
+    for table in (resumed.status, resumed.glance, pd.read_parquet(tmp_path / "status.parquet")):
+        assert table["analysis_id"].is_unique and len(table) == 60
+    pd.testing.assert_frame_equal(resumed.glance, result.glance)
+
+
+def test_no_runtime_warning_escapes_on_edge_suite():
+    data = to_long(edge_suite() + random_suite(10, 2))
+    for method, test in (("REML", "knha"), ("DL", "z"), ("PM", "knha"), ("EE", "knha")):
+        try:  # only warnings matter here; disagreements are the other tests' business
+            _fast_strict(data, by="dataset", method=method, test=test, trimfill=True, regtest=True, ranktest=True)
+        except VerificationError:
+            pass
