@@ -18,16 +18,11 @@ import pytest
 
 import ketabridge
 from ketabridge._crosscheck.suites import edge_suite, random_suite, to_long
-from fast_compare import CLOSED_RTOL, ITERATIVE_RTOL, Comparison, assert_engines_agree, compare_engines
+from fast_compare import Comparison, assert_engines_agree, compare_engines
 
 METHODS = ("EE", "FE", "DL", "HE", "SJ", "PM", "ML", "REML")
 TESTS = ("z", "knha")
 EXTRAS = dict(trimfill=True, regtest=True, ranktest=True)
-# Egger's slope statistic under a closed-form estimator reaches only ~5e-12 relative (random_00020,
-# random_00085, edge_reml_not_converging): see test_regtest_statistic_meets_closed_form_target.
-# Until that is fixed the regtest_ columns are held to the iterative target here.
-REGTEST_RTOL = ITERATIVE_RTOL
-
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
     pytest.mark.filterwarnings("ignore::ketabridge.MissingValuesWarning"),
@@ -56,7 +51,7 @@ def _run(data, method, test, engine, **options):
 def test_fast_equals_metafor_on_suites(suites, worst, method, test):
     metafor = _run(suites, method, test, "metafor")
     fast = _run(suites, method, test, "fast", verify=0.01, verify_seed=0)
-    found = assert_engines_agree(fast, metafor, suites, "dataset", method, regtest_rtol=REGTEST_RTOL)
+    found = assert_engines_agree(fast, metafor, suites, "dataset", method)
     worst.merge(found, f"{method}/{test} ")
     assert set(fast.status["engine"]) <= {"fast", "metafor"}
     assert (fast.status["engine"] == "fast").mean() > 0.9  # the fast path really computed the suite
@@ -66,13 +61,11 @@ def test_fast_equals_metafor_on_suites(suites, worst, method, test):
         assert row["status"] == "error" and "converge" in row["message"], row.to_dict()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: Egger's regtest statistic under closed-form estimators agrees with metafor only "
-    "to ~5e-12 relative (EE random_00020: fast 0.09352046552383982, metafor 0.09352046552339376), "
-    "missing the issue's 1e-12 target; verify='all' therefore raises VerificationError on the "
-    "random suite (EXACT closed_form rtol 1e-12)"))
-def test_regtest_statistic_meets_closed_form_target(suites):
+def test_verify_all_agrees_on_the_random_suite(suites):
+    """Every analysis of the suite rerun on metafor by the engine's own verification (EXACT
+    tolerances), Egger's statistic included: a closed form held to 1e-12 (+1e-12 absolute)."""
     metafor = _run(suites, "EE", "z", "metafor")
-    fast = _run(suites, "EE", "z", "fast", verify="all")  # raises VerificationError today
-    found = compare_engines(fast, metafor, suites, "dataset", "EE", regtest_rtol=CLOSED_RTOL)
+    fast = _run(suites, "EE", "z", "fast", verify="all")
+    assert fast.provenance["verification"]["verdict"] == "agree"
+    found = compare_engines(fast, metafor, suites, "dataset", "EE")
     assert not found.problems, found.problems

@@ -22,7 +22,7 @@ from .settings import BatchSettings, batch_settings
 from .source import Source
 from .store import BatchStore
 from .tables import failed_tables
-from .verify import choose, compare
+from .verify import check_fraction, verify_run
 
 MAX_CHUNK = 250  # analyses per chunk: about a second of R work, so a lost chunk costs little
 
@@ -67,7 +67,7 @@ def batch(
         trimfill=trimfill, regtest=regtest, ranktest=ranktest, fallback=fallback, escalc_columns=escalc_columns,
         trimfill_estimator=trimfill_estimator, trimfill_side=trimfill_side, regtest_model=regtest_model, engine=engine,
     )
-    verify = _verify_fraction(verify)
+    verify = check_fraction(verify)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise InputError(f"workers must be a whole number >= 0, not {workers!r}")
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
@@ -154,7 +154,9 @@ def batch(
     if settings.engine == "fast":
         provenance.update(_fast_versions(), fast_seconds=timing["fast_seconds"], fast_not_covered=fast_skipped)
         started_verifying = time.perf_counter()
-        provenance["verification"] = _verification(source, settings, tables, verify, verify_seed, workers, run_metafor, versions)
+        provenance["verification"] = verify_run(
+            source, settings, tables, verify, verify_seed, _chunk_size(1, 1), run_metafor, versions,
+        )
         provenance.update(versions, verify_seconds=time.perf_counter() - started_verifying,
                           wall_seconds=time.perf_counter() - clock, finished=_now())
     if store is not None:
@@ -172,14 +174,6 @@ def batch(
     return result
 
 
-def _verify_fraction(verify: float | str) -> float | str:
-    if verify == "all":
-        return verify
-    if isinstance(verify, bool) or not isinstance(verify, (int, float)) or not 0 < verify <= 1:
-        raise InputError(f"verify must be a fraction in (0, 1] or 'all', not {verify!r}")
-    return float(verify)
-
-
 def _fast_not_covered(settings: BatchSettings) -> str:
     if settings.engine != "fast":
         return ""
@@ -193,33 +187,6 @@ def _fast_versions() -> dict:
     import scipy
 
     return {"numpy_version": numpy.__version__, "scipy_version": scipy.__version__}
-
-
-def _verification(source: Source, settings: BatchSettings, tables: dict, fraction, seed: int, workers: int,
-                  run_metafor, versions: dict) -> dict:
-    """Rerun the chosen analyses on metafor (the same checks, the same R code as engine="metafor")."""
-    sample, boundary = choose(tables["glance"], tables["status"], settings.method, fraction, seed)
-    summary = {"fraction": fraction, "seed": seed, "sample": len(sample), "boundary": len(boundary)}
-    if not sample and not boundary:
-        return {**summary, "verdict": "nothing to verify", "checked": 0}
-    chosen = set(sample) | set(boundary)
-    collected: dict[str, list[pd.DataFrame]] = {"glance": [], "tidy": [], "status": []}
-
-    def on_result(payload: dict, result: dict) -> None:
-        versions.update(result["versions"])
-        for kind, table in result["tables"].items():
-            collected[kind].append(table)
-
-    def on_failure(payload: dict, why: str) -> None:
-        for kind, table in failed_tables(payload["ids"], [why] * len(payload["ids"]), payload["settings"], payload["by"]).items():
-            collected[kind].append(table)
-
-    payloads = (check_chunk(chunk, settings).payload(settings, source.by)
-                for chunk in source.chunks(_chunk_size(len(chosen), max(workers, 1)), only=chosen))
-    run_metafor(payloads, on_result, on_failure)
-    metafor = {kind: _concat(frames) for kind, frames in collected.items()}
-    fast = {kind: table[table["analysis_id"].isin(chosen)] for kind, table in tables.items()}
-    return {**summary, **compare(fast, metafor, settings.method)}
 
 
 def _chunk_size(analyses: int, workers: int) -> int:

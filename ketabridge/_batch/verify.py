@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 
 from .._crosscheck.tolerances import EXACT, pick
+from ..errors import InputError
+from .checks import check_chunk
+from .tables import failed_tables
 
 MIN_SAMPLE = 20
 EXTRAS = ("trimfill_", "regtest_", "ranktest_")
@@ -17,6 +20,40 @@ EXTRAS = ("trimfill_", "regtest_", "ranktest_")
 SQUARED = ("tau", "trimfill_tau")
 SHOWN = 20  # disagreements listed in provenance.json
 EQUAL_EFFECTS = ("EE", "FE")
+
+
+def check_fraction(verify: float | str) -> float | str:
+    if verify == "all":
+        return verify
+    if isinstance(verify, bool) or not isinstance(verify, (int, float)) or not 0 < verify <= 1:
+        raise InputError(f"verify must be a fraction in (0, 1] or 'all', not {verify!r}")
+    return float(verify)
+
+
+def verify_run(source, settings, tables: dict, fraction, seed: int, chunk_size: int, run_metafor, versions: dict) -> dict:
+    """Rerun the chosen analyses on metafor (the same checks, the same R code as engine="metafor")."""
+    sample, boundary = choose(tables["glance"], tables["status"], settings.method, fraction, seed)
+    summary = {"fraction": fraction, "seed": seed, "sample": len(sample), "boundary": len(boundary)}
+    if not sample and not boundary:
+        return {**summary, "verdict": "nothing to verify", "checked": 0}
+    chosen = set(sample) | set(boundary)
+    collected: dict[str, list[pd.DataFrame]] = {"glance": [], "tidy": [], "status": []}
+
+    def on_result(payload: dict, result: dict) -> None:
+        versions.update(result["versions"])
+        for kind, table in result["tables"].items():
+            collected[kind].append(table)
+
+    def on_failure(payload: dict, why: str) -> None:
+        for kind, table in failed_tables(payload["ids"], [why] * len(payload["ids"]), payload["settings"], payload["by"]).items():
+            collected[kind].append(table)
+
+    payloads = (check_chunk(chunk, settings).payload(settings, source.by)
+                for chunk in source.chunks(chunk_size, only=chosen))
+    run_metafor(payloads, on_result, on_failure)
+    metafor = {kind: pd.concat([frame for frame in frames if len(frame)], ignore_index=True) for kind, frames in collected.items()}
+    fast = {kind: table[table["analysis_id"].isin(chosen)] for kind, table in tables.items()}
+    return {**summary, **compare(fast, metafor, settings.method)}
 
 
 def choose(glance: pd.DataFrame, status: pd.DataFrame, method: str, fraction: float | str,

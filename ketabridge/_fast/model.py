@@ -68,10 +68,17 @@ def _rma(yi, vi, method, test, level, x) -> Fit:
     too_many = (p > k) if method in EQUAL_EFFECTS else (p + 1 > k)
     outcome.fail(np.full(count, too_many), messages.TOO_MANY_PARAMETERS)
     if p == 2:
-        constant = np.ptp(x, axis=1) == 0
-        outcome.fail(constant, messages.NOT_FULL_RANK)
-        outcome.needs_metafor |= ~constant & (_smallest_eigenvalue(X) <= NEAR_SINGULAR)
-    outcome.warn(vi.max(axis=1) / vi.min(axis=1) >= 1 / EVTOL, messages.VARIANCE_RATIO)
+        # a (nearly) constant moderator: metafor drops it as redundant and fits without it, which
+        # is not replayed here; such rows get a stand-in moderator and go to metafor
+        outcome.needs_metafor |= (np.ptp(x, axis=1) == 0) | (_smallest_eigenvalue(X) <= NEAR_SINGULAR)
+        x = np.where(outcome.needs_metafor[:, None], np.arange(k, dtype=float)[None, :], x)
+        # centred, the moderator spans the same space with a well-conditioned X'WX: P, tau^2 and
+        # the slope are unchanged, and the intercept is moved back at the end
+        shift = x.mean(axis=1)
+        x = x - shift[:, None]
+        X = design(x, yi.shape)
+    # metafor warns that its own results may be unstable here: they rest on its order of operations
+    outcome.needs_metafor |= vi.max(axis=1) / vi.min(axis=1) >= 1 / EVTOL
     if too_many:
         estimate = None
     else:
@@ -88,8 +95,11 @@ def _rma(yi, vi, method, test, level, x) -> Fit:
         vb = vb * scale[:, None, None]
         if method in EQUAL_EFFECTS:
             outcome.warn(np.ones(count, dtype=bool), messages.KNHA_EQUAL_EFFECTS.format(method=method))
+    beta = fit.beta
+    if p == 2:
+        beta, vb = _uncentred(beta, vb, shift)
     se = np.sqrt(np.einsum("gaa->ga", vb))
-    zval = fit.beta / se
+    zval = beta / se
     a = alpha(level)
     if test == "knha":
         ddf = np.full(count, float(k - p))
@@ -102,17 +112,17 @@ def _rma(yi, vi, method, test, level, x) -> Fit:
     qe, qe_p, i2, h2 = _heterogeneity(yi, vi, X, k, p, method, tau2)
     qm = qm_p = pi_lb = pi_ub = np.full(count, np.nan)
     if p == 1:
-        qm = fit.beta[:, 0] ** 2 / vb[:, 0, 0]
+        qm = beta[:, 0] ** 2 / vb[:, 0, 0]
         qm_p = dist.pf_upper(qm, 1, ddf) if test == "knha" else dist.pchisq_upper(qm, 1)
         if method not in EQUAL_EFFECTS:
             spread = crit[:, 0] * np.sqrt(vb[:, 0, 0] + tau2)
-            pi_lb, pi_ub = fit.beta[:, 0] - spread, fit.beta[:, 0] + spread
+            pi_lb, pi_ub = beta[:, 0] - spread, beta[:, 0] + spread
     failed = outcome.failed
     nan_rows = lambda values: np.where(failed.reshape((-1,) + (1,) * (values.ndim - 1)), np.nan, values)  # noqa: E731
     return Fit(
         method=method, test=test, level=100 * (1 - a), k=k, p=p,
-        beta=nan_rows(fit.beta), se=nan_rows(se), zval=nan_rows(zval), pval=nan_rows(pval),
-        ci_lb=nan_rows(fit.beta - crit * se), ci_ub=nan_rows(fit.beta + crit * se), ddf=nan_rows(ddf),
+        beta=nan_rows(beta), se=nan_rows(se), zval=nan_rows(zval), pval=nan_rows(pval),
+        ci_lb=nan_rows(beta - crit * se), ci_ub=nan_rows(beta + crit * se), ddf=nan_rows(ddf),
         tau2=nan_rows(tau2), se_tau2=nan_rows(se_tau2), qe=nan_rows(qe), qe_p=nan_rows(qe_p),
         i2=nan_rows(i2), h2=nan_rows(h2), qm=nan_rows(qm), qm_p=nan_rows(qm_p),
         pi_lb=nan_rows(pi_lb), pi_ub=nan_rows(pi_ub), outcome=outcome,
@@ -134,6 +144,15 @@ def _heterogeneity(yi, vi, X, k, p, method, tau2):
         return qe, qe_p, np.where(np.isnan(i2), 0.0, i2), qe / (k - p)
     typical = (k - p) / trace_p(w, leverage(X, fit.inverse))
     return qe, qe_p, 100 * tau2 / (typical + tau2), tau2 / typical + 1
+
+
+def _uncentred(beta: np.ndarray, vb: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients and their covariance for [1, x] from those for [1, x - shift]."""
+    intercept = beta[:, 0] - shift * beta[:, 1]
+    v00 = vb[:, 0, 0] - 2 * shift * vb[:, 0, 1] + shift * shift * vb[:, 1, 1]
+    v01 = vb[:, 0, 1] - shift * vb[:, 1, 1]
+    covariance = np.stack([np.stack([v00, v01], -1), np.stack([v01, vb[:, 1, 1]], -1)], -2)
+    return np.stack([intercept, beta[:, 1]], -1), covariance
 
 
 def _smallest_eigenvalue(X: np.ndarray) -> np.ndarray:

@@ -35,10 +35,14 @@ def trimfill(yi: np.ndarray, vi: np.ndarray, method: str, glance: dict, estimato
     count, k = yi.shape
     outcome = Outcome.empty(count)
     if side is None:
-        # trimfill's own rma fit with the predictor sqrt(vi) (warnings suppressed, errors kept)
-        sided = rma(yi, vi, method, x=np.sqrt(vi))
-        outcome.absorb(_errors_only(sided.outcome))
-        right = sided.beta[:, 1] < 0
+        # trimfill's own rma fit with the predictor sqrt(vi) (warnings suppressed, errors kept);
+        # a constant sqrt(vi) is dropped by rma, leaving no slope to compare with 0
+        outcome.fail(np.ptp(vi, axis=1) == 0, messages.NO_SIDE)
+        rows = np.flatnonzero(~outcome.failed)
+        sided = rma(yi[rows], vi[rows], method, x=np.sqrt(vi[rows]))
+        outcome.absorb(_errors_only(sided.outcome), rows)
+        right = np.zeros(count, dtype=bool)
+        right[rows] = sided.beta[:, 1] < 0
     else:
         right = np.full(count, side == "right")
     flipped = np.where(right[:, None], -yi, yi)
