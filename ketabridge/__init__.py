@@ -8,7 +8,7 @@ from ._batch import BatchResult, batch
 from ._crosscheck import CrosscheckResult, Dataset, Engine, Tolerance, crosscheck, declare_engine
 from .errors import (
     ConvergenceError, InputError, KetabridgeError, MetaforError, MetaforWarning, MissingValuesWarning,
-    RNotAvailableError,
+    RNotAvailableError, VerificationError,
 )
 from .results import BiasTestResult, MetaResult, Provenance
 from .intervals import confint, predict
@@ -26,6 +26,6 @@ __all__ = [
     "correlation_grid", "pool_proportions", "ProportionsResult", "ProportionWarning",
     "predict", "confint", "leave1out", "influence", "cumul", "fsn", "SubgroupResult",
     "MetaResult", "BiasTestResult", "Provenance",
-    "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError",
+    "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError", "VerificationError",
     "MetaforWarning", "MissingValuesWarning",
 ]

@@ -256,6 +256,8 @@ def test_egger_lm_planted_error_is_caught():
 
 def test_report_worst_differences():
     """Runs last in this file: prints the worst relative differences seen (pytest -s shows them)."""
+    if not WORST:
+        pytest.skip("run with the whole file: the other tests record the differences")
     for name, worst in sorted(WORST.items()):
         print(f"worst relative difference, {name}: {worst:.3g}")
     assert all(worst <= 1e-10 for worst in WORST.values())

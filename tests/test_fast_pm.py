@@ -33,6 +33,7 @@ RTOL = 1e-10
 
 HYPOTHESIS = dict(
     deadline=None,
+    derandomize=True,
     database=None,
     phases=(Phase.explicit, Phase.generate),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -18,13 +18,12 @@ from .fast import CHUNK as FAST_CHUNK
 from .fast import run_fast
 from .progress import Progress
 from .result import BatchResult
-from .settings import BatchSettings, batch_settings
+from .settings import BatchSettings, batch_settings, chunk_size_for
 from .source import Source
 from .store import BatchStore
 from .tables import failed_tables
 from .verify import check_fraction, verify_run
 
-MAX_CHUNK = 250  # analyses per chunk: about a second of R work, so a lost chunk costs little
 
 
 def batch(
@@ -77,7 +76,7 @@ def batch(
     source = Source(data, by, list(settings.columns.values()))
     fast_skipped = _fast_not_covered(settings)
     fast = settings.engine == "fast" and not fast_skipped
-    size = chunk_size or (FAST_CHUNK if fast else _chunk_size(len(source.ids), max(workers, 1)))
+    size = chunk_size or (FAST_CHUNK if fast else chunk_size_for(len(source.ids), workers))
     fingerprint = {"input": source.describe(), "options": settings.describe()}
     store = BatchStore(Path(out), fingerprint, resume) if out is not None else None
     done = store.done_ids() if store is not None and resume else set()
@@ -107,6 +106,8 @@ def batch(
         notes = [f"{note}; {why}" if note else why for note in payload["notes"]]
         keep(failed_tables(payload["ids"], notes, payload["settings"], payload["by"]))
 
+    fast_failures: list[str] = []  # fast chunks that raised: rerun whole on metafor, and said here
+
     def keep_fast(tables: dict[str, pd.DataFrame], seconds: float) -> None:
         timing["fast_seconds"] += seconds
         keep(tables)
@@ -134,7 +135,10 @@ def batch(
             run_pool(work, workers, on_result, on_failure)
 
     try:
-        run_metafor(run_fast(payloads(), by, keep_fast) if fast else payloads(), on_result, on_failure)
+        work = payloads()
+        if fast:  # numpy first; what it hands on, in R-sized chunks, goes to metafor as usual
+            work = run_fast(work, by, keep_fast, chunk_size or chunk_size_for(len(source.ids), workers), fast_failures)
+        run_metafor(work, on_result, on_failure)
     finally:
         bar.close()
 
@@ -152,10 +156,11 @@ def batch(
         "engine_counts": tables["status"]["engine"].value_counts().to_dict() if len(tables["status"]) else {},
     }
     if settings.engine == "fast":
-        provenance.update(_fast_versions(), fast_seconds=timing["fast_seconds"], fast_not_covered=fast_skipped)
+        provenance.update(_fast_versions(), fast_replays="metafor 3.8-1", fast_seconds=timing["fast_seconds"],
+                          fast_not_covered=fast_skipped, fast_chunk_failures=fast_failures)
         started_verifying = time.perf_counter()
         provenance["verification"] = verify_run(
-            source, settings, tables, verify, verify_seed, _chunk_size(1, 1), run_metafor, versions,
+            source, settings, tables, verify, verify_seed, workers, run_metafor, versions,
         )
         provenance.update(versions, verify_seconds=time.perf_counter() - started_verifying,
                           wall_seconds=time.perf_counter() - clock, finished=_now())
@@ -164,11 +169,11 @@ def batch(
     result = BatchResult(glance=tables["glance"], tidy=tables["tidy"], status=tables["status"], provenance=provenance)
     verdict = provenance.get("verification", {})
     if verdict.get("verdict") == "disagree":
-        worst = verdict["disagreements"][0]
+        first = verdict["disagreements"][0]
         raise VerificationError(
             f"the fast engine disagrees with metafor on {verdict['disagreeing_analyses']} of {verdict['checked']} "
-            f"verified analyses (first: analysis {worst['analysis_id']!r}, {worst['column']}: fast {worst['fast']!r}, "
-            f"metafor {worst['metafor']!r}); every disagreement is listed in the provenance"
+            f"verified analyses (first: analysis {first['analysis_id']!r}, {first['column']}: fast {first['fast']!r}, "
+            f"metafor {first['metafor']!r}); every disagreement is listed in the provenance"
             + (f" ({Path(out) / 'provenance.json'})" if out is not None else ""), result,
         )
     return result
@@ -187,11 +192,6 @@ def _fast_versions() -> dict:
     import scipy
 
     return {"numpy_version": numpy.__version__, "scipy_version": scipy.__version__}
-
-
-def _chunk_size(analyses: int, workers: int) -> int:
-    # at least four chunks per worker, so the last chunks finish close together
-    return max(1, min(MAX_CHUNK, math.ceil(analyses / (4 * workers))))
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -13,19 +13,35 @@ from .tables import chunk_tables
 CHUNK = 5000  # analyses per fast chunk: numpy's per-call overhead is spread over this many
 
 
-def run_fast(payloads: Iterator[dict], by: str, keep: Callable[[dict, float], None]) -> Iterator[dict]:
+def run_fast(payloads: Iterator[dict], by: str, keep: Callable[[dict, float], None], metafor_chunk: int,
+             failures: list[str]) -> Iterator[dict]:
     """keep(tables, seconds) for every analysis the fast path computed; yields the payloads of
-    the others (same layout, fewer analyses) for the metafor engine."""
+    the others (same layout, at most metafor_chunk analyses each) for the metafor engine. A chunk
+    the fast path raises on goes to metafor whole, and the error is added to failures."""
     from .._fast.chunk import fast_reply
 
     for payload in payloads:
-        reply, routed = fast_reply(payload["sizes"], payload["data"], payload["settings"])
+        try:
+            reply, routed = fast_reply(payload["sizes"], payload["data"], payload["settings"])
+        except Exception as error:  # a fast-path bug must not cost the batch: metafor computes it
+            failures.append(f"chunk {payload['index']}: {type(error).__name__}: {error}")
+            yield from _pieces(payload, np.ones(len(payload["ids"]), dtype=bool), metafor_chunk)
+            continue
         tables = chunk_tables(payload["ids"], reply, payload["settings"], by, payload["notes"], engine="fast")
         if routed.any():
             handed_on = {payload["ids"][i] for i in np.flatnonzero(routed)}
             tables = {kind: _without(table, handed_on) for kind, table in tables.items()}
-            yield subset_payload(payload, routed)
+            yield from _pieces(payload, routed, metafor_chunk)
         keep(tables, float(reply["seconds"][0]))
+
+
+def _pieces(payload: dict, chosen: np.ndarray, size: int) -> Iterator[dict]:
+    """The chosen analyses as payloads of at most `size` analyses (R chunks stay small)."""
+    positions = np.flatnonzero(chosen)
+    for number, start in enumerate(range(0, len(positions), size)):
+        part = np.zeros(len(chosen), dtype=bool)
+        part[positions[start:start + size]] = True
+        yield {**subset_payload(payload, part), "index": f"{payload['index']}.{number}"}
 
 
 def subset_payload(payload: dict, chosen: np.ndarray) -> dict:

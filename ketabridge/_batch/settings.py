@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +17,12 @@ from ..spec import checked_control, percent_level
 # which is not iterative and so always gives an estimate.
 DEFAULT_FALLBACK = ({"control": {"stepadj": 0.5, "maxiter": 1000}}, {"method": "DL"})
 ENGINES = ("metafor", "fast")
+MAX_CHUNK = 250  # analyses per R chunk: about a second of R work, so a lost chunk costs little
+
+
+def chunk_size_for(analyses: int, workers: int) -> int:
+    """At least four chunks per worker, so the last chunks finish close together."""
+    return max(1, min(MAX_CHUNK, math.ceil(analyses / (4 * max(workers, 1)))))
 
 
 @dataclass(frozen=True)

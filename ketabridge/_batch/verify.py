@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from .._crosscheck.tolerances import EXACT, pick
+from .._crosscheck.tolerances import EXACT, EXACT_FLOORS, pick
 from ..errors import InputError
 from .checks import check_chunk
+from .settings import chunk_size_for
 from .tables import failed_tables
 
 MIN_SAMPLE = 20
@@ -30,7 +31,7 @@ def check_fraction(verify: float | str) -> float | str:
     return float(verify)
 
 
-def verify_run(source, settings, tables: dict, fraction, seed: int, chunk_size: int, run_metafor, versions: dict) -> dict:
+def verify_run(source, settings, tables: dict, fraction, seed: int, workers: int, run_metafor, versions: dict) -> dict:
     """Rerun the chosen analyses on metafor (the same checks, the same R code as engine="metafor")."""
     sample, boundary = choose(tables["glance"], tables["status"], settings.method, fraction, seed)
     summary = {"fraction": fraction, "seed": seed, "sample": len(sample), "boundary": len(boundary)}
@@ -49,10 +50,11 @@ def verify_run(source, settings, tables: dict, fraction, seed: int, chunk_size: 
             collected[kind].append(table)
 
     payloads = (check_chunk(chunk, settings).payload(settings, source.by)
-                for chunk in source.chunks(chunk_size, only=chosen))
+                for chunk in source.chunks(chunk_size_for(len(chosen), workers), only=chosen))
     run_metafor(payloads, on_result, on_failure)
-    metafor = {kind: pd.concat([frame for frame in frames if len(frame)], ignore_index=True) for kind, frames in collected.items()}
-    fast = {kind: table[table["analysis_id"].isin(chosen)] for kind, table in tables.items()}
+    # glance and status hold every analysis (tidy has none for a failed one); tidy repeats glance
+    metafor = {kind: pd.concat(collected[kind], ignore_index=True) for kind in ("glance", "status")}
+    fast = {kind: tables[kind][tables[kind]["analysis_id"].isin(chosen)] for kind in ("glance", "status")}
     return {**summary, **compare(fast, metafor, settings.method)}
 
 
@@ -76,6 +78,7 @@ def choose(glance: pd.DataFrame, status: pd.DataFrame, method: str, fraction: fl
         | (status["status"].to_numpy()[fast] == "error")
         | ~rows["converged"].fillna(False).to_numpy(dtype=bool)
         | np.char.find(messages, "failed:") >= 0
+        | ~np.isfinite(rows["estimate"].to_numpy(dtype=float)) & (status["status"].to_numpy()[fast] != "error")
     )
     if method not in EQUAL_EFFECTS:
         boundary |= rows["tau2"].to_numpy(dtype=float) == 0
@@ -100,13 +103,15 @@ def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], met
         if pd.api.types.is_float_dtype(theirs.dtype):
             quantity = column.removeprefix(next((p for p in EXTRAS if column.startswith(p)), ""))
             name, tolerance = pick(EXACT, quantity, method)
+            floor = EXACT_FLOORS.get(quantity, (0.0, ""))[0]
             a, b = mine.to_numpy(dtype=float), theirs.to_numpy(dtype=float)
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                 if column in SQUARED:
                     a, b = a * a, b * b
                 difference = np.abs(a - b)
-                allowed = tolerance.atol + tolerance.rtol * np.abs(b)
-                bad = (np.isnan(a) != np.isnan(b)) | (difference > allowed)
+                allowed = max(tolerance.atol, floor) + tolerance.rtol * np.abs(b)
+                bad = (np.isnan(a) != np.isnan(b)) | (difference > allowed) \
+                    | ((np.isinf(a) | np.isinf(b)) & (a != b))  # inf - inf is no difference
                 share = np.where(difference == 0, 0.0, difference / allowed)
             finite = np.isfinite(share)
             if finite.any() and share[finite].max() > worst["share_of_tolerance"]:
@@ -125,6 +130,7 @@ def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], met
         "disagreeing_analyses": len({problem["analysis_id"] for problem in problems}),
         "worst": worst, "disagreements": problems[:SHOWN],
         "tolerances": {name: {"rtol": t.rtol, "atol": t.atol, "reason": t.reason} for name, t in EXACT.items()},
+        "absolute_floors": {name: {"atol": atol, "reason": reason} for name, (atol, reason) in EXACT_FLOORS.items()},
     }
 
 

@@ -103,7 +103,7 @@ def fast_engine():
     def fast(yi, vi, *, method, test, level):
         yi, vi = np.asarray(yi, dtype=float)[None, :], np.asarray(vi, dtype=float)[None, :]
         fit = rma(yi, vi, method, test, level)
-        if fit.outcome.failed[0]:
+        if fit.outcome.failed[0] or fit.outcome.needs_metafor[0]:  # the batch would ask metafor here
             return {"converged": False}
         glance = glance_of(fit)
         values = {name: float(glance[name][0]) for name in (

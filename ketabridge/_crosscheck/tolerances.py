@@ -44,14 +44,20 @@ EXACT: dict[str, Tolerance] = {
     "p_values": Tolerance(1e-10, 1e-300, "scipy's and R's normal, t and chi-square tails agree to ~1e-13 "
                           "relative, far into the tail"),
     "count": Tolerance(0.0, 0.0, "integers (k, k0, degrees of freedom): must match exactly"),
-    # I^2 = 100 tau^2 / (typical vi + tau^2): near tau^2 = 0 its relative error is tau^2's, so its
-    # floor is tau^2's atol in percentage points (tau itself is compared as tau^2)
-    "i2": Tolerance(1e-10, 1e-10, "I^2 in percent: near tau^2 = 0 it inherits tau^2's absolute error "
-                    "(1e-13) times 100 / typical vi"),
-    # metafor forms a slope as stXWX %*% X'WY: a difference of products whose rounding (~1e-13
-    # absolute) is a large share of a statistic near 0 (Egger's test on a symmetric funnel)
-    "statistic": Tolerance(1e-12, 1e-12, "z and t statistics are unitless, of order 1: 1e-12 absolute is "
-                           "metafor's own rounding of a slope near 0"),
+}
+
+
+# Absolute floors on top of EXACT's class tolerance, for quantities that cancel to ~0 by nature
+# (value: (atol, reason)); tau is compared as tau^2, whose floor is the class atol.
+EXACT_FLOORS: dict[str, tuple[float, str]] = {
+    "i2": (1e-10, "I^2 = 100 tau^2 / (typical vi + tau^2) in percent: near tau^2 = 0 it inherits tau^2's "
+                  "absolute error (1e-13) times 100 / typical vi"),
+    "statistic": (1e-12, "z and t statistics are unitless, of order 1: metafor forms a slope as stXWX %*% X'WY, "
+                         "a difference of products whose rounding is ~5e-13 when the slope is near 0 (Egger's "
+                         "test on a symmetric funnel)"),
+    **{name: (1e-12, "Egger's limit estimate is extrapolated to sei = 0: an intercept formed from products "
+                     "of the data's size, rounded to ~2e-13 absolute in metafor itself")
+       for name in ("limit_estimate", "limit_conf_low", "limit_conf_high")},
 }
 
 

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import messages
 from .distributions import pt_two_sided, qt_upper
+from .model import alpha
 from .weighted import design, wls
 
-RANK_ERROR = "Model matrix no longer of full rank after addition of predictor. Cannot fit model."
+RANK_ERROR = messages.REGTEST_RANK
 NAN_WARNING = "NaNs produced"  # qt() with df = 0, once for each CI bound
 
 # lm's QR (LINPACK dqrdc2) drops a column whose norm, after the columns before it are
@@ -77,7 +79,7 @@ def egger_lm(yi: np.ndarray, vi: np.ndarray, level: float) -> EggerTest:
         statistic = fit.slope / np.sqrt(fit.slope_variance * resvar)
         p_value = pt_two_sided(statistic, df)
         limit_se = np.sqrt(fit.intercept_variance * resvar)
-        critical = qt_upper(_metafor_alpha(level) / 2, df)
+        critical = qt_upper(alpha(level) / 2, df)
     perfect = resvar < fit.fitted_scale * PERFECT_FIT_SCALE * PERFECT_FIT_MARGIN
     needs_metafor |= ~rank_deficient & perfect
     estimate = np.where(rank_deficient, np.nan, fit.intercept)
@@ -142,12 +144,3 @@ def _residual_norm_ratio(column: np.ndarray, intercept: np.ndarray) -> np.ndarra
     residual = column - coefficient[:, None] * intercept
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.linalg.norm(residual, axis=1) / np.linalg.norm(column, axis=1)
-
-
-def _metafor_alpha(level: float) -> float:
-    """metafor's .level(): a confidence level in percent or as a fraction, to alpha."""
-    if level == 0:
-        return 1.0
-    if level >= 1:
-        return (100 - level) / 100
-    return 1 - level if level > 0.5 else level

@@ -48,15 +48,20 @@ class Fit:
 
 
 def alpha(level: float) -> float:
-    """metafor's .level(): 95 -> 0.05, 0.95 -> 0.05, 0.05 -> 0.05."""
-    return (100 - level) / 100 if level > 1 else 1 - level if level > 0.5 else level
+    """metafor's .level(): 95 -> 0.05, 0.95 -> 0.05, 0.05 -> 0.05 (and 1 means 1 %, 0 means 0 %)."""
+    if level == 0:
+        return 1.0
+    if level >= 1:
+        return (100 - level) / 100
+    return 1 - level if level > 0.5 else level
 
 
 def rma(yi: np.ndarray, vi: np.ndarray, method: str, test: str = "z", level: float = 95.0,
         x: np.ndarray | None = None) -> Fit:
     """rma.uni(yi, vi, mods = x, method, test, level) for each row of the (G, k) arrays."""
-    # R divides by zero without a word (a saturated model, se = 0): Inf and NaN are its results too
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # R divides by zero without a word (a saturated model, se = 0): Inf and NaN are its results too;
+    # an overflow makes a result non-finite, and such analyses are left to metafor
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return _rma(yi, vi, method, test, level, x)
 
 
@@ -78,7 +83,9 @@ def _rma(yi, vi, method, test, level, x) -> Fit:
         x = x - shift[:, None]
         X = design(x, yi.shape)
     # metafor warns that its own results may be unstable here: they rest on its order of operations
-    outcome.needs_metafor |= vi.max(axis=1) / vi.min(axis=1) >= 1 / EVTOL
+    # (a vi that underflowed to 0, from sei**2, is such a case too: the ratio is NaN or Inf)
+    ratio = vi.max(axis=1) / vi.min(axis=1)
+    outcome.needs_metafor |= ~(ratio < 1 / EVTOL)
     if too_many:
         estimate = None
     else:
@@ -111,12 +118,14 @@ def _rma(yi, vi, method, test, level, x) -> Fit:
         crit = np.full((count, 1), dist.qnorm_upper(a / 2))
     qe, qe_p, i2, h2 = _heterogeneity(yi, vi, X, k, p, method, tau2)
     qm = qm_p = pi_lb = pi_ub = np.full(count, np.nan)
-    if p == 1:
-        qm = beta[:, 0] ** 2 / vb[:, 0, 0]
+    if p == 1:  # metafor's chol(vb) fails on vb = 0 (knha, all yi equal): QM is NA then
+        qm = np.where(vb[:, 0, 0] > 0, beta[:, 0] ** 2 / vb[:, 0, 0], np.nan)
         qm_p = dist.pf_upper(qm, 1, ddf) if test == "knha" else dist.pchisq_upper(qm, 1)
         if method not in EQUAL_EFFECTS:
             spread = crit[:, 0] * np.sqrt(vb[:, 0, 0] + tau2)
             pi_lb, pi_ub = beta[:, 0] - spread, beta[:, 0] + spread
+    # overflow (yi near 1e160, tau^2 infinite) is outside what the fast path replays
+    outcome.needs_metafor |= ~outcome.failed & ~(np.isfinite(tau2) & np.isfinite(beta).all(axis=1))
     failed = outcome.failed
     nan_rows = lambda values: np.where(failed.reshape((-1,) + (1,) * (values.ndim - 1)), np.nan, values)  # noqa: E731
     return Fit(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import messages
 from .weighted import design, wls
 from .zeroin import not_converged_warning, uniroot_error, zeroin
 
@@ -24,7 +25,7 @@ REDUNDANT_X = 1e-5
 
 TAU2_MAX_TOO_LOW = "Value of 'tau2.max' too low. Try increasing 'tau2.max' or switch to another 'method'."
 UNIROOT_FAILED = "Error in iterative search for tau2 using uniroot()."
-TOO_MANY_PARAMETERS = "Number of parameters to be estimated is larger than the number of observations."
+TOO_MANY_PARAMETERS = messages.TOO_MANY_PARAMETERS
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ def wls(y: np.ndarray, w: np.ndarray, X: np.ndarray) -> Wls:
         residual = y - mean[:, None]
         return Wls(beta=mean[:, None], inverse=(1.0 / total)[:, None, None], residual=residual,
                    rss=np.sum(w * residual * residual, axis=1))
-    inverse = np.linalg.inv(np.einsum("gi,gia,gib->gab", w, X, X))
+    inverse = _inverse_2x2(np.einsum("gi,gia,gib->gab", w, X, X))
     beta = np.einsum("gab,gb->ga", inverse, np.einsum("gi,gia,gi->ga", w, X, y))
     residual = y - np.einsum("gia,ga->gi", X, beta)
     return Wls(beta=beta, inverse=inverse, residual=residual, rss=np.einsum("gi,gi->g", w, residual * residual))
@@ -61,3 +61,12 @@ def trace_pp(w: np.ndarray, h: np.ndarray, X: np.ndarray, inverse: np.ndarray) -
         return np.sum(w2 - 2.0 * w2 * w * h, axis=1) + ab * ab
     ab = np.einsum("gab,gbc->gac", inverse, np.einsum("gi,gia,gib->gab", w2, X, X))
     return np.sum(w2 - 2.0 * w2 * w * h, axis=1) + np.einsum("gab,gba->g", ab, ab)
+
+
+def _inverse_2x2(a: np.ndarray) -> np.ndarray:
+    """Inverses of (G, 2, 2) matrices; NaN for a singular one instead of failing the whole stack
+    (that analysis is then metafor's: its results are not finite)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        determinant = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
+        inverse = np.stack([np.stack([a[:, 1, 1], -a[:, 0, 1]], -1), np.stack([-a[:, 1, 0], a[:, 0, 0]], -1)], -2)
+        return inverse / determinant[:, None, None]

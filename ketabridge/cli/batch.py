@@ -6,20 +6,19 @@ from pathlib import Path
 
 import click
 
+from .._batch.settings import ENGINES
+from ..errors import InputError
 from ..options import ESCALC_COLUMNS, MEASURES, METHODS, REGTEST_MODELS, TESTS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES
 from ._common import clean_errors, escalc_options
 
 
 def _verify_option(ctx, param, value: str):
-    if value == "all":
-        return value
+    from .._batch.verify import check_fraction
+
     try:
-        fraction = float(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is neither a fraction nor 'all'") from None
-    if not 0 < fraction <= 1:
-        raise click.BadParameter(f"{value!r} is not a fraction in (0, 1]")
-    return fraction
+        return check_fraction(value if value == "all" else float(value))
+    except (ValueError, InputError):
+        raise click.BadParameter(f"{value!r} is neither a fraction in (0, 1] nor 'all'") from None
 
 
 @click.command()
@@ -41,7 +40,7 @@ def _verify_option(ctx, param, value: str):
 @click.option("--ranktest", is_flag=True, help="add Begg's rank correlation test to each analysis")
 @click.option("--fallback", is_flag=True,
               help="refit non-converged models with stepadj=0.5, maxiter=1000, then DL; recorded in status")
-@click.option("--engine", type=click.Choice(["metafor", "fast"]), default="metafor", show_default=True,
+@click.option("--engine", type=click.Choice(ENGINES), default="metafor", show_default=True,
               help="fast: numpy replaying metafor's algorithms, checked against metafor on every run")
 @click.option("--verify", default="0.01", show_default=True, callback=_verify_option, metavar="FRACTION|all",
               help="with --engine fast: share of analyses rerun on metafor (at least 20, plus every boundary case)")

@@ -12,7 +12,7 @@ from ._common import clean_errors
 
 @click.command()
 @click.option("--engine", required=True, metavar="NAME|module:function",
-              help="statsmodels, pymare, or module:function of an engine following ketabridge.Engine")
+              help="statsmodels, pymare, fast (ketabridge's own), or module:function of an engine following ketabridge.Engine")
 @click.option("--suite", default="reference", show_default=True, metavar="reference|random|edge|FILE",
               help="data sets to compare on; FILE is long format (one row per study)")
 @click.option("--by", default="dataset", show_default=True, metavar="COL", help="data set column of --suite FILE")
