@@ -70,9 +70,12 @@ def tolerance_class(quantity: str, method: str) -> str:
     return "closed_form" if method in CLOSED_FORM_METHODS else "iterative"
 
 
-def resolve(overrides: Mapping[str, object] | None) -> dict[str, Tolerance]:
+def resolve(overrides: Mapping[str, object] | str | None) -> dict[str, Tolerance]:
     """DEFAULTS with the user's overrides, keyed by class or by quantity name (quantity wins):
-    a Tolerance, an (rtol, atol) pair or a mapping with rtol/atol/reason."""
+    a Tolerance, an (rtol, atol) pair or a mapping with rtol/atol/reason; or "exact" for EXACT
+    (an engine that replays metafor's own algorithm)."""
+    if overrides == "exact":
+        return dict(EXACT)
     table = dict(DEFAULTS)
     for key, value in (overrides or {}).items():
         if key not in DEFAULTS and key not in QUANTITIES:
