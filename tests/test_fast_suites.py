@@ -69,3 +69,12 @@ def test_verify_all_agrees_on_the_random_suite(suites):
     assert fast.provenance["verification"]["verdict"] == "agree"
     found = compare_engines(fast, metafor, suites, "dataset", "EE")
     assert not found.problems, found.problems
+
+
+@pytest.mark.parametrize("suite", ["reference", "edge"])
+def test_crosscheck_harness_holds_fast_to_exact_tolerances(suite):
+    """The fast engine as a built-in cross-check engine: metafor's values from the harness's own
+    batch run; every quantity within tolerances.EXACT (with its absolute floors)."""
+    result = ketabridge.crosscheck("fast", suite=suite, tolerances="exact")
+    assert result.ok, result.disagreements.head(10).to_string()
+    assert result.provenance["tolerances"]["closed_form"]["rtol"] == 1e-12

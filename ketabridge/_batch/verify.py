@@ -102,14 +102,13 @@ def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], met
         mine, theirs = fast_glance[column], slow_glance[column]
         if pd.api.types.is_float_dtype(theirs.dtype):
             quantity = column.removeprefix(next((p for p in EXTRAS if column.startswith(p)), ""))
-            name, tolerance = pick(EXACT, quantity, method)
-            floor = EXACT_FLOORS.get(quantity, (0.0, ""))[0]
+            name, tolerance = pick(EXACT, quantity, method)  # with the quantity's absolute floor
             a, b = mine.to_numpy(dtype=float), theirs.to_numpy(dtype=float)
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                 if column in SQUARED:
                     a, b = a * a, b * b
                 difference = np.abs(a - b)
-                allowed = max(tolerance.atol, floor) + tolerance.rtol * np.abs(b)
+                allowed = tolerance.atol + tolerance.rtol * np.abs(b)
                 bad = (np.isnan(a) != np.isnan(b)) | (difference > allowed) \
                     | ((np.isinf(a) | np.isinf(b)) & (a != b))  # inf - inf is no difference
                 share = np.where(difference == 0, 0.0, difference / allowed)

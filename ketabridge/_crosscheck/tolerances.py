@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import InputError
 from .protocol import QUANTITIES
@@ -61,6 +61,10 @@ EXACT_FLOORS: dict[str, tuple[float, str]] = {
 }
 
 
+# the cross-check harness's names for quantities with a floor
+FLOOR_NAMES = {"egger_statistic": "statistic", "egger_limit_estimate": "limit_estimate"}
+
+
 def tolerance_class(quantity: str, method: str) -> str:
     """The class whose tolerance applies to this quantity under this estimator."""
     if quantity in COUNTS:
@@ -85,11 +89,16 @@ def resolve(overrides: Mapping[str, object] | str | None) -> dict[str, Tolerance
 
 
 def pick(table: Mapping[str, Tolerance], quantity: str, method: str) -> tuple[str, Tolerance]:
-    """The (name, tolerance) for one comparison: the quantity's own override, else its class."""
+    """The (name, tolerance) for one comparison: the quantity's own override, else its class (with
+    the quantity's absolute floor when the class tolerance is EXACT's)."""
     if quantity in table:
         return quantity, table[quantity]
     name = tolerance_class(quantity, method)
-    return name, table[name]
+    tolerance = table[name]
+    floor = EXACT_FLOORS.get(FLOOR_NAMES.get(quantity, quantity))
+    if floor is not None and tolerance is EXACT.get(name) and floor[0] > tolerance.atol:
+        tolerance = replace(tolerance, atol=floor[0], reason=f"{tolerance.reason}; {floor[1]}")
+    return name, tolerance
 
 
 def _as_tolerance(key: str, value: object) -> Tolerance:
