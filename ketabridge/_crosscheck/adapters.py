@@ -94,12 +94,12 @@ def fast_engine():
     quantity as metafor does; compare it with tolerances.EXACT (the batch's verification does)."""
     import numpy as np
 
-    from .._fast.chunk import METHODS, TESTS
+    from .._fast.chunk import FAST_METHODS, FAST_TESTS
     from .._fast.egger_rma import egger_rma
     from .._fast.model import rma
     from .._fast.trimfill import glance_of, trimfill
 
-    @declare_engine(name="fast", methods=METHODS, tests=TESTS)
+    @declare_engine(name="fast", methods=FAST_METHODS, tests=FAST_TESTS)
     def fast(yi, vi, *, method, test, level):
         yi, vi = np.asarray(yi, dtype=float)[None, :], np.asarray(vi, dtype=float)[None, :]
         fit = rma(yi, vi, method, test, level)

@@ -16,22 +16,20 @@ from .model import rma
 from .steps import Outcome
 from .trimfill import glance_of, trimfill
 
-METHODS = ("EE", "FE", "DL", "HE", "SJ", "PM", "ML", "REML")
-TESTS = ("z", "knha")
-TRIMFILL_ESTIMATORS = ("L0", "R0")
-REGTEST_MODELS = ("rma", "lm")
+# what the fast path replays (options.py holds metafor's full vocabularies)
+FAST_METHODS = ("EE", "FE", "DL", "HE", "SJ", "PM", "ML", "REML")
+FAST_TESTS = ("z", "knha")
+FAST_TRIMFILL_ESTIMATORS = ("L0", "R0")
 
 
 def not_covered(settings: dict) -> str:
     """Why no analysis of a batch with these settings can take the fast path ("" if they can)."""
     checks = [
         (settings.get("escalc"), "effect sizes are computed by metafor's escalc"),
-        (settings["method"] not in METHODS, f"method {settings['method']} is not one of {', '.join(METHODS)}"),
-        (settings["test"] not in TESTS, f"test {settings['test']} is not one of {', '.join(TESTS)}"),
-        (settings.get("trimfill") and settings["trimfill_estimator"] not in TRIMFILL_ESTIMATORS,
+        (settings["method"] not in FAST_METHODS, f"method {settings['method']} is not one of {', '.join(FAST_METHODS)}"),
+        (settings["test"] not in FAST_TESTS, f"test {settings['test']} is not one of {', '.join(FAST_TESTS)}"),
+        (settings.get("trimfill") and settings["trimfill_estimator"] not in FAST_TRIMFILL_ESTIMATORS,
          f"trim-and-fill estimator {settings['trimfill_estimator']} is not L0 or R0"),
-        (settings.get("regtest") and settings.get("regtest_model", "rma") not in REGTEST_MODELS,
-         "regtest model is not rma or lm"),
     ]
     return "; ".join(reason for failing, reason in checks if failing)
 
@@ -125,7 +123,7 @@ def _bucket(yi, vi, starts, sizes, size, settings) -> tuple[np.ndarray, dict]:
             from .egger_lm import egger_lm
 
             test = egger_lm(Y[rows], V[rows], settings["level"])
-            step = as_outcome(test)
+            step = test.outcome
         run_extra("regtest", step, {
             "model": np.full(len(rows), model, dtype=object), "predictor": np.full(len(rows), "sei", dtype=object),
             **{name: getattr(test, name) for name in ("statistic", "df", "p_value", "limit_estimate", "limit_conf_low", "limit_conf_high")},
@@ -134,7 +132,7 @@ def _bucket(yi, vi, starts, sizes, size, settings) -> tuple[np.ndarray, dict]:
         from .ranktest import ranktest
 
         test = ranktest(Y[rows], V[rows])
-        run_extra("ranktest", as_outcome(test), {"kendall_tau": test.kendall_tau, "p_value": test.p_value})
+        run_extra("ranktest", test.outcome, {"kendall_tau": test.kendall_tau, "p_value": test.p_value})
 
     message = np.array(["; ".join(([outcome.errors[g]] if not ok[g] else []) + notes[g]) for g in range(count)], dtype=object)
     return positions, {"ok": ok, "needs_metafor": needs_metafor, "message": message,
@@ -148,12 +146,6 @@ def _blank(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         values[rows] = None
         return values
     return np.where(rows, np.nan, values.astype(float))
-
-
-def as_outcome(result) -> Outcome:
-    """The Outcome of a step whose result carries errors/warnings/needs_metafor itself."""
-    return Outcome(np.asarray(result.errors, dtype=object), [list(w) for w in result.warnings],
-                   np.asarray(result.needs_metafor, dtype=bool))
 
 
 def model_call(data: dict, settings: dict) -> str:

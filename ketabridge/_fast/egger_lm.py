@@ -15,6 +15,7 @@ import numpy as np
 from . import messages
 from .distributions import pt_two_sided, qt_upper
 from .model import alpha
+from .steps import Outcome
 from .weighted import design, wls
 
 RANK_ERROR = messages.REGTEST_RANK
@@ -48,6 +49,10 @@ class EggerTest:
     errors: np.ndarray  # (G,) object: "" or metafor's error message
     warnings: list[tuple[str, ...]]
     needs_metafor: np.ndarray  # (G,) bool
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.of(self.errors, self.warnings, self.needs_metafor)
 
 
 def egger_lm(yi: np.ndarray, vi: np.ndarray, level: float) -> EggerTest:

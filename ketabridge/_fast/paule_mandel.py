@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import messages
+from .steps import Outcome
 from .weighted import design, wls
 from .zeroin import not_converged_warning, uniroot_error, zeroin
 
@@ -35,6 +36,10 @@ class PauleMandel:
     errors: np.ndarray  # object (G,): metafor's error message, "" when fine
     warnings: list  # G tuples of R's warning texts
     needs_metafor: np.ndarray  # bool (G,)
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.of(self.errors, self.warnings, self.needs_metafor)
 
 
 def _sum_in_order(extended: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from .distributions import pnorm_two_sided
+from .steps import Outcome
 
 TIES_WARNING = "Cannot compute exact p-value with ties"
 SD_ZERO_WARNING = "the standard deviation is zero"  # cor()'s, when yi* or vi is constant
@@ -36,6 +37,10 @@ class RankTest:
     errors: np.ndarray  # (G,) object: "" or R's error message
     warnings: list[tuple[str, ...]]
     needs_metafor: np.ndarray  # (G,) bool
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.of(self.errors, self.warnings, self.needs_metafor)
 
 
 def ranktest(yi: np.ndarray, vi: np.ndarray) -> RankTest:

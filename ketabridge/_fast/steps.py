@@ -20,6 +20,12 @@ class Outcome:
     def empty(cls, count: int) -> "Outcome":
         return cls(np.full(count, "", dtype=object), [[] for _ in range(count)], np.zeros(count, dtype=bool))
 
+    @classmethod
+    def of(cls, errors, warnings, needs_metafor) -> "Outcome":
+        """From a step result's own errors / warnings / needs_metafor fields."""
+        return cls(np.asarray(errors, dtype=object).copy(), [list(w) for w in warnings],
+                   np.asarray(needs_metafor, dtype=bool).copy())
+
     @property
     def failed(self) -> np.ndarray:
         return self.errors != ""
@@ -32,12 +38,11 @@ class Outcome:
         for row in np.flatnonzero(mask & ~self.failed):
             self.warnings[row].append(message)
 
-    def absorb(self, other, rows: np.ndarray | None = None) -> None:
+    def absorb(self, other: "Outcome", rows: np.ndarray | None = None) -> None:
         """Take another step's errors, warnings and needs_metafor (for `rows` of this outcome)."""
         rows = np.arange(len(self.errors)) if rows is None else rows
         for position, row in enumerate(rows):
             if self.errors[row] == "" and other.errors[position] != "":
                 self.errors[row] = other.errors[position]
             self.warnings[row].extend(other.warnings[position])
-        if other.needs_metafor is not None:
-            self.needs_metafor[rows] |= other.needs_metafor
+        self.needs_metafor[rows] |= other.needs_metafor

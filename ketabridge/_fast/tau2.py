@@ -46,7 +46,7 @@ def estimate_tau2(yi: np.ndarray, vi: np.ndarray, method: str, x: np.ndarray | N
         from .paule_mandel import paule_mandel
 
         pm = paule_mandel(yi, vi, x)
-        outcome.absorb(pm)
+        outcome.absorb(pm.outcome)
         tau2 = np.where(outcome.failed, np.nan, pm.tau2)
         with np.errstate(invalid="ignore"):
             se = np.sqrt(2.0 * k * k / (k - p)) / np.sum(1.0 / (vi + tau2[:, None]), axis=1)
