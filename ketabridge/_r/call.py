@@ -24,11 +24,11 @@ class RReply:
 
 def call_entry(name: str, *args, **kwargs) -> RReply:
     """Run the R entry point `name` with Python values converted to R data (never to R code)."""
+    session = r_session()  # first: it says "R is not installed" where importing rpy2 would crash
     import rpy2.rinterface_lib.embedded as embedded  # imported here: importing rpy2 loads R
 
     from .marshal import scalar, to_python, to_r
 
-    session = r_session()
     try:
         with r_lock:
             function = session.entry(name)
