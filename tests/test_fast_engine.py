@@ -304,3 +304,54 @@ def test_overflow_and_underflow_go_to_metafor():
         assert fast.status["engine"].tolist() == ["metafor", "metafor"]
         metafor = _batch(data, "metafor", yi="yi", vi=None, sei="sei", method=method, trimfill=True, regtest=True)
         pd.testing.assert_frame_equal(fast.status.drop(columns="engine"), metafor.status.drop(columns="engine"))
+
+
+def test_huge_tau2_where_rounding_decides_convergence_goes_to_metafor():
+    """Found by an adversarial review run: yi ~ 1e6 gives REML tau^2 ~ 7e11, where metafor's absolute
+    threshold 1e-5 is below one ulp of tau^2. metafor's steps reach exactly 0 and it converges;
+    numpy's alternate by an ulp and never stop. Neither is wrong, so metafor decides."""
+    data = pd.DataFrame({"id": "big", "yi": [1e6, 2e6, 1.5e6, 3e6], "vi": [1.0, 2.0, 3.0, 4.0]})
+    for method in ("ML", "REML"):
+        fast = _batch(data, "fast", method=method, trimfill=True, regtest=True, verify="all")
+        metafor = _batch(data, "metafor", method=method, trimfill=True, regtest=True)
+        assert fast.status["engine"].tolist() == ["metafor"]
+        assert fast.status["status"].tolist() == metafor.status["status"].tolist()
+
+
+def test_far_tail_p_value_is_held_to_its_statistics_tolerance():
+    """Found by an adversarial review run: SJ's Egger z = 32.48 agrees with metafor to 4e-13 relative,
+    yet its p-value (1.8e-231) differs by 4.3e-10 relative, as the tail's z^2 conditioning predicts
+    (d log p / d log z ~ z^2). Verification allows that, and still catches a statistic that is off."""
+    data = pd.DataFrame({"id": "outlier", "yi": [0.1, 0.12, 0.11, 0.09, 5.0], "vi": [0.01] * 4 + [0.02]})
+    fast = _batch(data, "fast", method="SJ", regtest=True, verify="all")
+    metafor = _batch(data, "metafor", method="SJ", regtest=True)
+    assert fast.provenance["verification"]["verdict"] == "agree"
+    z = metafor.glance["regtest_statistic"][0]
+    relative = abs(fast.glance["regtest_p_value"][0] / metafor.glance["regtest_p_value"][0] - 1)
+    assert z > 30 and relative < 1e-12 * z * z  # independent of the rule: the conditioning bound
+    shifted = {kind: table.copy() for kind, table in (("glance", fast.glance), ("status", fast.status))}
+    shifted["glance"]["regtest_p_value"] *= 1 + 1e-12 * z * z * 3  # three times what the statistic allows
+    found = batch_verify.compare(shifted, {"glance": metafor.glance, "status": metafor.status}, "SJ")
+    assert found["verdict"] == "disagree" and found["disagreements"][0]["column"] == "regtest_p_value"
+
+
+@pytest.mark.parametrize("estimator", ["L0", "R0"])
+def test_trimfill_tie_made_by_the_estimates_last_bits_goes_to_metafor(estimator):
+    """Found by an adversarial review run: rounded data (-84.25 ... -84.29, equal vi). numpy's mean
+    is exactly -84.265, so -84.26 and -84.27 lie at equal distances and tie; R's estimate is an ulp
+    off, the tie breaks the other way and metafor fills no study where the tie would fill one."""
+    data = pd.DataFrame({"id": "rounded", "yi": [-84.25, -84.28, -84.26, -84.26, -84.26, -84.27, -84.29, -84.25],
+                         "vi": [0.001] * 8})
+    options = dict(method="HE", trimfill=True, trimfill_estimator=estimator, trimfill_side="left")
+    fast = _batch(data, "fast", verify="all", **options)
+    assert fast.status["engine"].tolist() == ["metafor"]
+    assert fast.glance["trimfill_k0"].tolist() == _batch(data, "metafor", **options).glance["trimfill_k0"].tolist()
+
+
+def test_trimfill_equal_values_still_tie_on_the_fast_engine():
+    """Equal yi are equal distances from any estimate, in R and in numpy: they stay on the fast path."""
+    data = pd.DataFrame({"id": "ties", "yi": [0.1, 0.1, 0.1, 0.4, 0.55, 0.9, 1.3], "vi": [0.02, 0.03, 0.05, 0.04, 0.06, 0.1, 0.2]})
+    for estimator in ("L0", "R0"):
+        fast = _batch(data, "fast", method="REML", trimfill=True, trimfill_estimator=estimator, verify="all")
+        assert fast.status["engine"].tolist() == ["fast"]
+        assert fast.provenance["verification"]["verdict"] == "agree"

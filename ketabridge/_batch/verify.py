@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .._crosscheck.tolerances import EXACT, EXACT_FLOORS, pick
+from .._crosscheck.tolerances import EXACT, EXACT_FLOORS, P_VALUE_STATISTICS, pick, tail_rtol
 from ..errors import InputError
 from .checks import check_chunk
 from .settings import chunk_size_for
@@ -101,14 +101,15 @@ def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], met
     for column in slow_glance.columns:
         mine, theirs = fast_glance[column], slow_glance[column]
         if pd.api.types.is_float_dtype(theirs.dtype):
-            quantity = column.removeprefix(next((p for p in EXTRAS if column.startswith(p)), ""))
+            prefix = next((p for p in EXTRAS if column.startswith(p)), "")
+            quantity = column.removeprefix(prefix)
             name, tolerance = pick(EXACT, quantity, method)  # with the quantity's absolute floor
             a, b = mine.to_numpy(dtype=float), theirs.to_numpy(dtype=float)
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                 if column in SQUARED:
                     a, b = a * a, b * b
                 difference = np.abs(a - b)
-                allowed = tolerance.atol + tolerance.rtol * np.abs(b)
+                allowed = tolerance.atol + _rtol(tolerance.rtol, prefix, quantity, slow_glance, method) * np.abs(b)
                 bad = (np.isnan(a) != np.isnan(b)) | (difference > allowed) \
                     | ((np.isinf(a) | np.isinf(b)) & (a != b))  # inf - inf is no difference
                 share = np.where(difference == 0, 0.0, difference / allowed)
@@ -131,6 +132,14 @@ def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], met
         "tolerances": {name: {"rtol": t.rtol, "atol": t.atol, "reason": t.reason} for name, t in EXACT.items()},
         "absolute_floors": {name: {"atol": atol, "reason": reason} for name, (atol, reason) in EXACT_FLOORS.items()},
     }
+
+
+def _rtol(rtol: float, prefix: str, quantity: str, metafor_glance: pd.DataFrame, method: str):
+    """The relative tolerance of one column: a p-value's grows with its statistic's size."""
+    statistic = f"{prefix}{P_VALUE_STATISTICS[quantity][0]}" if quantity in P_VALUE_STATISTICS else None
+    if statistic not in metafor_glance:
+        return rtol
+    return tail_rtol(EXACT, quantity, method, rtol, metafor_glance[statistic].to_numpy(dtype=float))
 
 
 def _plain(value):

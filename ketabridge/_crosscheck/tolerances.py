@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from ..errors import InputError
 from .protocol import QUANTITIES
 
@@ -61,6 +63,13 @@ EXACT_FLOORS: dict[str, tuple[float, str]] = {
 }
 
 
+# p-value -> (its statistic, power): a tail area turns the statistic's relative error e into up to
+# |x|^power * e of its own (z and t tails: z^2; chi-square and F tails: <= Q). So far in the tail
+# (z = 32, p = 1e-231) a p-value may differ by its statistic's tolerance times that, and no more.
+P_VALUE_STATISTICS = {"p_value": ("statistic", 2), "egger_p_value": ("egger_statistic", 2),
+                      "q_pvalue": ("q", 1), "qm_pvalue": ("qm", 1)}
+
+
 # the cross-check harness's names for quantities with a floor
 FLOOR_NAMES = {"egger_statistic": "statistic", "egger_limit_estimate": "limit_estimate"}
 
@@ -99,6 +108,14 @@ def pick(table: Mapping[str, Tolerance], quantity: str, method: str) -> tuple[st
     if floor is not None and tolerance is EXACT.get(name) and floor[0] > tolerance.atol:
         tolerance = replace(tolerance, atol=floor[0], reason=f"{tolerance.reason}; {floor[1]}")
     return name, tolerance
+
+
+def tail_rtol(table: Mapping[str, Tolerance], quantity: str, method: str, rtol, statistic):
+    """A p-value's relative tolerance `rtol` plus its statistic's, carried through the tail area
+    (P_VALUE_STATISTICS); `statistic` is metafor's value (a number or an array; NaN counts as 0)."""
+    name, power = P_VALUE_STATISTICS[quantity]
+    x = np.nan_to_num(np.abs(np.asarray(statistic, dtype=float)), nan=0.0, posinf=0.0) ** power
+    return rtol + pick(table, name, method)[1].rtol * x
 
 
 def _as_tolerance(key: str, value: object) -> Tolerance:

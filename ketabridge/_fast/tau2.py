@@ -18,6 +18,9 @@ from .weighted import design, leverage, trace_p, trace_pp, wls
 
 THRESHOLD = 1e-5
 MAXITER = 100
+# Past tau^2 ~ 7e8 the absolute threshold is within 64 ulps of tau^2: whether Fisher scoring ever
+# stops (a step of exactly 0 in R, one ulp in numpy) is decided by rounding; left to metafor
+ROUNDING_DECIDES = THRESHOLD / (64 * np.finfo(float).eps)
 TOL = np.finfo(float).eps ** 0.25
 LOG_2PI = np.log(2 * np.pi)
 
@@ -126,6 +129,7 @@ def _fisher_scoring(ymc, vi, X, k, p, method, start, outcome) -> Tau2:
             converged[rows] = False
             break
         active[rows] = change > THRESHOLD
+    outcome.needs_metafor |= np.abs(tau2) > ROUNDING_DECIDES
     outcome.fail(~converged, messages.NOT_CONVERGED)
     if method in ("ML", "REML"):
         stuck = converged & _zero_is_better(ymc, vi, X, k, p, method, tau2)
