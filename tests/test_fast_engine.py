@@ -355,3 +355,21 @@ def test_trimfill_equal_values_still_tie_on_the_fast_engine():
         fast = _batch(data, "fast", method="REML", trimfill=True, trimfill_estimator=estimator, verify="all")
         assert fast.status["engine"].tolist() == ["fast"]
         assert fast.provenance["verification"]["verdict"] == "agree"
+
+
+def test_residual_based_statistic_is_held_to_a_tolerance_growing_with_t():
+    """Found by a review run on realistic scales: Egger's lm test at k = 3 with two equal yi fits
+    almost perfectly (t = -131); its SE comes from residuals ~1/|t| of the data's size, and the two
+    engines' t differ by 1.1e-12 relative. Verification allows rtol * (1 + |t|) for such statistics."""
+    data = pd.DataFrame({"id": "k3", "yi": [0.8131693141816695, 0.8131693141816695, 0.7130941232977244],
+                         "vi": [0.0010016280667096374, 0.000986236205654766, 0.013866825154812999]})
+    options = dict(method="DL", test="knha", regtest=True, regtest_model="lm")
+    fast = _batch(data, "fast", verify="all", **options)
+    metafor = _batch(data, "metafor", **options)
+    assert fast.provenance["verification"]["verdict"] == "agree"
+    t = metafor.glance["regtest_statistic"][0]
+    assert abs(t) > 100 and abs(fast.glance["regtest_statistic"][0] / t - 1) < 1e-12 * (1 + abs(t))
+    shifted = {"glance": fast.glance.copy(), "status": fast.status}
+    shifted["glance"]["regtest_statistic"] *= 1 + 3e-12 * (1 + abs(t))  # three times the allowance
+    found = batch_verify.compare(shifted, {"glance": metafor.glance, "status": metafor.status}, "DL")
+    assert found["verdict"] == "disagree" and found["disagreements"][0]["column"] == "regtest_statistic"
