@@ -140,10 +140,10 @@ def _rtol(rtol: float, prefix: str, quantity: str, metafor_glance: pd.DataFrame,
     1/|t| of the data's size, so their rounding grows with |t| (Egger's lm t = 131 at k = 3 differs
     by 1.1e-12 relative)."""
     if quantity == "statistic":
-        test = metafor_glance[f"{prefix}test" if prefix == "trimfill_" else "test"]  # regtest: the fit's
-        from_residuals = test.to_numpy() == "knha"
+        is_value = lambda column, value: metafor_glance[column].eq(value).fillna(False).to_numpy(dtype=bool)  # noqa: E731
+        from_residuals = is_value(f"{prefix}test" if prefix == "trimfill_" else "test", "knha")  # regtest: the fit's
         if prefix == "regtest_":
-            from_residuals = from_residuals | (metafor_glance["regtest_model"].to_numpy() == "lm")
+            from_residuals = from_residuals | is_value("regtest_model", "lm")
         size = np.nan_to_num(np.abs(metafor_glance[f"{prefix}statistic"].to_numpy(dtype=float)), nan=0.0, posinf=0.0)
         return rtol * (1 + np.where(from_residuals, size, 0.0))
     statistic = f"{prefix}{P_VALUE_STATISTICS[quantity][0]}" if quantity in P_VALUE_STATISTICS else None
