@@ -326,6 +326,7 @@ def test_far_tail_p_value_is_held_to_its_statistics_tolerance():
     fast = _batch(data, "fast", method="SJ", regtest=True, verify="all")
     metafor = _batch(data, "metafor", method="SJ", regtest=True)
     assert fast.provenance["verification"]["verdict"] == "agree"
+    assert "z^2" in fast.provenance["verification"]["growing_tolerances"]["p_values"]  # said where it is used
     z = metafor.glance["regtest_statistic"][0]
     relative = abs(fast.glance["regtest_p_value"][0] / metafor.glance["regtest_p_value"][0] - 1)
     assert z > 30 and relative < 1e-12 * z * z  # independent of the rule: the conditioning bound

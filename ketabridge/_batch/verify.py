@@ -20,6 +20,13 @@ EXTRAS = ("trimfill_", "regtest_", "ranktest_")
 # sqrt() multiplies tau^2's relative error near 0 without bound: compare tau on tau^2's scale
 SQUARED = ("tau", "trimfill_tau")
 SHOWN = 20  # disagreements listed in provenance.json
+# reported with the verdict: the tolerances that grow with a statistic, and why (see _rtol)
+GROWING = {
+    "p_values": "rtol + the statistic's rtol x z^2 (z and t tails) or x Q (chi-square and F tails): "
+                "a tail area carries its statistic's rounding",
+    "statistic": "rtol x (1 + |t|) where the SE comes from residuals (test knha, Egger's lm): they "
+                 "cancel to ~1/|t| of the data's size",
+}
 EQUAL_EFFECTS = ("EE", "FE")
 
 
@@ -131,6 +138,7 @@ def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], met
         "worst": worst, "disagreements": problems[:SHOWN],
         "tolerances": {name: {"rtol": t.rtol, "atol": t.atol, "reason": t.reason} for name, t in EXACT.items()},
         "absolute_floors": {name: {"atol": atol, "reason": reason} for name, (atol, reason) in EXACT_FLOORS.items()},
+        "growing_tolerances": GROWING,
     }
 
 
