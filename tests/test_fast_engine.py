@@ -374,3 +374,28 @@ def test_residual_based_statistic_is_held_to_a_tolerance_growing_with_t():
     shifted["glance"]["regtest_statistic"] *= 1 + 3e-12 * (1 + abs(t))  # three times the allowance
     found = batch_verify.compare(shifted, {"glance": metafor.glance, "status": metafor.status}, "DL")
     assert found["verdict"] == "disagree" and found["disagreements"][0]["column"] == "regtest_statistic"
+
+
+# Found by a review run at moderate scales: effects near 325 with sei from 0.12 to 3.1 (|yi| / sei up
+# to 2,700). Egger's slope is near 0 (z = 0.30) and is formed from products of yi / sei, so the two
+# engines' z differ by 1.1e-11: 19 eps x 2,700, rounding of the data's size, not of the slope's.
+LARGE_EFFECTS = pd.DataFrame({"id": "large", "yi": [float.fromhex(x) for x in (
+    "0x1.458a76b814d24p+8", "0x1.4c8d4282a5769p+8", "0x1.458ea9d4f4226p+8", "0x1.45640fa96c124p+8",
+    "0x1.45b0e7640925bp+8", "0x1.411ff0d2df8fep+8")], "vi": [float.fromhex(x) for x in (
+    "0x1.957dc765d0f5ep-6", "0x1.3a85b01ac3153p+3", "0x1.d23ea5f3985d2p-7", "0x1.77150f41975cbp-4",
+    "0x1.93144864b2b4dp-1", "0x1.ff2d56b1bf19ep+2")]})
+
+
+def test_egger_statistic_is_held_to_rounding_of_the_datas_size():
+    options = dict(method="EE", regtest=True)
+    fast = _batch(LARGE_EFFECTS, "fast", verify="all", **options)
+    metafor = _batch(LARGE_EFFECTS, "metafor", **options)
+    assert fast.provenance["verification"]["verdict"] == "agree"
+    scale = (LARGE_EFFECTS["yi"].abs() / np.sqrt(LARGE_EFFECTS["vi"])).max()  # independent of data_scale
+    difference = abs(fast.glance["regtest_statistic"][0] - metafor.glance["regtest_statistic"][0])
+    assert 1e-12 < difference < 64 * np.finfo(float).eps * scale
+    assert batch_verify.data_scale(np.array([6]), {"yi": LARGE_EFFECTS["yi"].to_numpy(), "vi": LARGE_EFFECTS["vi"].to_numpy()})[0] == scale
+    shifted = {"glance": fast.glance.copy(), "status": fast.status}
+    shifted["glance"]["regtest_statistic"] += 3 * 64 * np.finfo(float).eps * scale  # three times the allowance
+    found = batch_verify.compare(shifted, {"glance": metafor.glance, "status": metafor.status}, "EE", {"large": scale})
+    assert found["verdict"] == "disagree" and found["disagreements"][0]["column"] == "regtest_statistic"

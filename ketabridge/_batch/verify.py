@@ -16,6 +16,7 @@ from .settings import chunk_size_for
 from .tables import failed_tables
 
 MIN_SAMPLE = 20
+EGGER_ROUNDING = 64 * np.finfo(float).eps  # times the analysis' largest |yi| / sei: see _statistic_allowed
 EXTRAS = ("trimfill_", "regtest_", "ranktest_")
 # sqrt() multiplies tau^2's relative error near 0 without bound: compare tau on tau^2's scale
 SQUARED = ("tau", "trimfill_tau")
@@ -26,6 +27,8 @@ GROWING = {
                 "a tail area carries its statistic's rounding",
     "statistic": "rtol x (1 + |t|) where the SE comes from residuals (test knha, Egger's lm): they "
                  "cancel to ~1/|t| of the data's size",
+    "regtest_statistic": "atol at least 64 eps x the analysis' largest |yi| / sei: Egger's slope is formed "
+                         "from products of yi / sei, so its rounding follows them, not the slope",
 }
 EQUAL_EFFECTS = ("EE", "FE")
 
@@ -56,13 +59,28 @@ def verify_run(source, settings, tables: dict, fraction, seed: int, workers: int
         for kind, table in failed_tables(payload["ids"], [why] * len(payload["ids"]), payload["settings"], payload["by"]).items():
             collected[kind].append(table)
 
-    payloads = (check_chunk(chunk, settings).payload(settings, source.by)
-                for chunk in source.chunks(chunk_size_for(len(chosen), workers), only=chosen))
-    run_metafor(payloads, on_result, on_failure)
+    scales: dict = {}  # analysis id -> its largest |yi| / sei
+
+    def payloads():
+        for chunk in source.chunks(chunk_size_for(len(chosen), workers), only=chosen):
+            payload = check_chunk(chunk, settings).payload(settings, source.by)
+            scales.update(zip(payload["ids"], data_scale(payload["sizes"], payload["data"])))
+            yield payload
+
+    run_metafor(payloads(), on_result, on_failure)
     # glance and status hold every analysis (tidy has none for a failed one); tidy repeats glance
     metafor = {kind: pd.concat(collected[kind], ignore_index=True) for kind in ("glance", "status")}
     fast = {kind: tables[kind][tables[kind]["analysis_id"].isin(chosen)] for kind in ("glance", "status")}
-    return {**summary, **compare(fast, metafor, settings.method)}
+    return {**summary, **compare(fast, metafor, settings.method, scales)}
+
+
+def data_scale(sizes: np.ndarray, data: dict[str, np.ndarray]) -> np.ndarray:
+    """Each analysis' largest |yi| / sei (the checked analyses of a payload: k >= 2, vi > 0)."""
+    if not len(sizes):
+        return np.zeros(0)
+    sei = data["sei"] if "sei" in data else np.sqrt(data["vi"])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    return np.maximum.reduceat(np.abs(data["yi"]) / sei, starts)
 
 
 def choose(glance: pd.DataFrame, status: pd.DataFrame, method: str, fraction: float | str,
@@ -92,9 +110,14 @@ def choose(glance: pd.DataFrame, status: pd.DataFrame, method: str, fraction: fl
     return ids[sampled].tolist(), ids[boundary & ~sampled].tolist()
 
 
-def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], method: str) -> dict:
-    """Verdict, worst discrepancy and every disagreement (status, message or value) per analysis."""
+def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], method: str,
+            scales: dict | None = None) -> dict:
+    """Verdict, worst discrepancy and every disagreement (status, message or value) per analysis;
+    scales: analysis id -> largest |yi| / sei (data_scale), for Egger's statistic."""
     ids = metafor["status"]["analysis_id"].tolist()
+    scale = None if scales is None else np.array([scales.get(analysis, np.nan) for analysis in ids], dtype=float)
+    if scale is not None:
+        scale = np.nan_to_num(scale, nan=0.0)
     problems: list[dict] = []
     worst = {"share_of_tolerance": 0.0}
     fast_status = fast["status"].set_index("analysis_id").loc[ids]
@@ -116,7 +139,7 @@ def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], met
                 if column in SQUARED:
                     a, b = a * a, b * b
                 difference = np.abs(a - b)
-                allowed = tolerance.atol + _rtol(tolerance.rtol, prefix, quantity, slow_glance, method) * np.abs(b)
+                allowed = _allowed(prefix, quantity, tolerance, np.abs(b), slow_glance, method, scale)
                 bad = (np.isnan(a) != np.isnan(b)) | (difference > allowed) \
                     | ((np.isinf(a) | np.isinf(b)) & (a != b))  # inf - inf is no difference
                 share = np.where(difference == 0, 0.0, difference / allowed)
@@ -142,22 +165,38 @@ def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], met
     }
 
 
-def _rtol(rtol: float, prefix: str, quantity: str, metafor_glance: pd.DataFrame, method: str):
-    """The relative tolerance of one column: a p-value's grows with its statistic's size, and so
-    does a statistic's whose SE comes from residuals (test knha, Egger's lm): they cancel to about
-    1/|t| of the data's size, so their rounding grows with |t| (Egger's lm t = 131 at k = 3 differs
-    by 1.1e-12 relative)."""
+def _allowed(prefix: str, quantity: str, tolerance, size: np.ndarray, metafor_glance: pd.DataFrame,
+             method: str, scale: np.ndarray | None) -> np.ndarray:
+    """|fast - metafor| allowed per analysis in one column whose metafor values have sizes `size`:
+    atol + rtol * size, where statistics and p-values widen it as GROWING says."""
     if quantity == "statistic":
-        is_value = lambda column, value: metafor_glance[column].eq(value).fillna(False).to_numpy(dtype=bool)  # noqa: E731
-        from_residuals = is_value(f"{prefix}test" if prefix == "trimfill_" else "test", "knha")  # regtest: the fit's
-        if prefix == "regtest_":
-            from_residuals = from_residuals | is_value("regtest_model", "lm")
-        size = np.nan_to_num(np.abs(metafor_glance[f"{prefix}statistic"].to_numpy(dtype=float)), nan=0.0, posinf=0.0)
-        return rtol * (1 + np.where(from_residuals, size, 0.0))
-    statistic = f"{prefix}{P_VALUE_STATISTICS[quantity][0]}" if quantity in P_VALUE_STATISTICS else None
-    if statistic not in metafor_glance:
-        return rtol
-    return tail_rtol(EXACT, quantity, method, rtol, metafor_glance[statistic].to_numpy(dtype=float))
+        return _statistic_allowed(prefix, tolerance, size, metafor_glance, scale)
+    statistic = P_VALUE_STATISTICS.get(quantity, ("",))[0]
+    if f"{prefix}{statistic}" not in metafor_glance:
+        return tolerance.atol + tolerance.rtol * size
+    x = np.abs(metafor_glance[f"{prefix}{statistic}"].to_numpy(dtype=float))
+    own = pick(EXACT, statistic, method)[1]
+    x_allowed = (_statistic_allowed(prefix, own, x, metafor_glance, scale) if statistic == "statistic"
+                 else own.atol + own.rtol * x)
+    return tolerance.atol + tail_rtol(EXACT, quantity, method, tolerance.rtol, x, np.nan_to_num(x_allowed)) * size
+
+
+def _statistic_allowed(prefix: str, tolerance, size: np.ndarray, metafor_glance: pd.DataFrame,
+                       scale: np.ndarray | None) -> np.ndarray:
+    """A z or t statistic's allowance. Where its SE comes from residuals (test knha, Egger's lm),
+    they cancel to about 1/|t| of the data's size, so rounding grows with |t| (Egger's lm t = 131
+    at k = 3 differs by 1.1e-12 relative). Egger's slope is formed from products of yi/sei
+    (metafor: stXWX %*% X'WY), so its rounding follows the data's largest |yi|/sei (`scale`), not
+    the slope: up to ~25 eps of it on review data with |yi| / sei up to 4e4."""
+    is_value = lambda column, value: metafor_glance[column].eq(value).fillna(False).to_numpy(dtype=bool)  # noqa: E731
+    from_residuals = is_value(f"{prefix}test" if prefix == "trimfill_" else "test", "knha")  # regtest: the fit's
+    atol = tolerance.atol
+    if prefix == "regtest_":
+        from_residuals = from_residuals | is_value("regtest_model", "lm")
+        if scale is not None:
+            atol = np.maximum(atol, EGGER_ROUNDING * scale)
+    finite = np.nan_to_num(size, nan=0.0, posinf=0.0)
+    return atol + tolerance.rtol * (1 + np.where(from_residuals, finite, 0.0)) * size
 
 
 def _plain(value):

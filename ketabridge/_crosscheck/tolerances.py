@@ -64,8 +64,8 @@ EXACT_FLOORS: dict[str, tuple[float, str]] = {
 
 
 # p-value -> (its statistic, power): a tail area turns the statistic's relative error e into up to
-# |x|^power * e of its own (z and t tails: z^2; chi-square and F tails: <= Q). So far in the tail
-# (z = 32, p = 1e-231) a p-value may differ by its statistic's tolerance times that, and no more.
+# about |x|^power * e of its own (z and t tails: z^2; chi-square and F tails: <= Q). So far in the
+# tail (z = 32, p = 1e-231) a p-value may differ by its statistic's tolerance times that, no more.
 P_VALUE_STATISTICS = {"p_value": ("statistic", 2), "egger_p_value": ("egger_statistic", 2),
                       "q_pvalue": ("q", 1), "qm_pvalue": ("qm", 1)}
 
@@ -110,12 +110,17 @@ def pick(table: Mapping[str, Tolerance], quantity: str, method: str) -> tuple[st
     return name, tolerance
 
 
-def tail_rtol(table: Mapping[str, Tolerance], quantity: str, method: str, rtol, statistic):
-    """A p-value's relative tolerance `rtol` plus its statistic's, carried through the tail area
-    (P_VALUE_STATISTICS); `statistic` is metafor's value (a number or an array; NaN counts as 0)."""
+def tail_rtol(table: Mapping[str, Tolerance], quantity: str, method: str, rtol, statistic,
+              statistic_allowed=None):
+    """A p-value's relative tolerance `rtol` plus what its statistic may differ by, carried through
+    the tail area (P_VALUE_STATISTICS): |d log p / dz| <= 1 + |z| for z and t tails, <= 1 for
+    chi-square and F tails. `statistic` is metafor's value (a number or an array; NaN counts as 0);
+    `statistic_allowed` the statistic's own allowance, by default its tolerance's rtol * |x|."""
     name, power = P_VALUE_STATISTICS[quantity]
-    x = np.nan_to_num(np.abs(np.asarray(statistic, dtype=float)), nan=0.0, posinf=0.0) ** power
-    return rtol + pick(table, name, method)[1].rtol * x
+    x = np.nan_to_num(np.abs(np.asarray(statistic, dtype=float)), nan=0.0, posinf=0.0)
+    if statistic_allowed is None:
+        statistic_allowed = pick(table, name, method)[1].rtol * x
+    return rtol + statistic_allowed * ((1 + x) if power == 2 else 1.0)
 
 
 def _as_tolerance(key: str, value: object) -> Tolerance:
