@@ -394,8 +394,47 @@ def test_egger_statistic_is_held_to_rounding_of_the_datas_size():
     scale = (LARGE_EFFECTS["yi"].abs() / np.sqrt(LARGE_EFFECTS["vi"])).max()  # independent of data_scale
     difference = abs(fast.glance["regtest_statistic"][0] - metafor.glance["regtest_statistic"][0])
     assert 1e-12 < difference < 64 * np.finfo(float).eps * scale
-    assert batch_verify.data_scale(np.array([6]), {"yi": LARGE_EFFECTS["yi"].to_numpy(), "vi": LARGE_EFFECTS["vi"].to_numpy()})[0] == scale
+    assert batch_verify.data_scales(np.array([6]), {"yi": LARGE_EFFECTS["yi"].to_numpy(), "vi": LARGE_EFFECTS["vi"].to_numpy()})[0][0] == scale
     shifted = {"glance": fast.glance.copy(), "status": fast.status}
     shifted["glance"]["regtest_statistic"] += 3 * 64 * np.finfo(float).eps * scale  # three times the allowance
-    found = batch_verify.compare(shifted, {"glance": metafor.glance, "status": metafor.status}, "EE", {"large": scale})
+    found = batch_verify.compare(shifted, {"glance": metafor.glance, "status": metafor.status}, "EE", {"large": (scale, 1.0)})
     assert found["verdict"] == "disagree" and found["disagreements"][0]["column"] == "regtest_statistic"
+
+
+def test_tau2_se_is_held_to_the_squared_weight_ratio():
+    """Found by a review run with sei input: k = 2, an outlier, vi ratio 481. DL's tau^2 SE differs
+    by 3.4e-12 relative: metafor's trace of PP cancels as the squared weight ratio (eps x 481^2 =
+    5e-11 bounds it), the closed form's 1e-12 does not."""
+    data = pd.DataFrame({"id": "k2", "yi": [float.fromhex("0x1.58a5f2286414bp+3"), float.fromhex("0x1.24e8b1b4a1418p-2")],
+                         "sei": [float.fromhex("0x1.069540439ac6dp-3"), float.fromhex("0x1.6828cf2b17c6fp+1")]})
+    options = dict(yi="yi", vi=None, sei="sei", method="DL")
+    fast = _batch(data, "fast", verify="all", **options)
+    metafor = _batch(data, "metafor", **options)
+    assert fast.provenance["verification"]["verdict"] == "agree"
+    ratio = (data["sei"].max() / data["sei"].min()) ** 2
+    relative = abs(fast.glance["tau2_se"][0] / metafor.glance["tau2_se"][0] - 1)
+    assert 1e-12 < relative < np.finfo(float).eps * ratio ** 2
+
+
+# Found by a review run at extreme scales: effects near 11,912 +- 2.5 with sei 0.2 to 5 (|yi| / sei up
+# to 61,000). Trim-and-fill mirrors the filled studies about an estimate that numpy and R round ~1e-12
+# apart, and the refit's Q and I^2 differ by up to 3.6e-11 relative.
+MIRRORED = pd.DataFrame({"id": "mirrored", "yi": [float.fromhex(x) for x in (
+    "0x1.743f0c6bde7fcp+13", "0x1.743ac795690bfp+13", "0x1.743e672498545p+13", "0x1.7447e063590c4p+13",
+    "0x1.744e3813caec3p+13", "0x1.740d6b74f2016p+13", "0x1.74397c3e3fba3p+13", "0x1.744dc480aa71ep+13",
+    "0x1.743049b1a5a4fp+13", "0x1.7439ebe784cd6p+13", "0x1.743703942357ep+13", "0x1.743bfb59e2ab7p+13",
+    "0x1.743d5b4142975p+13", "0x1.74690a9b29b60p+13", "0x1.7455665de0aebp+13")], "vi": [float.fromhex(x) for x in (
+    "0x1.e1575193b5bf6p-3", "0x1.1bd21ce61d235p-3", "0x1.455eea04be8b9p+1", "0x1.898c37f9eb58ap+1",
+    "0x1.0d795fee44970p+4", "0x1.c7647710a8955p+4", "0x1.91e99bcfcaef3p-4", "0x1.0f4866fc59446p+2",
+    "0x1.7d09d7793fd7fp-1", "0x1.394265cd50605p-5", "0x1.03078af47a517p-2", "0x1.e30a93fb7a896p-2",
+    "0x1.3eaeb6ee48d47p-2", "0x1.6c86a64ba26a1p+4", "0x1.16121fe5bc1acp+2")]})
+
+
+def test_trimfill_refit_is_held_to_rounding_of_the_datas_size():
+    fast = _batch(MIRRORED, "fast", method="EE", trimfill=True, verify="all")
+    metafor = _batch(MIRRORED, "metafor", method="EE", trimfill=True)
+    assert fast.provenance["verification"]["verdict"] == "agree"
+    assert fast.glance["trimfill_k0"][0] > 0  # studies were filled in
+    largest_z = (MIRRORED["yi"].abs() / np.sqrt(MIRRORED["vi"])).max()
+    relative = abs(fast.glance["trimfill_i2"][0] / metafor.glance["trimfill_i2"][0] - 1)
+    assert 1e-12 < relative < 1e-12 + 64 * np.finfo(float).eps * largest_z

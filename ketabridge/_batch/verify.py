@@ -5,6 +5,8 @@ harness's tolerances for an exact engine (ketabridge._crosscheck.tolerances.EXAC
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -15,8 +17,16 @@ from .checks import check_chunk
 from .settings import chunk_size_for
 from .tables import failed_tables
 
+
+class Scales(NamedTuple):
+    """Per analysis, the data's sizes that its rounding errors scale with (see data_scales)."""
+
+    largest_z: np.ndarray
+    vi_ratio: np.ndarray
+
 MIN_SAMPLE = 20
-EGGER_ROUNDING = 64 * np.finfo(float).eps  # times the analysis' largest |yi| / sei: see _statistic_allowed
+EPS = np.finfo(float).eps
+DATA_ROUNDING = 64 * EPS  # times the analysis' largest |yi| / sei: rounding of the data's own size
 EXTRAS = ("trimfill_", "regtest_", "ranktest_")
 # sqrt() multiplies tau^2's relative error near 0 without bound: compare tau on tau^2's scale
 SQUARED = ("tau", "trimfill_tau")
@@ -29,6 +39,10 @@ GROWING = {
                  "cancel to ~1/|t| of the data's size",
     "regtest_statistic": "atol at least 64 eps x the analysis' largest |yi| / sei: Egger's slope is formed "
                          "from products of yi / sei, so its rounding follows them, not the slope",
+    "trimfill_": "rtol + 64 eps x the analysis' largest |yi| / sei: filled studies are mirrored about an "
+                 "estimate rounded to ~eps |estimate|",
+    "tau2_se": "rtol + eps x (largest / smallest vi)^2: metafor's trace of PP cancels as the squared "
+               "weight ratio",
 }
 EQUAL_EFFECTS = ("EE", "FE")
 
@@ -59,12 +73,12 @@ def verify_run(source, settings, tables: dict, fraction, seed: int, workers: int
         for kind, table in failed_tables(payload["ids"], [why] * len(payload["ids"]), payload["settings"], payload["by"]).items():
             collected[kind].append(table)
 
-    scales: dict = {}  # analysis id -> its largest |yi| / sei
+    scales: dict = {}  # analysis id -> (its largest |yi| / sei, its largest / smallest vi)
 
     def payloads():
         for chunk in source.chunks(chunk_size_for(len(chosen), workers), only=chosen):
             payload = check_chunk(chunk, settings).payload(settings, source.by)
-            scales.update(zip(payload["ids"], data_scale(payload["sizes"], payload["data"])))
+            scales.update(zip(payload["ids"], zip(*data_scales(payload["sizes"], payload["data"]))))
             yield payload
 
     run_metafor(payloads(), on_result, on_failure)
@@ -74,13 +88,15 @@ def verify_run(source, settings, tables: dict, fraction, seed: int, workers: int
     return {**summary, **compare(fast, metafor, settings.method, scales)}
 
 
-def data_scale(sizes: np.ndarray, data: dict[str, np.ndarray]) -> np.ndarray:
-    """Each analysis' largest |yi| / sei (the checked analyses of a payload: k >= 2, vi > 0)."""
+def data_scales(sizes: np.ndarray, data: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each analysis' largest |yi| / sei and largest / smallest vi (the checked analyses of a
+    payload: k >= 2, vi > 0): the sizes its rounding errors scale with."""
     if not len(sizes):
-        return np.zeros(0)
-    sei = data["sei"] if "sei" in data else np.sqrt(data["vi"])
+        return np.zeros(0), np.zeros(0)
+    vi = data["sei"] ** 2 if "sei" in data else data["vi"]
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    return np.maximum.reduceat(np.abs(data["yi"]) / sei, starts)
+    largest_z = np.maximum.reduceat(np.abs(data["yi"]) / np.sqrt(vi), starts)
+    return largest_z, np.maximum.reduceat(vi, starts) / np.minimum.reduceat(vi, starts)
 
 
 def choose(glance: pd.DataFrame, status: pd.DataFrame, method: str, fraction: float | str,
@@ -113,11 +129,11 @@ def choose(glance: pd.DataFrame, status: pd.DataFrame, method: str, fraction: fl
 def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], method: str,
             scales: dict | None = None) -> dict:
     """Verdict, worst discrepancy and every disagreement (status, message or value) per analysis;
-    scales: analysis id -> largest |yi| / sei (data_scale), for Egger's statistic."""
+    scales: analysis id -> (largest |yi| / sei, largest / smallest vi), from data_scales."""
     ids = metafor["status"]["analysis_id"].tolist()
-    scale = None if scales is None else np.array([scales.get(analysis, np.nan) for analysis in ids], dtype=float)
-    if scale is not None:
-        scale = np.nan_to_num(scale, nan=0.0)
+    scale = None
+    if scales is not None:
+        scale = Scales(*np.nan_to_num(np.array([scales.get(analysis, (0.0, 1.0)) for analysis in ids], dtype=float).reshape(-1, 2).T))
     problems: list[dict] = []
     worst = {"share_of_tolerance": 0.0}
     fast_status = fast["status"].set_index("analysis_id").loc[ids]
@@ -166,9 +182,16 @@ def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], met
 
 
 def _allowed(prefix: str, quantity: str, tolerance, size: np.ndarray, metafor_glance: pd.DataFrame,
-             method: str, scale: np.ndarray | None) -> np.ndarray:
+             method: str, scale: Scales | None) -> np.ndarray:
     """|fast - metafor| allowed per analysis in one column whose metafor values have sizes `size`:
     atol + rtol * size, where statistics and p-values widen it as GROWING says."""
+    if quantity == "tau2_se" and scale is not None:
+        # metafor's trace of PP cancels as the squared weight ratio: 3.4e-12 at k = 2, vi ratio 481
+        return tolerance.atol + (tolerance.rtol + EPS * scale.vi_ratio ** 2) * size
+    if prefix == "trimfill_" and scale is not None:
+        # the filled studies are mirrored about an estimate rounded to ~eps |estimate|, an error of
+        # up to eps x the largest |yi| / sei in each filled study's own units, and the refit keeps it
+        tolerance = replace(tolerance, rtol=tolerance.rtol + DATA_ROUNDING * scale.largest_z)
     if quantity == "statistic":
         return _statistic_allowed(prefix, tolerance, size, metafor_glance, scale)
     statistic = P_VALUE_STATISTICS.get(quantity, ("",))[0]
@@ -182,7 +205,7 @@ def _allowed(prefix: str, quantity: str, tolerance, size: np.ndarray, metafor_gl
 
 
 def _statistic_allowed(prefix: str, tolerance, size: np.ndarray, metafor_glance: pd.DataFrame,
-                       scale: np.ndarray | None) -> np.ndarray:
+                       scale: Scales | None) -> np.ndarray:
     """A z or t statistic's allowance. Where its SE comes from residuals (test knha, Egger's lm),
     they cancel to about 1/|t| of the data's size, so rounding grows with |t| (Egger's lm t = 131
     at k = 3 differs by 1.1e-12 relative). Egger's slope is formed from products of yi/sei
@@ -194,7 +217,7 @@ def _statistic_allowed(prefix: str, tolerance, size: np.ndarray, metafor_glance:
     if prefix == "regtest_":
         from_residuals = from_residuals | is_value("regtest_model", "lm")
         if scale is not None:
-            atol = np.maximum(atol, EGGER_ROUNDING * scale)
+            atol = np.maximum(atol, DATA_ROUNDING * scale.largest_z)
     finite = np.nan_to_num(size, nan=0.0, posinf=0.0)
     return atol + tolerance.rtol * (1 + np.where(from_residuals, finite, 0.0)) * size
 
