@@ -31,10 +31,11 @@ EXTRAS = ("trimfill_", "regtest_", "ranktest_")
 # sqrt() multiplies tau^2's relative error near 0 without bound: compare tau on tau^2's scale
 SQUARED = ("tau", "trimfill_tau")
 SHOWN = 20  # disagreements listed in provenance.json
-# reported with the verdict: the tolerances that grow with a statistic, and why (see _rtol)
+# reported with the verdict: the tolerances that grow with a statistic or with the data's size,
+# and why (see _allowed)
 GROWING = {
-    "p_values": "rtol + the statistic's rtol x z^2 (z and t tails) or x Q (chi-square and F tails): "
-                "a tail area carries its statistic's rounding",
+    "p_values": "rtol + what the statistic may differ by, x (1 + |z|) for z and t tails (so ~ its rtol x z^2) "
+                "or x 1 for chi-square and F tails (~ its rtol x Q): a tail area carries its statistic's rounding",
     "statistic": "rtol x (1 + |t|) where the SE comes from residuals (test knha, Egger's lm): they "
                  "cancel to ~1/|t| of the data's size",
     "regtest_statistic": "atol at least 64 eps x the analysis' largest |yi| / sei: Egger's slope is formed "
@@ -131,9 +132,7 @@ def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], met
     """Verdict, worst discrepancy and every disagreement (status, message or value) per analysis;
     scales: analysis id -> (largest |yi| / sei, largest / smallest vi), from data_scales."""
     ids = metafor["status"]["analysis_id"].tolist()
-    scale = None
-    if scales is not None:
-        scale = Scales(*np.nan_to_num(np.array([scales.get(analysis, (0.0, 1.0)) for analysis in ids], dtype=float).reshape(-1, 2).T))
+    scale = None if scales is None else _aligned(scales, ids)
     problems: list[dict] = []
     worst = {"share_of_tolerance": 0.0}
     fast_status = fast["status"].set_index("analysis_id").loc[ids]
@@ -185,13 +184,13 @@ def _allowed(prefix: str, quantity: str, tolerance, size: np.ndarray, metafor_gl
              method: str, scale: Scales | None) -> np.ndarray:
     """|fast - metafor| allowed per analysis in one column whose metafor values have sizes `size`:
     atol + rtol * size, where statistics and p-values widen it as GROWING says."""
-    if quantity == "tau2_se" and scale is not None:
-        # metafor's trace of PP cancels as the squared weight ratio: 3.4e-12 at k = 2, vi ratio 481
-        return tolerance.atol + (tolerance.rtol + EPS * scale.vi_ratio ** 2) * size
     if prefix == "trimfill_" and scale is not None:
         # the filled studies are mirrored about an estimate rounded to ~eps |estimate|, an error of
         # up to eps x the largest |yi| / sei in each filled study's own units, and the refit keeps it
         tolerance = replace(tolerance, rtol=tolerance.rtol + DATA_ROUNDING * scale.largest_z)
+    if quantity == "tau2_se" and scale is not None:
+        # metafor's trace of PP cancels as the squared weight ratio: 3.4e-12 at k = 2, vi ratio 481
+        return tolerance.atol + (tolerance.rtol + EPS * scale.vi_ratio ** 2) * size
     if quantity == "statistic":
         return _statistic_allowed(prefix, tolerance, size, metafor_glance, scale)
     statistic = P_VALUE_STATISTICS.get(quantity, ("",))[0]
@@ -220,6 +219,12 @@ def _statistic_allowed(prefix: str, tolerance, size: np.ndarray, metafor_glance:
             atol = np.maximum(atol, DATA_ROUNDING * scale.largest_z)
     finite = np.nan_to_num(size, nan=0.0, posinf=0.0)
     return atol + tolerance.rtol * (1 + np.where(from_residuals, finite, 0.0)) * size
+
+
+def _aligned(scales: dict, ids: list) -> Scales:
+    """The analyses' scales in the order of ids (an analysis with none counts as z 0, ratio 1)."""
+    values = np.array([scales.get(analysis, (0.0, 1.0)) for analysis in ids], dtype=float).reshape(-1, 2)
+    return Scales(largest_z=values[:, 0], vi_ratio=values[:, 1])
 
 
 def _plain(value):
