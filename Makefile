@@ -17,10 +17,9 @@ browser:
 venv: $(STAMP)
 
 # Re-installs only when pyproject.toml changes, so a second `make setup` takes seconds.
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[test,dask,crosscheck]'
+# The script asks R its version and installs the rpy2 that loads into it.
+$(STAMP): pyproject.toml scripts/setup-venv.sh
+	@PYTHON=$(PYTHON) bash scripts/setup-venv.sh $(VENV)
 	@touch $(STAMP)
 
 test: setup

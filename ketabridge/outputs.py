@@ -61,9 +61,7 @@ def run_provenance(run: PlanRun) -> dict:
     plan = run.plan
     return {
         "ketabridge_version": ketabridge_version(),
-        "r_version": session.r_version,
-        "metafor_version": session.metafor_version,
-        "rpy2_version": session.rpy2_version,
+        **session.versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "plan": _file(plan.path),
         "data": _file(plan.data),

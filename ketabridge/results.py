@@ -33,6 +33,9 @@ class Provenance:
     rpy2_version: str
     r_call: str
     r_warnings: tuple[str, ...] = ()
+    # rpy2 3.6 ships its two halves as separate distributions with their own versions.
+    rpy2_rinterface_version: str = ""
+    rpy2_robjects_version: str = ""
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @classmethod
@@ -40,12 +43,9 @@ class Provenance:
         """Provenance of one R reply, with the versions of the running R session."""
         from ._r.session import r_session  # no rpy2 at import: session imports it when R starts
 
-        session = r_session()
         return cls(
             ketabridge_version=ketabridge_version(),
-            r_version=session.r_version,
-            metafor_version=session.metafor_version,
-            rpy2_version=session.rpy2_version,
+            **r_session().versions(),
             r_call=reply.call,
             r_warnings=reply.warnings,
         )

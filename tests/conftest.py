@@ -23,3 +23,16 @@ def bcg_effects(bcg) -> pd.DataFrame:
     import ketabridge
 
     return ketabridge.escalc("RR", bcg, ai="tpos", bi="tneg", ci="cpos", di="cneg")
+
+
+@pytest.fixture(scope="session")
+def installed() -> dict:
+    """R's and metafor's versions asked of a separate Rscript process, not of the bridge, so a
+    test can check what the bridge reports against what this lane has installed."""
+    import subprocess
+
+    printed = subprocess.run(
+        ["Rscript", "-e", "cat(paste(R.version$major, R.version$minor, sep='.'), as.character(packageVersion('metafor')))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    return {"r_version": printed[0], "metafor_version": printed[1]}

@@ -48,7 +48,7 @@ def test_exit_code_is_0_for_a_correct_engine_and_1_for_a_planted_error(tmp_path,
     assert " disagree" in bad.stderr and "0 disagree" not in bad.stderr
 
 
-def test_user_file_by_column_and_outputs_with_a_reproducer_that_runs(tmp_path, monkeypatch, bcg_effects):
+def test_user_file_by_column_and_outputs_with_a_reproducer_that_runs(tmp_path, monkeypatch, bcg_effects, installed):
     write_engine_module(tmp_path, "bad_engine2", 1.01)
     long = bcg_effects.assign(allocation=bcg_effects["alloc"])[["allocation", "yi", "vi"]]
     long.to_csv(tmp_path / "mine.csv", index=False)
@@ -60,7 +60,7 @@ def test_user_file_by_column_and_outputs_with_a_reproducer_that_runs(tmp_path, m
     assert set(table["dataset"]) == {"random", "alternate", "systematic"}
     assert pd.read_csv(out / "summary.csv")["compared"].sum() == len(table)
     page = (out / "report.html").read_text()
-    assert f"engine vs metafor 3.8.1: {(table['verdict'] == 'disagree').sum()} disagreements</h1>" in page
+    assert f"engine vs metafor {installed['metafor_version']}: {(table['verdict'] == 'disagree').sum()} disagreements</h1>" in page
     row = table[(table["verdict"] == "disagree") & (table["quantity"] == "tau2")].iloc[0]
     folder = out / "reproducers" / f"{row['dataset']}__DL__z"
     r_tau2 = subprocess.run(

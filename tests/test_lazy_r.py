@@ -67,3 +67,37 @@ def test_r_home_pointing_nowhere_is_reported_not_crashed():
     done = subprocess.run([sys.executable, "-c", "import ketabridge._r.session\n" + code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert "R_HOME is set to '/nonexistent/R'" in done.stdout
+
+
+def _mismatched_rinterface(r_version: str) -> str:
+    """An rpy2-rinterface release that cannot load into this R (see ketabridge._r.compat)."""
+    from ketabridge._r.compat import version_tuple
+
+    r = version_tuple(r_version)
+    return "3.6.7" if r < (4, 5) else ("3.6.5" if r >= (4, 6) else "3.5.1")
+
+
+def test_an_rpy2_that_cannot_load_into_this_r_is_named_before_it_is_imported(tmp_path, installed):
+    """A distribution record placed first on sys.path stands in for a mismatched rpy2 install:
+    ketabridge must refuse it by its version, without importing rpy2, and doctor must say so."""
+    fake = _mismatched_rinterface(installed["r_version"])
+    record = tmp_path / f"rpy2_rinterface-{fake}.dist-info"
+    record.mkdir()
+    (record / "METADATA").write_text(f"Metadata-Version: 2.1\nName: rpy2-rinterface\nVersion: {fake}\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    code = (
+        "import sys, ketabridge\n"
+        "try:\n"
+        "    ketabridge._r.session.r_session()\n"
+        "except ketabridge.RNotAvailableError as error:\n"
+        "    print(error)\n"
+        "print('rpy2 imported' if 'rpy2.rinterface' in sys.modules else 'rpy2 not imported')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "rpy2 not imported"
+    assert fake in done.stdout and f"R {installed['r_version']}" in done.stdout
+    assert "install the rpy2 that fits: pip install 'rpy2" in done.stdout
+    doctor = subprocess.run([str(BIN / "ketabridge"), "doctor"], capture_output=True, text=True, env=env, timeout=120)
+    assert doctor.returncode == 1
+    assert f"rpy2-rinterface  {fake}" in doctor.stdout and "problem: " in doctor.stdout

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import subprocess
 from importlib import metadata
 
 import ketabridge
 
 
-def _installed_versions() -> tuple[str, str]:
-    """R and metafor versions asked of a separate Rscript process, not of the bridge."""
-    out = subprocess.run(
-        ["Rscript", "-e", "cat(paste(R.version$major, R.version$minor, sep='.'), as.character(packageVersion('metafor')))"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()
-    return out[0], out[1]
+def _distributions() -> set[str]:
+    return {dist.metadata["Name"] for dist in metadata.distributions()}
 
 
-def test_provenance_names_versions_and_call(bcg_effects):
-    r_version, metafor_version = _installed_versions()
+def test_provenance_names_versions_and_call(bcg_effects, installed):
+    r_version, metafor_version = installed["r_version"], installed["metafor_version"]
     result = ketabridge.rma(bcg_effects, method="DL", test="knha", slab="author", mods=["ablat"])
     for item in (result, ketabridge.regtest(ketabridge.rma(bcg_effects)), ketabridge.trimfill(ketabridge.rma(bcg_effects))):
         provenance = item.provenance
         assert provenance.r_version == r_version
         assert provenance.metafor_version == metafor_version
         assert provenance.rpy2_version == metadata.version("rpy2")
+        # rpy2 3.6 splits into two distributions; in 3.5 both halves are rpy2 itself.
+        for part in ("rpy2-rinterface", "rpy2-robjects"):
+            expected = metadata.version(part if part in _distributions() else "rpy2")
+            assert getattr(provenance, part.replace("-", "_") + "_version") == expected
         assert provenance.ketabridge_version == metadata.version("ketabridge")
     assert result.provenance.r_call == (
         "rma.uni(yi = yi, vi = vi, ni = ni, slab = slab, mods = cbind(ablat), data = dat, "
@@ -38,7 +36,8 @@ def test_provenance_names_versions_and_call(bcg_effects):
 def test_provenance_serialises(bcg_effects):
     document = ketabridge.rma(bcg_effects).to_dict()["provenance"]
     assert set(document) == {
-        "ketabridge_version", "r_version", "metafor_version", "rpy2_version", "r_call", "r_warnings", "created",
+        "ketabridge_version", "r_version", "metafor_version", "rpy2_version", "rpy2_rinterface_version",
+        "rpy2_robjects_version", "r_call", "r_warnings", "created",
     }
 
 

@@ -70,3 +70,35 @@ def test_children_do_not_inherit_r_library_path():
                            capture_output=True, text=True)
     assert child.returncode == 0, child.stderr
     assert "/usr/lib/R/lib" not in child.stdout
+
+
+# Which rpy2 loads into which R: rpy2's NEWS (3.6.7: "R >= 4.5.0 is required", R 4.6 hid C
+# functions rinterface < 3.6.7 used) and this project's lanes (3.5.17 loads into R 4.2, 4.5, 4.6).
+@pytest.mark.parametrize("rinterface, r_version, problem", [
+    ("3.5.17", "4.2.2", None),
+    ("3.5.17", "4.5.0", None),
+    ("3.5.17", "4.6.2", None),
+    ("3.6.7", "4.6.2", None),
+    ("3.6.7", "4.5.0", None),
+    ("3.6.7", "4.2.2", "rpy2-rinterface 3.6.7 needs R >= 4.5, and R 4.2.2 was found; install the rpy2 that fits: "
+                       "pip install 'rpy2>=3.5.13,<3.6'"),
+    ("3.6.5", "4.6.2", "rpy2-rinterface 3.6.5 cannot load into R 4.6.2 (R 4.6 needs >= 3.6.7); install the rpy2 "
+                       "that fits: pip install 'rpy2>=3.6.9'"),
+    ("3.5.1", "4.2.2", "rpy2 3.5.1 is too old for ketabridge"),
+    (None, "4.6.2", "rpy2 is not installed; install the rpy2 that fits: pip install 'rpy2>=3.6.9'"),
+])
+def test_rpy2_and_r_pairs(rinterface, r_version, problem):
+    from ketabridge._r.compat import rpy2_problem
+
+    found = rpy2_problem(rinterface, r_version)
+    assert found == problem if problem is None else found.startswith(problem), found
+
+
+def test_the_installed_rpy2_fits_the_installed_r(installed):
+    """`make setup` chose the rpy2 for this lane's R; the session reports both halves' versions."""
+    from ketabridge._r.compat import rpy2_problem, rpy2_versions
+
+    assert rpy2_problem(rpy2_versions()["rpy2-rinterface"], installed["r_version"]) is None
+    session = r_session()
+    assert session.r_version == installed["r_version"]
+    assert session.rpy2_rinterface_version == rpy2_versions()["rpy2-rinterface"]

@@ -37,8 +37,7 @@ def run_chunk(payload: dict) -> dict:
         fit_seconds = 0.0
     return {
         "tables": tables,
-        "versions": {"r_version": session.r_version, "metafor_version": session.metafor_version,
-                     "rpy2_version": session.rpy2_version},
+        "versions": session.versions(),
         "fit_seconds": fit_seconds,
     }
 

@@ -69,7 +69,7 @@ def crosscheck(
         "datasets": len(datasets), "n": n, "seed": seed, "level": level,
         "methods": list(chosen_methods), "tests": list(chosen_tests), "quantities": list(chosen_quantities),
         "tolerances": {name: vars(tolerance) for name, tolerance in table.items()},
-        **{key: batch_provenance[key] for key in ("r_version", "metafor_version", "rpy2_version") if key in batch_provenance},
+        **{key: value for key, value in batch_provenance.items() if key.endswith("_version") and key != "ketabridge_version"},
     }
     return CrosscheckResult(
         discrepancies=discrepancies, summary=summarise(discrepancies),

@@ -11,13 +11,14 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from functools import cache
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 
 from ..errors import RNotAvailableError
+from .compat import r_version_at, rpy2_problem, rpy2_versions, version_tuple
 
-R_FLOOR = (4, 0)  # rpy2 3.5.x needs R >= 4.0; R >= 4.5 needs rpy2 3.6, which breaks R < 4.5.
-METAFOR_FLOOR = (3, 8)  # the allow-lists in options.py are copied from metafor 3.8-1.
+R_FLOOR = (4, 0)  # rpy2 3.5.x needs R >= 4.0
+METAFOR_FLOOR = (3, 8)  # the oldest metafor whose vocabularies and behaviours ketabridge knows
 
 _start_lock = threading.Lock()
 # Captured at import, which always precedes R's start (this module starts R): rpy2 and R
@@ -34,6 +35,16 @@ class RSession:
     r_home: str
     metafor_version: str
     rpy2_version: str
+    rpy2_rinterface_version: str
+    rpy2_robjects_version: str
+
+    def versions(self) -> dict[str, str]:
+        """The versions every result's provenance records."""
+        return {
+            "r_version": self.r_version, "metafor_version": self.metafor_version,
+            "rpy2_version": self.rpy2_version, "rpy2_rinterface_version": self.rpy2_rinterface_version,
+            "rpy2_robjects_version": self.rpy2_robjects_version,
+        }
 
     def entry(self, name: str):
         return self.env.find(name)
@@ -66,15 +77,20 @@ def r_source_files() -> list[Path]:
 
 
 def rpy2_version() -> str:
-    try:
-        return metadata.version("rpy2")
-    except metadata.PackageNotFoundError:
-        return "not installed"
+    """The rpy2 release (rpy2-rinterface's where only the split packages are installed)."""
+    found = rpy2_versions()
+    return found.get("rpy2") or found.get("rpy2-rinterface") or "not installed"
 
 
 @cache
 def _start() -> RSession:
     r_home = find_r_home()
+    r_version = r_version_at(r_home)
+    _check_floor("R", r_version, R_FLOOR)
+    installed = rpy2_versions()
+    problem = rpy2_problem(installed.get("rpy2-rinterface"), r_version)
+    if problem:  # before importing rpy2: a mismatched rpy2 fails to load, or crashes, on import
+        raise RNotAvailableError(problem)
     os.environ.setdefault("R_HOME", r_home)
     try:
         import rpy2.rinterface as ri
@@ -83,12 +99,13 @@ def _start() -> RSession:
         # R's console output would reach the user's terminal as noise; errors come back as data.
         callbacks.consolewrite_print = lambda text: None
         callbacks.consolewrite_warnerror = lambda text: None
-        ri.initr_simple()
+        # rpy2 3.6 removed initr_simple; its initr also checks R's environment variables.
+        start_r = getattr(ri, "initr_simple", None) or ri.initr
+        start_r()
         _restore_library_path()
     except Exception as error:  # rpy2 raises many kinds here (ImportError, OSError, RuntimeError)
         raise RNotAvailableError(
-            f"rpy2 {rpy2_version()} cannot start R at {r_home} ({type(error).__name__}: {error}); "
-            "rpy2 must be 3.5.x for R < 4.5"
+            f"rpy2 {rpy2_version()} cannot start R {r_version} at {r_home} ({type(error).__name__}: {error})"
         ) from error
 
     env = ri.baseenv.find("new.env")()
@@ -105,8 +122,9 @@ def _start() -> RSession:
         r_home=versions["r_home"],
         metafor_version=versions["metafor"] or "",
         rpy2_version=rpy2_version(),
+        rpy2_rinterface_version=installed["rpy2-rinterface"],
+        rpy2_robjects_version=installed.get("rpy2-robjects", "not installed"),
     )
-    _check_floor("R", session.r_version, R_FLOOR)
     if not session.metafor_version:
         raise RNotAvailableError(f"the R package metafor is not installed in R {session.r_version} ({r_home})")
     _check_floor("metafor", session.metafor_version, METAFOR_FLOOR)
@@ -134,6 +152,5 @@ def r_session() -> RSession:
 
 
 def _check_floor(what: str, version: str, floor: tuple[int, ...]) -> None:
-    parts = tuple(int(part) for part in version.replace("-", ".").split(".")[: len(floor)])
-    if parts < floor:
+    if version_tuple(version)[: len(floor)] < floor:
         raise RNotAvailableError(f"{what} {version} is too old; ketabridge needs {what} >= {'.'.join(map(str, floor))}")
