@@ -76,6 +76,7 @@ def batch(
     source = Source(data, by, list(settings.columns.values()))
     fast_skipped = _fast_not_covered(settings)
     fast = settings.engine == "fast" and not fast_skipped
+    fast_rules = _fast_rules() if settings.engine == "fast" else None
     size = chunk_size or (FAST_CHUNK if fast else chunk_size_for(len(source.ids), workers))
     fingerprint = {"input": source.describe(), "options": settings.describe()}
     store = BatchStore(Path(out), fingerprint, resume) if out is not None else None
@@ -137,7 +138,8 @@ def batch(
     try:
         work = payloads()
         if fast:  # numpy first; what it hands on, in R-sized chunks, goes to metafor as usual
-            work = run_fast(work, by, keep_fast, chunk_size or chunk_size_for(len(source.ids), workers), fast_failures)
+            work = run_fast(work, by, keep_fast, chunk_size or chunk_size_for(len(source.ids), workers), fast_failures,
+                            fast_rules.metafor_version)
         run_metafor(work, on_result, on_failure)
     finally:
         bar.close()
@@ -156,7 +158,7 @@ def batch(
         "engine_counts": tables["status"]["engine"].value_counts().to_dict() if len(tables["status"]) else {},
     }
     if settings.engine == "fast":
-        provenance.update(_fast_versions(), fast_replays="metafor 3.8-1", fast_seconds=timing["fast_seconds"],
+        provenance.update(_fast_versions(), fast_replays=fast_rules.describe(), fast_seconds=timing["fast_seconds"],
                           fast_not_covered=fast_skipped, fast_chunk_failures=fast_failures)
         started_verifying = time.perf_counter()
         provenance["verification"] = verify_run(
@@ -185,6 +187,15 @@ def _fast_not_covered(settings: BatchSettings) -> str:
     from .._fast.chunk import not_covered
 
     return not_covered(settings.to_r())
+
+
+def _fast_rules():
+    """The metafor release the fast path replays: the one this machine's R has, which also
+    computes what the fast path hands on and verifies the run."""
+    from .._fast.rules import Rules
+    from .._r.compat import installed_metafor_version
+
+    return Rules(installed_metafor_version())
 
 
 def _fast_versions() -> dict:

@@ -14,15 +14,18 @@ CHUNK = 5000  # analyses per fast chunk: numpy's per-call overhead is spread ove
 
 
 def run_fast(payloads: Iterator[dict], by: str, keep: Callable[[dict, float], None], metafor_chunk: int,
-             failures: list[str]) -> Iterator[dict]:
+             failures: list[str], metafor_version: str) -> Iterator[dict]:
     """keep(tables, seconds) for every analysis the fast path computed; yields the payloads of
     the others (same layout, at most metafor_chunk analyses each) for the metafor engine. A chunk
-    the fast path raises on goes to metafor whole, and the error is added to failures."""
+    the fast path raises on goes to metafor whole, and the error is added to failures. The fast
+    path replays metafor_version, the metafor that computes and verifies the rest."""
     from .._fast.chunk import fast_reply
+    from .._fast.rules import following
 
     for payload in payloads:
         try:
-            reply, routed = fast_reply(payload["sizes"], payload["data"], payload["settings"])
+            with following(metafor_version):
+                reply, routed = fast_reply(payload["sizes"], payload["data"], payload["settings"])
         except Exception as error:  # a fast-path bug must not cost the batch: metafor computes it
             failures.append(f"chunk {payload['index']}: {type(error).__name__}: {error}")
             yield from _pieces(payload, np.ones(len(payload["ids"]), dtype=bool), metafor_chunk)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import distributions as dist
-from . import messages
+from . import messages, rules
 from .steps import Outcome
 from .tau2 import estimate_tau2
 from .weighted import design, leverage, trace_p, wls
@@ -100,8 +100,9 @@ def _rma(yi, vi, method, test, level, x) -> Fit:
     if test == "knha":
         scale = np.where(fit.rss <= np.finfo(float).eps, 0.0, fit.rss / (k - p))
         vb = vb * scale[:, None, None]
-        if method in EQUAL_EFFECTS:
-            outcome.warn(np.ones(count, dtype=bool), messages.KNHA_EQUAL_EFFECTS.format(method=method))
+        warning = rules.current().knha_equal_effects(method) if method in EQUAL_EFFECTS else None
+        if warning:
+            outcome.warn(np.ones(count, dtype=bool), warning)
     beta = fit.beta
     if p == 2:
         beta, vb = _uncentred(beta, vb, shift)

@@ -1,4 +1,5 @@
-"""Begg and Mazumdar's rank correlation test, as metafor 3.8-1's ``ranktest(fit)`` computes it.
+"""Begg and Mazumdar's rank correlation test, as metafor's ``ranktest(fit)`` computes it
+(3.8-1's code; from 5.0 quiet, with a normal-approximation fallback: see rules.py).
 
 metafor standardises each effect against the inverse-variance weighted mean,
 yi* = (yi - theta) / sqrt(vi - 1/sum(wi)), and calls
@@ -16,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import rules
 from .distributions import pnorm_two_sided
 from .steps import Outcome
 
@@ -56,11 +58,15 @@ def ranktest(yi: np.ndarray, vi: np.ndarray) -> RankTest:
     tau, undefined = _kendall_tau(standardised, vi)
     ties_x, ties_y = _tie_sizes(standardised), _tie_sizes(vi)
     has_ties = (ties_x > 0).any(axis=1) | (ties_y > 0).any(axis=1)
-    p_value = np.where(has_ties, _normal_p_value(tau, ties_x, ties_y, n), _exact_p_value(tau, n))
+    normal = _normal_p_value(tau, ties_x, ties_y, n)
+    p_value = np.where(has_ties, normal, _exact_p_value(tau, n))
+    quiet = rules.current().ranktest_is_quiet
+    if quiet:  # metafor >= 5.0 reruns cor.test with exact = FALSE where the exact p-value is NA
+        p_value = np.where(np.isnan(p_value), normal, p_value)
     p_value = np.where(undefined, np.nan, p_value)
     tau = np.where(undefined, np.nan, tau)
     warnings = [
-        (SD_ZERO_WARNING,) if bad else (TIES_WARNING,) if tied else ()
+        () if quiet else (SD_ZERO_WARNING,) if bad else (TIES_WARNING,) if tied else ()
         for bad, tied in zip(undefined.tolist(), has_ties.tolist())
     ]
     # R's table() groups tied values by their 15-digit text: distinct tied values that print

@@ -145,6 +145,11 @@ def _restore_library_path() -> None:
         os.environ["LD_LIBRARY_PATH"] = _LD_LIBRARY_PATH_BEFORE_R
 
 
+def started() -> bool:
+    """Whether R already runs in this process (without starting it)."""
+    return _start.cache_info().currsize > 0
+
+
 def r_session() -> RSession:
     """The process's R session, started on first use; raises RNotAvailableError with a fix."""
     with _start_lock:
