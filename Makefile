@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup r browser venv test demo bench clean
+.PHONY: setup r browser venv test test-lanes demo bench clean
 
 setup: r browser venv
 
@@ -24,6 +24,11 @@ $(STAMP): pyproject.toml scripts/setup-venv.sh
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The whole suite in each lane (scripts/lanes/lanes.txt): Debian bookworm, trixie and sid roots with
+# their own R, metafor, rpy2, Python and pandas, built once under ~/.cache/ketabridge-lanes.
+test-lanes:
+	@bash scripts/lanes/run.sh
 
 # The CRPS ketamine case study: summary on screen, tables, plots and report.html in ketabridge-out/.
 demo: r venv

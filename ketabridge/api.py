@@ -16,6 +16,7 @@ from .io import TableLike, to_arrow
 from .options import (
     ESCALC_COLUMNS, ESCALC_CORRELATIONS, ESCALC_MI_IS_COUNT, ESCALC_NONNEGATIVE, ESCALC_TO, ESCALC_VTYPES, MEASURES,
     PREPOST_MEASURES, REGTEST_MODELS, REGTEST_PREDICTORS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES, check_choice,
+    check_release,
 )
 from .results import (
     PROVENANCE_ATTR, BiasTestResult, MetaResult, Provenance, SubgroupResult, bias_test_result, meta_result,
@@ -47,7 +48,7 @@ def escalc(
     one number, the assumed pre-post correlation of every study (R's recycled scalar); it
     shows in the provenance's call as ``ri = <value>``.
     """
-    check_choice(measure, MEASURES, "measure")
+    check_release(check_choice(measure, MEASURES, "measure"), "measure")
     assumed = {"ri": _assumed_ri(measure, columns.pop("ri"))} if _is_number(columns.get("ri")) else {}
     unknown = sorted(set(columns) - set(ESCALC_COLUMNS))
     if unknown:
@@ -60,7 +61,7 @@ def escalc(
     if to is not None:
         check_choice(to, ESCALC_TO, "to")
     if vtype is not None:
-        check_choice(vtype, ESCALC_VTYPES, "vtype")
+        check_release(check_choice(vtype, ESCALC_VTYPES, "vtype"), "vtype")
 
     table = to_arrow(data)
     values = {argument: validate.numeric_column(table, column) for argument, column in columns.items()}
@@ -198,8 +199,11 @@ def regtest(result: MetaResult, model: str = "rma", predictor: str = "sei") -> B
 
 
 def ranktest(result: MetaResult) -> BiasTestResult:
-    """Begg and Mazumdar's rank correlation test: metafor's ``ranktest``."""
+    """Begg and Mazumdar's rank correlation test: metafor's ``ranktest``, for a model without
+    moderators (metafor >= 4.4 refuses one; 3.8 tested the raw effects, ignoring them)."""
     _check_result(result, "ranktest")
+    if result.spec.mods:
+        raise InputError("the rank test needs a model without moderators")
     reply = call_entry("kb_ranktest", result.spec.to_r())
     return bias_test_result("ranktest", reply.value, Provenance.from_reply(reply))
 

@@ -20,12 +20,17 @@ if TYPE_CHECKING:
 
 NATURAL = "natural"  # transf= value meaning "the measure's own back-transform"
 
-# Options of later metafor versions (or of other functions) that metafor 3.8-1's predict.rma
-# would swallow through `...` without effect; named here to say so in the error.
-IGNORED_BY_METAFOR_38 = ("predtype", "pi.type", "pi_type", "adjust", "prob", "newscale", "addz")
+# predict.rma's kinds of prediction interval: its `predtype` (metafor >= 5.0), which earlier
+# releases take as `pi.type` through `...` (3.8-1's predict.rma.r); the same values in both.
+PREDTYPES = ("default", "simple", "riley", "t")
+ADJUST_SINCE = (4, 8)  # predict.rma gained `adjust` (Bonferroni-adjusted bounds) in 4.8-0
+# Options of predict.rma (or of other functions) that ketabridge does not pass on: named here so
+# the error says so instead of letting metafor ignore or misread them.
+NOT_PASSED_ON = ("pi.type", "pi_type", "hetvar", "prob", "newscale", "addz", "newmods")
 
 
-def predict(result: MetaResult, level: float | None = None, transf: str | None = None, **targs) -> pd.DataFrame:
+def predict(result: MetaResult, level: float | None = None, transf: str | None = None,
+            predtype: str | None = None, adjust: bool = False, **targs) -> pd.DataFrame:
     """Pooled effect with confidence and prediction intervals: metafor's ``predict.rma``.
 
     One row (``estimate, std_error, conf_low, conf_high, pi_low, pi_high``) for a model without
@@ -36,12 +41,20 @@ def predict(result: MetaResult, level: float | None = None, transf: str | None =
     ROM..., ``ilogit`` for PLO, ``ipft.hm`` for PFT; none for PR, MD...); ``None`` keeps the model
     scale, as metafor does. ``ipft.hm`` takes ``ni`` from the model (or ``ni=`` here). Prediction
     intervals are metafor's: normal quantiles, or t(k - p) under ``test="knha"`` or ``"t"``; after a
-    back-transform ``std_error`` is NaN. Unlike metafor 3.8-1, which silently ignores options it
-    does not know (e.g. ``predtype``), any other keyword raises InputError.
+    back-transform ``std_error`` is NaN. ``predtype`` chooses the kind of prediction interval
+    (``default, simple, riley, t``: metafor's ``predtype``, its ``pi.type`` before 5.0);
+    ``adjust=True`` Bonferroni-adjusts the bounds (metafor >= 4.8). Any other keyword raises
+    InputError, where metafor would ignore it with a warning.
     """
     result = _fitted(result, "predict")
     transform, sizes = resolve_transform(result.spec, transf, targs, "predict")
-    reply = call_entry("kb_predict", result.spec.to_r(), _level(result, level), transform, sizes)
+    if predtype is not None:
+        check_choice(predtype, PREDTYPES, "predtype")
+    if not isinstance(adjust, bool):
+        raise InputError(f"adjust must be True or False, not {adjust!r}")
+    if adjust:
+        _check_metafor(ADJUST_SINCE, "predict(adjust=True)")
+    reply = call_entry("kb_predict", result.spec.to_r(), _level(result, level), transform, sizes, predtype, adjust)
     return tidy_frame(reply, schema.PREDICT)
 
 
@@ -110,12 +123,21 @@ def _check_targs(targs: dict, what: str) -> None:
     unknown = sorted(set(targs) - {"ni"})
     if not unknown:
         return
-    later = [name for name in unknown if name in IGNORED_BY_METAFOR_38]
-    note = f" ({', '.join(later)}: not in metafor 3.8-1)" if later else ""
+    named = [name for name in unknown if name in NOT_PASSED_ON]
+    note = f" ({', '.join(named)}: metafor's, not passed on by ketabridge)" if named else ""
+    options = "level, transf, predtype, adjust" if what == "predict" else "level, transf"
     raise InputError(
-        f"{what}() has no option {', '.join(repr(name) for name in unknown)}{note}; metafor 3.8-1 would "
-        f"silently ignore it, so ketabridge refuses. Options: level, transf, and ni (for transf='ipft.hm')"
+        f"{what}() has no option {', '.join(repr(name) for name in unknown)}{note}; metafor would ignore it "
+        f"or misread it, so ketabridge refuses. Options: {options}, and ni (for transf='ipft.hm')"
     )
+
+
+def _check_metafor(since: tuple[int, int], what: str) -> None:
+    from ._r.compat import installed_metafor_version, version_tuple
+
+    running = installed_metafor_version()
+    if version_tuple(running)[:2] < since:
+        raise InputError(f"{what} needs metafor >= {since[0]}.{since[1]}; this R has metafor {running}")
 
 
 def _sizes(values) -> np.ndarray:

@@ -1,6 +1,11 @@
-"""Vocabularies copied from metafor 3.8-1, so bad names fail in Python with a clear message.
+"""metafor's vocabularies, each name with the release that brought it, so a bad name fails in
+Python with a clear message, and a name the running metafor does not know yet is refused before
+R sees it.
 
-Sources: the argument checks in metafor::escalc, rma.uni, trimfill.rma.uni and regtest (3.8-1).
+The lists are the argument checks of escalc, rma.uni, trimfill.rma.uni and regtest in metafor
+3.8-1 to 5.2-1 (their code, and NEWS.md where it says). tests/test_vocabulary.py reads the same
+checks from the running metafor, in every lane, and asserts that these lists cut to its release
+(accepted()) are exactly what it accepts, so they cannot drift.
 """
 
 from __future__ import annotations
@@ -9,9 +14,9 @@ from typing import Literal, get_args
 
 Method = Literal[
     "EE", "FE", "CE", "DL", "DLIT", "HE", "HS", "HSk", "SJ", "SJIT",
-    "ML", "REML", "EB", "PM", "MP", "PMM", "GENQ", "GENQM",
+    "ML", "REML", "EB", "PM", "MP", "PMM", "GENQ", "GENQM", "CO", "VC",
 ]
-Test = Literal["z", "t", "knha", "adhoc"]
+Test = Literal["z", "t", "knha", "hksj", "adhoc"]
 Measure = Literal[
     "RR", "OR", "PETO", "RD", "AS", "PHI", "YUQ", "YUY", "RTET", "PBIT", "OR2D", "OR2DN",
     "OR2DL", "MPRD", "MPRR", "MPOR", "MPORC", "MPPETO", "MPORM", "IRR", "IRD", "IRSD", "MD",
@@ -19,6 +24,10 @@ Measure = Literal[
     "D2ORL", "COR", "UCOR", "ZCOR", "PCOR", "ZPCOR", "SPCOR", "PR", "PLN", "PLO", "PAS",
     "PFT", "IR", "IRLN", "IRS", "IRFT", "MN", "MNLN", "CVLN", "SDLN", "SMN", "MC", "SMCC",
     "SMCR", "SMCRH", "ROMC", "CVRC", "VRC", "ARAW", "AHW", "ABT", "REH",
+    # later releases (RELEASE_OF below)
+    "ZPHI", "ZTET", "ZPB", "ZBIS", "ZSPCOR", "R2", "ZR2", "SMCRP", "SMCRPH", "HR", "HD",
+    "PRZ", "CLES", "CLESN", "AUC", "AUCN", "CLESCN", "AUCCN", "R2F", "ZR2F",
+    "POMPMD", "POMPMN", "POMPMC",
 ]
 TrimfillEstimator = Literal["L0", "R0", "Q0"]
 TrimfillSide = Literal["left", "right"]
@@ -56,7 +65,7 @@ ESCALC_CORRELATIONS = ("ri",)
 # Pre/post measures whose ri is the pre-post correlation (metafor 3.8-1 escalc), so one assumed
 # value for every study may replace the ri column.
 PREPOST_MEASURES = ("MC", "SMCC", "SMCR", "SMCRH", "ROMC", "CVRC", "VRC")
-ESCALC_VTYPES = ("LS", "LS2", "UB", "HO", "ST", "CS", "AV", "AV2", "AVHO")
+ESCALC_VTYPES = ("LS", "LS2", "UB", "HO", "ST", "CS", "AV", "AVHO", "AV2", "LS3", "H0", "H0a", "H0b", "MAX")
 ESCALC_TO = ("all", "only0", "if0all", "none")
 
 # rma.uni control= settings that ketabridge passes on (names as in metafor).
@@ -64,6 +73,54 @@ CONTROL_KEYS = (
     "tau2.init", "tau2.min", "tau2.max", "threshold", "tol", "maxiter", "stepadj", "REMLf",
     "evtol",
 )
+
+
+def _since(release: tuple[int, int], *names: str) -> dict[str, tuple[int, int]]:
+    return dict.fromkeys(names, release)
+
+
+# The metafor release that first accepts a name; a name not listed is accepted from 3.8-1 on.
+RELEASE_OF: dict[str, dict[str, tuple[int, int]]] = {
+    "method": _since((5, 0), "CO", "VC"),  # aliases of HE (rma.uni.r, 5.0-1)
+    "test": _since((4, 6), "hksj"),  # an alias of knha (rma.uni.r, 4.6-0)
+    "measure": {
+        **_since((4, 0), "ZPHI", "ZTET", "ZPB", "ZBIS", "ZSPCOR"),
+        **_since((4, 4), "R2", "ZR2"),
+        **_since((4, 6), "SMCRP", "SMCRPH", "HR", "HD"),
+        **_since((4, 8), "PRZ", "CLES", "CLESN", "AUC", "AUCN", "CLESCN", "AUCCN", "R2F", "ZR2F"),
+        **_since((5, 2), "POMPMD", "POMPMN", "POMPMC"),
+    },
+    "vtype": {**_since((4, 4), "AV2"), **_since((4, 8), "LS3", "H0", "H0a", "H0b", "MAX")},
+}
+VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "method": METHODS, "test": TESTS, "measure": MEASURES, "vtype": ESCALC_VTYPES,
+    "trimfill_estimator": TRIMFILL_ESTIMATORS, "trimfill_side": TRIMFILL_SIDES,
+    "regtest_model": REGTEST_MODELS, "regtest_predictor": REGTEST_PREDICTORS,
+}
+
+
+def accepted(kind: str, metafor_release: tuple[int, ...] | None = None) -> tuple[str, ...]:
+    """The names of vocabulary `kind` that a metafor release (default: this machine's) accepts."""
+    if metafor_release is None:
+        from ._r.compat import installed_metafor_version, version_tuple
+
+        metafor_release = version_tuple(installed_metafor_version())
+    since = RELEASE_OF.get(kind, {})
+    return tuple(name for name in VOCABULARIES[kind] if since.get(name, (3, 8)) <= tuple(metafor_release[:2]))
+
+
+def check_release(value: str, kind: str) -> str:
+    """Raise InputError if the metafor this machine's R has does not know `value` yet."""
+    since = RELEASE_OF.get(kind, {}).get(value)
+    if since is None:
+        return value
+    from ._r.compat import installed_metafor_version, version_tuple
+    from .errors import InputError
+
+    running = installed_metafor_version()
+    if version_tuple(running)[:2] < since:
+        raise InputError(f"{kind} {value!r} needs metafor >= {since[0]}.{since[1]}; this R has metafor {running}")
+    return value
 
 
 def check_choice(value: object, allowed: tuple[str, ...], what: str) -> str:

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from . import validate
 from .errors import InputError
-from .options import CONTROL_KEYS, MEASURES, METHODS, METHODS_NEEDING_WEIGHTS, TESTS, check_choice
+from .options import CONTROL_KEYS, MEASURES, METHODS, METHODS_NEEDING_WEIGHTS, TESTS, check_choice, check_release
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,10 +66,10 @@ def model_spec(
     na_action: str,
 ) -> ModelSpec:
     """Validate the columns and options of an rma call; raise InputError naming column and rows."""
-    check_choice(method, METHODS, "method")
-    check_choice(test, TESTS, "test")
+    check_release(check_choice(method, METHODS, "method"), "method")
+    check_release(check_choice(test, TESTS, "test"), "test")
     if measure is not None:
-        check_choice(measure, MEASURES + ("GEN",), "measure")
+        check_release(check_choice(measure, MEASURES + ("GEN",), "measure"), "measure")
     if method in METHODS_NEEDING_WEIGHTS and weights is None:
         raise InputError(f"method {method!r} needs study weights: pass weights='<column>'")
     if isinstance(mods, str):

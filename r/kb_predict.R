@@ -15,11 +15,21 @@ kb_transf_args <- function(transform, ni) {
 # metafor leaves out a column it has no value for (se after a transform, PIs of EE models).
 kb_column <- function(values, n) if (is.null(values)) rep(NA_real_, n) else as.numeric(values)
 
-kb_predict <- function(model, level, transform = NULL, ni = NULL) {
-  options <- c(list(level = level), kb_transf_options(transform, ni))
+# The kind of prediction interval: metafor 5.0 renamed predict.rma's `pi.type` to `predtype`;
+# earlier releases read `pi.type` from `...` (5.x still accepts it, so this is for the call text).
+kb_interval_args <- function(predtype, adjust) {
+  kind <- if (is.null(predtype)) list()
+          else if (utils::packageVersion("metafor") >= "5.0") list(predtype = predtype)
+          else list(pi.type = predtype)
+  c(kind, if (isTRUE(adjust)) list(adjust = TRUE))
+}
+
+kb_predict <- function(model, level, transform = NULL, ni = NULL, predtype = NULL, adjust = FALSE) {
+  interval <- kb_interval_args(predtype, adjust)
+  options <- c(list(level = level), interval, kb_transf_options(transform, ni))
   kb_guard(kb_call_text("predict", character(), options, inner = kb_model_call(model)), {
     fit <- kb_fit(model)
-    pred <- do.call(metafor::predict.rma, c(list(fit, level = level), kb_transf_args(transform, ni)))
+    pred <- do.call(metafor::predict.rma, c(list(fit, level = level), interval, kb_transf_args(transform, ni)))
     n <- length(pred$pred)
     list(
       estimate = as.numeric(pred$pred), std_error = kb_column(pred$se, n),

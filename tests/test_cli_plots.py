@@ -27,7 +27,8 @@ def test_forest_and_funnel_files_are_written(tmp_path):
     with Image.open(forest) as image:
         assert image.size == (400, 320)
         assert len(image.convert("L").getcolors(maxcolors=256)) > 2  # not a blank page
-    assert ElementTree.parse(funnel).getroot().get("width") == "360pt"
+    # R's svg() device writes points, with the unit (cairo 1.16) or without it (cairo 1.18)
+    assert ElementTree.parse(funnel).getroot().get("width").removesuffix("pt") == "360"
     assert f"wrote {forest}" in result.stderr and f"wrote {funnel}" in result.stderr
     assert result.stdout.startswith("k,measure,method")  # the analysis output is unchanged
 

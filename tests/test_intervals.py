@@ -94,7 +94,10 @@ def test_confint_rows_and_bounds(bcg_effects):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"predtype": "between"}, "'predtype' \\(predtype: not in metafor 3.8-1\\); metafor 3.8-1 would silently ignore it"),
+    ({"predtype": "between"}, "unknown predtype 'between'; choose one of: default, simple, riley, t"),
+    ({"pi_type": "t"}, "has no option 'pi_type' \\(pi_type: metafor's, not passed on by ketabridge\\)"),
+    ({"hetvar": 0.1}, "has no option 'hetvar'"),
+    ({"adjust": "yes"}, "adjust must be True or False"),
     ({"newmods": [1.0]}, "has no option 'newmods'"),
     ({"transf": "log"}, "unknown transf 'log'; choose one of: exp, ilogit, ipft.hm, iarcsin, ztor, natural"),
     ({"transf": "exp", "ni": [10, 20]}, "ni= is only used by transf='ipft.hm'"),
@@ -139,3 +142,36 @@ def test_augment_is_one_r_round_trip(bcg_effects, monkeypatch):
     table = result.augment()
     assert entries == ["kb_augment"]
     assert {"yi_natural", "ci_low_natural", "ci_high_natural"} <= set(table.columns)
+
+
+def test_predtype_t_uses_t_quantiles_with_k_minus_1_df(bcg_effects):
+    """predtype="t" (pi.type before metafor 5.0): the PI is estimate +- t(0.975, k - 1) *
+    sqrt(se^2 + tau^2) under test="z" (metafor's ?predict.rma); computed here with scipy."""
+    from scipy import stats
+
+    result = ketabridge.rma(bcg_effects)
+    glance = result.glance().iloc[0]
+    row = ketabridge.predict(result, predtype="t").iloc[0]
+    half = stats.t.ppf(0.975, glance["k"] - 1) * np.sqrt(glance["std_error"] ** 2 + glance["tau2"])
+    assert row["pi_low"] == pytest.approx(glance["estimate"] - half, rel=1e-10)
+    assert row["pi_high"] == pytest.approx(glance["estimate"] + half, rel=1e-10)
+    assert row["conf_low"] == pytest.approx(glance["conf_low"], rel=1e-12)  # the CI stays z-based
+    default = ketabridge.predict(result).iloc[0]
+    assert default["pi_high"] < row["pi_high"]  # normal quantiles by default: narrower
+
+
+def test_adjust_is_bonferroni_where_metafor_has_it(bcg_effects, installed):
+    """adjust=True (metafor >= 4.8): the bounds of k fitted values use z(1 - 0.05 / (2 k)),
+    computed here with scipy; an older metafor is named in the error instead."""
+    from scipy import stats
+
+    from ketabridge._r.compat import version_tuple
+
+    result = ketabridge.rma(bcg_effects, mods=["ablat"])
+    if version_tuple(installed["metafor_version"]) < (4, 8):
+        with pytest.raises(ketabridge.InputError, match=f"needs metafor >= 4.8; this R has metafor {installed['metafor_version']}"):
+            ketabridge.predict(result, adjust=True)
+        return
+    table = ketabridge.predict(result, adjust=True)
+    z = stats.norm.ppf(1 - 0.05 / (2 * len(table)))
+    np.testing.assert_allclose(table["conf_high"], table["estimate"] + z * table["std_error"], rtol=1e-10)

@@ -32,15 +32,16 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import ketabridge
-from ketabridge.options import METHODS, METHODS_NEEDING_WEIGHTS, TESTS
+from ketabridge.options import METHODS_NEEDING_WEIGHTS, accepted
 
 RSCRIPT = Path(__file__).parent / "rscript"
 DIRECT_METAFOR = RSCRIPT / "direct_metafor.R"
 DIRECT_ESCALC = RSCRIPT / "direct_escalc.R"
 
-# The tests compared. "adhoc" is in ketabridge's TESTS and metafor 3.8-1's rma.uni accepts it
-# (it checks `test` against c("z", "t", "knha", "adhoc")), so it is compared like the others.
-TESTS_COMPARED: tuple[str, ...] = ("z", "t", "knha", "adhoc")
+# The methods and tests compared: every one this lane's metafor accepts ("adhoc" from 3.8-1,
+# "hksj" from 4.6, "CO"/"VC" from 5.0), each compared like the others.
+METHODS: tuple[str, ...] = accepted("method")  # this lane's metafor's (checked by test_vocabulary.py)
+TESTS_COMPARED: tuple[str, ...] = accepted("test")
 
 # Every (method, test) pair test_rma_grid_matches_direct_metafor runs. GENQ/GENQM get
 # weights = 1/vi (metafor's `weights=`), every other method none. test_schema_contract.py

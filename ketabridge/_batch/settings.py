@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ..errors import InputError
 from ..options import (
     ESCALC_COLUMNS, MEASURES, METHODS, METHODS_NEEDING_WEIGHTS, REGTEST_MODELS, TESTS, TRIMFILL_ESTIMATORS,
-    TRIMFILL_SIDES, check_choice,
+    TRIMFILL_SIDES, check_choice, check_release,
 )
 from ..spec import checked_control, percent_level
 
@@ -85,8 +85,8 @@ def batch_settings(
     engine: str = "metafor",
 ) -> BatchSettings:
     """Check every option name against metafor's vocabularies; raise InputError on the first bad one."""
-    check_choice(method, METHODS, "method")
-    check_choice(test, TESTS, "test")
+    check_release(check_choice(method, METHODS, "method"), "method")
+    check_release(check_choice(test, TESTS, "test"), "test")
     check_choice(trimfill_estimator, TRIMFILL_ESTIMATORS, "trimfill_estimator")
     if trimfill_side is not None:
         check_choice(trimfill_side, TRIMFILL_SIDES, "trimfill_side")
@@ -97,7 +97,7 @@ def batch_settings(
     if not isinstance(by, str):
         raise InputError(f"by must be a column name, not {by!r}")
     if measure is not None:
-        check_choice(measure, MEASURES + ("GEN",), "measure")
+        check_release(check_choice(measure, MEASURES + ("GEN",), "measure"), "measure")
     unknown = sorted(set(escalc_columns) - set(ESCALC_COLUMNS))
     if unknown:
         raise InputError(f"unknown argument {', '.join(unknown)}; escalc's columns are: {', '.join(ESCALC_COLUMNS)}")
