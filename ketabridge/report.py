@@ -128,7 +128,9 @@ def _format(value: float) -> str:
 
 
 def _provenance_html(provenance: dict) -> str:
-    versions = ", ".join(f"{name} {provenance[name]}" for name in ("ketabridge_version", "r_version", "metafor_version", "rpy2_version"))
+    versions = (f"ketabridge {provenance['ketabridge_version']}, R {provenance['r_version']}, "
+                f"metafor {provenance['metafor_version']}, rpy2 {provenance['rpy2_version']} "
+                f"(rpy2-rinterface {provenance.get('rpy2_rinterface_version', '?')})")
     parts = [f"<p>{_text(versions)}; created {_text(provenance['created'])}</p>", "<ul>"]
     for name in ("plan", "data", "published"):
         if provenance.get(name):

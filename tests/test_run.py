@@ -193,3 +193,9 @@ def test_a_dispersion_type_other_than_sd_or_se_follows_the_plans_rule():
     derived = derive_sds(data, Dispersion(("x_disp",), "kind", "n", "SE"), "p.toml")
     assert list(derived["x_sd"]) == [1.0, 2.0, 2.0, 2.0]  # SE -> SD is x * sqrt(n)
     assert list(derived["sd_assumption"]) == ["", "", "unknown taken as SE", "unknown taken as SE"]
+
+
+def test_report_says_which_r_and_metafor_made_it(run_dir, installed):
+    out, _ = run_dir
+    page = (out / "report.html").read_text()
+    assert f"R {installed['r_version']}, metafor {installed['metafor_version']}, rpy2 " in page
