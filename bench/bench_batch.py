@@ -131,12 +131,12 @@ def main() -> None:
         r_seconds, r_values = plain_r_loop(data, folder, options.repeats)
         runs = [timed_batch(data, workers=1)[1] for _ in range(options.repeats)]
         one = runs[0]
-        fit_seconds = min(run.provenance["r_fit_seconds"] for run in runs)
+        fit_seconds = min(run.provenance.details["r_fit_seconds"] for run in runs)
         print(f"{options.analyses} analyses, k = {options.k}, REML; fit phases are the best of {options.repeats} runs")
         print(f"plain R loop (Rscript, rma.uni + predict): {1000 * r_seconds / options.analyses:7.2f} ms per analysis")
         print(f"batch, 1 worker, fit phase (R loop):       {1000 * fit_seconds / options.analyses:7.2f} ms per analysis")
         print(f"ratio batch fit phase / plain R loop:      {fit_seconds / r_seconds:7.3f}x  (target <= 1.05)")
-        got = one.glance.set_index("analysis_id")[COMPARED].astype(float)
+        got = one.glance().set_index("analysis_id")[COMPARED].astype(float)
         expected = r_values.set_index("id")[COMPARED]
         same_failures = np.array_equal(got.isna().to_numpy(), expected.isna().to_numpy())
         with np.errstate(invalid="ignore"):  # the failed analyses are NaN on both sides

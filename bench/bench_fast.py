@@ -58,9 +58,9 @@ def relative_difference(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
 def glance_agreement(fast: ketabridge.BatchResult, metafor: ketabridge.BatchResult) -> dict:
     """Largest relative difference over the numeric glance columns, on metafor's analyses, and the
     verification's verdict on them (every column, status and message, with the house tolerances)."""
-    ids = metafor.status["analysis_id"]
-    mine = fast.glance.set_index("analysis_id").loc[ids]
-    theirs = metafor.glance.set_index("analysis_id").loc[ids]
+    ids = metafor.status()["analysis_id"]
+    mine = fast.glance().set_index("analysis_id").loc[ids]
+    theirs = metafor.glance().set_index("analysis_id").loc[ids]
     numeric = [name for name in theirs.columns
                if pd.api.types.is_numeric_dtype(theirs[name]) or pd.api.types.is_bool_dtype(theirs[name])]
     worst, column, absolute = 0.0, "", 0.0
@@ -70,9 +70,9 @@ def glance_agreement(fast: ketabridge.BatchResult, metafor: ketabridge.BatchResu
         if rel.size and rel.max() > worst:
             at = int(np.argmax(rel))
             worst, column, absolute = float(rel[at]), name, float(abs(a[at] - b[at]))
-    tables = lambda result: {"glance": result.glance, "status": result.status}  # noqa: E731
+    tables = lambda result: {"glance": result.glance(), "status": result.status()}  # noqa: E731
     judged = compare(tables(fast), tables(metafor), "REML")
-    status = lambda result: result.status.set_index("analysis_id").loc[ids]  # noqa: E731
+    status = lambda result: result.status().set_index("analysis_id").loc[ids]  # noqa: E731
     failed = lambda result: set(status(result).query("status == 'error'").index)  # noqa: E731
     return {"worst": worst, "column": column, "absolute": absolute, "columns": len(numeric),
             "verdict": judged["verdict"], "share": judged["worst"]["share_of_tolerance"],
@@ -93,7 +93,7 @@ def headline(data: pd.DataFrame, analyses: int, subset: int, workers: int, repea
     if subset < analyses:
         # Scale without inflating metafor: the fixed part (starting R, the pool) counts once, and
         # each further analysis costs only its share of the R fit loop.
-        fit_share = metafor.provenance["r_fit_seconds"] / max(workers, 1)
+        fit_share = metafor.provenance.details["r_fit_seconds"] / max(workers, 1)
         marginal = fit_share / subset
         metafor_total = metafor_seconds - fit_share + analyses * marginal
         print(f"metafor engine timed on a seeded subset of {subset} analyses (seed {SUBSET_SEED}), run once: "
@@ -109,7 +109,8 @@ def headline(data: pd.DataFrame, analyses: int, subset: int, workers: int, repea
     for fraction in FRACTIONS:
         seconds, result = best([batch(data, workers, engine="fast", verify=fraction) for _ in range(repeats)])
         runs[fraction] = (seconds, result)
-        provenance, verification = result.provenance, result.provenance["verification"]
+        provenance = result.provenance.details
+        verification = provenance["verification"]
         print(f"fast engine, verify = {fraction:g}, best of {repeats}: {seconds:.2f} s wall "
               f"(fast compute {provenance['fast_seconds']:.2f} s, verification {provenance['verify_seconds']:.2f} s); "
               f"verified {verification['checked']} = sample {verification['sample']} + boundary "
@@ -117,13 +118,13 @@ def headline(data: pd.DataFrame, analyses: int, subset: int, workers: int, repea
         print(f"  ratio metafor / fast: {metafor_total / seconds:.1f}x; ceiling at equal parallelism "
               f"(analyses / verified): {analyses / verification['checked']:.1f}x")
     boundary = runs[FRACTIONS[0]][1]
-    tau2_zero = int((boundary.glance["tau2"] == 0).sum())
+    tau2_zero = int((boundary.glance()["tau2"] == 0).sum())
     print(f"boundary analyses are the same at every fraction: tau2 = 0 in {tau2_zero} of {analyses} "
-          f"({100 * tau2_zero / analyses:.1f} %), errors {int((boundary.status['status'] == 'error').sum())}, "
+          f"({100 * tau2_zero / analyses:.1f} %), errors {int((boundary.status()['status'] == 'error').sum())}, "
           f"the rest k <= 3, not converged or a failed extra; they, not the sample, set the ceiling")
     seconds, fast = runs[FRACTIONS[0]]
     agreement = glance_agreement(fast, metafor)
-    print(f"fast vs metafor glance on the {len(metafor.status)} analyses metafor ran: largest relative difference "
+    print(f"fast vs metafor glance on the {len(metafor.status())} analyses metafor ran: largest relative difference "
           f"{agreement['worst']:.2g} ({agreement['column'] or 'none'}, absolute {agreement['absolute']:.2g}; over "
           f"{agreement['columns']} numeric columns); failed analyses {'the same' if agreement['same_failed'] else 'DIFFERENT'} "
           f"({agreement['failed']}); status column {'identical' if agreement['same_status'] else 'DIFFERENT'}")
@@ -164,7 +165,7 @@ def versus_pymare(data: pd.DataFrame, metafor: ketabridge.BatchResult, repeats: 
     print(f"fast core (_fast.model.rma, REML):               {1e6 * fast_seconds / len(ids):7.2f} us per analysis")
     print(f"ratio fast / PyMARE: {ratio:.2f}  (target <= 2)")
 
-    glance = metafor.glance.set_index("analysis_id")
+    glance = metafor.glance().set_index("analysis_id")
     rows = np.searchsorted(ids, glance.index.to_numpy())
     reml_failed = glance["tau2"].isna().to_numpy()  # not status "error": that could be an extra failing
     converged = ~reml_failed & ~fit.outcome.failed[rows] & np.isfinite(pymare_tau2[rows])
@@ -190,7 +191,7 @@ def versus_pymare(data: pd.DataFrame, metafor: ketabridge.BatchResult, repeats: 
     print(f"metafor's REML fails on {len(failed)} of them; there the fast core "
           f"{'fails on every one' if fast_same else 'does NOT fail on all'}, PyMARE returns estimates on "
           f"{int(np.isfinite(pymare_tau2[rows[failed]]).sum())}; the first {min(SHOWN, len(failed))}:")
-    messages = metafor.status.set_index("analysis_id")["message"]
+    messages = metafor.status().set_index("analysis_id")["message"]
     for i in failed[:SHOWN]:
         row = rows[i]
         print(f"  analysis {ids[row]}: metafor error {messages.loc[ids[row]]!r}; fast "
@@ -225,7 +226,7 @@ def main() -> None:
     print(f"speed-up, {options.analyses} analyses, k = {options.k}, REML + trim-and-fill + Egger, verification 1 %, "
           f"{options.workers} worker(s){scaled}: target >= 100x, measured {one['ratio']:.1f}x "
           f"({one['metafor_total']:.1f} s vs {one['fast_seconds']:.2f} s), {verdict(one['ratio'] >= 100)}")
-    print(f"fast engine vs metafor engine, every glance column, status and message on {len(one['metafor'].status)} "
+    print(f"fast engine vs metafor engine, every glance column, status and message on {len(one['metafor'].status())} "
           f"analyses: target within the house tolerances (1e-10 relative, 1e-12 closed forms, plus their atol), "
           f"measured worst {agreement['share']:.2g} of its tolerance (largest plain relative difference "
           f"{agreement['worst']:.2g}, absolute {agreement['absolute']:.2g}), same failed analyses "

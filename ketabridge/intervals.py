@@ -10,7 +10,7 @@ import pandas as pd
 from . import schema
 from ._r.call import call_entry
 from .errors import InputError
-from .options import check_choice
+from .options import EQUAL_EFFECTS_METHODS, check_choice
 from .results import tidy_frame
 from .spec import ModelSpec, percent_level
 from .transforms import TRANSFORMS, TRANSFORMS_NEEDING_NI, natural_transform
@@ -45,6 +45,45 @@ def predict(result: MetaResult, level: float | None = None, transf: str | None =
     (``default, simple, riley, t``: metafor's ``predtype``, its ``pi.type`` before 5.0);
     ``adjust=True`` Bonferroni-adjusts the bounds (metafor >= 4.8). Any other keyword raises
     InputError, where metafor would ignore it with a warning.
+
+    Parameters
+    ----------
+    result : MetaResult
+        The result of :func:`rma` (not of ``trimfill``, nor a SubgroupResult): metafor's
+        ``object``.
+    level : float, optional
+        Confidence level in percent (below 1: a proportion): metafor's ``level``. Default
+        None: the model's.
+    transf : {"exp", "ilogit", "ipft.hm", "iarcsin", "ztor", "natural"}, optional
+        Back-transform of the estimate and bounds: metafor's ``transf`` (``exp``,
+        ``transf.ilogit``, ``transf.ipft.hm``, ``transf.iarcsin``, ``transf.ztor``, by name;
+        ``"natural"`` for the measure's own). Default None: the model scale.
+    predtype : {"default", "simple", "riley", "t"}, optional
+        The kind of prediction interval: metafor's ``predtype`` (``pi.type`` before 5.0).
+        Default None: metafor's default.
+    adjust : bool, default False
+        Bonferroni-adjust the interval bounds: metafor's ``adjust`` (metafor >= 4.8).
+    **targs : array_like
+        Only ``ni``: the studies' sample sizes for ``transf="ipft.hm"`` (default: the model's
+        ``ni``), metafor's ``targs=list(ni=)``. Any other name raises InputError.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``estimate, std_error, conf_low, conf_high, pi_low, pi_high`` (float64): one
+        row for a model without moderators, one per study with moderators. Its provenance
+        is in ``attrs["ketabridge_provenance"]`` (read it with :func:`provenance_of`).
+
+    Raises
+    ------
+    InputError
+        ``result`` is not a plain :func:`rma` result; a ``level`` outside (0, 100); an unknown
+        transform, predtype or keyword; ``adjust=True`` with metafor < 4.8; ``ipft.hm`` without
+        sample sizes.
+    MetaforError
+        metafor's ``predict.rma`` stopped with an error.
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old.
     """
     result = _fitted(result, "predict")
     transform, sizes = resolve_transform(result.spec, transf, targs, "predict")
@@ -64,9 +103,35 @@ def confint(result: MetaResult, level: float | None = None) -> pd.DataFrame:
 
     Rows ``term`` = ``tau2, tau, i2, h2``; with moderators they describe the residual
     heterogeneity. Needs a model with a heterogeneity parameter (not EE, FE or CE).
+
+    Parameters
+    ----------
+    result : MetaResult
+        The result of :func:`rma` with a random-effects method (not of ``trimfill``, nor a
+        SubgroupResult): metafor's ``object``.
+    level : float, optional
+        Confidence level in percent (below 1: a proportion): metafor's ``level``. Default
+        None: the model's.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Four rows, ``term`` = ``tau2, tau, i2, h2``, with columns ``term, estimate, conf_low,
+        conf_high``. Its provenance is in ``attrs["ketabridge_provenance"]`` (read it with
+        :func:`provenance_of`).
+
+    Raises
+    ------
+    InputError
+        ``result`` is not a plain :func:`rma` result, its method is EE, FE or CE, or ``level``
+        is outside (0, 100).
+    MetaforError
+        metafor's ``confint.rma.uni`` stopped with an error.
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old.
     """
     result = _fitted(result, "confint")
-    if result.spec.method in ("EE", "FE", "CE"):
+    if result.spec.method in EQUAL_EFFECTS_METHODS:
         raise InputError(f"confint needs a random-effects model; method {result.spec.method!r} has no tau^2")
     reply = call_entry("kb_confint", result.spec.to_r(), _level(result, level))
     return tidy_frame(reply, schema.CONFINT)
@@ -133,7 +198,8 @@ def _check_targs(targs: dict, what: str) -> None:
 
 
 def _check_metafor(since: tuple[int, int], what: str) -> None:
-    from ._r.compat import installed_metafor_version, version_tuple
+    from ._r.compat import version_tuple
+    from ._r.session import installed_metafor_version
 
     running = installed_metafor_version()
     if version_tuple(running)[:2] < since:

@@ -46,6 +46,9 @@ REGTEST_PREDICTORS: tuple[str, ...] = get_args(RegtestPredictor)
 NA_ACTIONS: tuple[str, ...] = get_args(NaAction)
 FSN_TYPES: tuple[str, ...] = get_args(FsnType)
 
+# The equal-effects model under its three names (CE, FE and EE are one model in metafor): no tau^2.
+EQUAL_EFFECTS_METHODS = ("EE", "FE", "CE")
+
 # Estimators that need more than yi and vi: GENQ/GENQM take user weights.
 METHODS_NEEDING_WEIGHTS = ("GENQ", "GENQM")
 
@@ -67,6 +70,10 @@ ESCALC_CORRELATIONS = ("ri",)
 PREPOST_MEASURES = ("MC", "SMCC", "SMCR", "SMCRH", "ROMC", "CVRC", "VRC")
 ESCALC_VTYPES = ("LS", "LS2", "UB", "HO", "ST", "CS", "AV", "AVHO", "AV2", "LS3", "H0", "H0a", "H0b", "MAX")
 ESCALC_TO = ("all", "only0", "if0all", "none")
+
+# ketabridge's own vocabulary, not metafor's: the batch engines (here, so `ketabridge batch --help`
+# lists them without importing the batch engine).
+ENGINES = ("metafor", "fast")
 
 # rma.uni control= settings that ketabridge passes on (names as in metafor).
 CONTROL_KEYS = (
@@ -102,7 +109,8 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
 def accepted(kind: str, metafor_release: tuple[int, ...] | None = None) -> tuple[str, ...]:
     """The names of vocabulary `kind` that a metafor release (default: this machine's) accepts."""
     if metafor_release is None:
-        from ._r.compat import installed_metafor_version, version_tuple
+        from ._r.compat import version_tuple
+        from ._r.session import installed_metafor_version
 
         metafor_release = version_tuple(installed_metafor_version())
     since = RELEASE_OF.get(kind, {})
@@ -114,7 +122,8 @@ def check_release(value: str, kind: str) -> str:
     since = RELEASE_OF.get(kind, {}).get(value)
     if since is None:
         return value
-    from ._r.compat import installed_metafor_version, version_tuple
+    from ._r.compat import version_tuple
+    from ._r.session import installed_metafor_version
     from .errors import InputError
 
     running = installed_metafor_version()

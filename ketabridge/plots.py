@@ -37,10 +37,45 @@ def forest(
     line. A trim-and-fill result shows its filled studies in grey.
     ``height`` defaults to one that fits every row. Sizes are inches; ``dpi`` applies to PNG.
     Returns the path written.
+
+    Parameters
+    ----------
+    result : MetaResult
+        The result of :func:`rma` or :func:`trimfill`: metafor's ``x``.
+    path : str or pathlib.Path
+        The file to write, in an existing folder; its suffix (``.png``, ``.svg``, ``.pdf``)
+        picks the R device. An existing file is replaced only when the plot succeeds.
+    width : float, default 8.0
+        Page width in inches, in (0, 100] (the R device's ``width``).
+    height : float, optional
+        Page height in inches, in (0, 100]. Default None: 2 + 0.3 (k + 4).
+    dpi : int, default 150
+        Resolution of a PNG, from 10 to 2400 (the png device's ``res``).
+    back_transform : bool, default True
+        Show the measure's natural scale: metafor's ``atransf`` (ratios) or ``transf``
+        (proportions, with ``targs=list(ni=)`` for PFT). False keeps the model scale.
+    addpred : bool, default True
+        Draw the prediction interval: metafor's ``addpred``, whose default is False.
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute path of the file written.
+
+    Raises
+    ------
+    InputError
+        ``result`` is not from :func:`rma` or :func:`trimfill`; an unknown suffix or missing
+        folder; a size or dpi out of range; a PFT back-transform without sample sizes.
+    MetaforError
+        metafor's ``forest`` or R's device stopped with an error (a page too small for the
+        plot says so).
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old.
     """
     _check_plottable(result)  # before reading its glance for the default height
     if height is None:
-        height = 2.0 + 0.3 * (result.glance_table["k"].iloc[0] + 4)  # header, summary and axis rows
+        height = 2.0 + 0.3 * (result.glance()["k"].iloc[0] + 4)  # header, summary and axis rows
     plot = _plot_options(result, path, width, height, dpi, back_transform)
     proportion = result.spec.measure in PROPORTION_MEASURES
     plot.update(axis="transf" if proportion else "atransf", refline=not proportion, addpred=bool(addpred))
@@ -64,6 +99,42 @@ def funnel(
     Trim-and-fill results show the filled studies as open circles, as metafor does. Axis
     labels back-transformed (``atransf``) unless ``back_transform=False``; sizes and dpi as in
     :func:`forest`. Returns the path written.
+
+    Parameters
+    ----------
+    result : MetaResult
+        The result of :func:`rma` or :func:`trimfill`: metafor's ``x``.
+    path : str or pathlib.Path
+        The file to write, in an existing folder; its suffix (``.png``, ``.svg``, ``.pdf``)
+        picks the R device. An existing file is replaced only when the plot succeeds.
+    width : float, default 6.0
+        Page width in inches, in (0, 100] (the R device's ``width``).
+    height : float, default 5.0
+        Page height in inches, in (0, 100] (the R device's ``height``).
+    dpi : int, default 150
+        Resolution of a PNG, from 10 to 2400 (the png device's ``res``).
+    back_transform : bool, default True
+        Label the axis on the measure's natural scale: metafor's ``atransf`` (with
+        ``targs=list(ni=)`` for PFT). False keeps the model scale's labels.
+    contours : bool, default False
+        Draw the contour-enhanced funnel: metafor's ``level=c(90, 95, 99)``, ``shade``,
+        ``refline=0`` and ``legend=TRUE``.
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute path of the file written.
+
+    Raises
+    ------
+    InputError
+        ``result`` is not from :func:`rma` or :func:`trimfill`; an unknown suffix or missing
+        folder; a size or dpi out of range; a PFT back-transform without sample sizes.
+    MetaforError
+        metafor's ``funnel`` or R's device stopped with an error (a page too small for the
+        plot says so).
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old.
     """
     plot = _plot_options(result, path, width, height, dpi, back_transform)
     # funnel.rma has no transf: the axis stays on the model scale, labelled back-transformed
@@ -73,7 +144,7 @@ def funnel(
 def _draw(entry: str, result: MetaResult, plot: dict) -> Path:
     fill = None
     if result.kind == "trimfill":
-        glance = result.glance_table.iloc[0]
+        glance = result.glance().iloc[0]
         fill = {"side": str(glance["side"]), "estimator": str(glance["estimator"])}
     path = Path(plot["path"])
     # R draws into a new file next to the target, moved there on success: a half-drawn file must

@@ -36,6 +36,49 @@ def correlation_grid(
     arguments (``m1i``, ``m2i``, ``sd1i``, ``sd2i``, ``ni``). Only the pre/post measures (MC,
     SMCC, SMCR, SMCRH, ROMC, CVRC, VRC). Returns ``ri`` plus the glance columns; its
     ``attrs["ketabridge_provenance"]`` lists the escalc and rma provenance of each row.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, pyarrow.Table, pyarrow.RecordBatch, str or os.PathLike
+        One row per study: a table, or the path of a CSV, Parquet, Feather or Arrow IPC file
+        (read once): escalc's ``data``.
+    measure : {"MC", "SMCC", "SMCR", "SMCRH", "ROMC", "CVRC", "VRC"}, default "MC"
+        The pre/post measure: escalc's ``measure``.
+    ri : float or sequence of float, default (0.0, 0.3, 0.5, 0.7, 0.9)
+        The assumed pre-post correlations, each in [-1, 1]: escalc's ``ri``, one value for
+        every study at a time.
+    method : str, default "REML"
+        The tau^2 estimator: rma.uni's ``method``.
+    test : {"z", "t", "knha", "hksj", "adhoc"}, default "z"
+        rma.uni's ``test``.
+    level : float, default 95
+        Confidence level in percent: rma.uni's ``level``.
+    vtype : str, optional
+        escalc's ``vtype``. Default None: metafor's ``"LS"``.
+    na_action : {"omit", "fail"}, default "omit"
+        Rows with missing values, in escalc and rma: as in :func:`escalc` and :func:`rma`.
+    **columns : str
+        escalc's column arguments (``m1i``, ``m2i``, ``sd1i``, ``sd2i``, ``ni``), each the name
+        of a column of ``data``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per value of ``ri``, in the order given: ``ri`` then the glance columns of
+        :func:`rma` (``k, measure, method, test, level, estimate, ..., converged``).
+        ``attrs["ketabridge_provenance"]`` is a list of ``{"ri", "escalc", "rma"}`` dicts
+        (:func:`provenance_of` reads it as one Provenance, the rows in ``details["rows"]``).
+
+    Raises
+    ------
+    InputError
+        A measure that is not pre/post; an ``ri`` value outside [-1, 1] or not a number; any
+        error of :func:`escalc` or :func:`rma`, with the ``ri`` it happened at.
+    MetaforError
+        metafor's ``escalc`` or ``rma.uni`` stopped with an error (ConvergenceError when the
+        estimator did not converge).
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old.
     """
     check_choice(measure, PREPOST_MEASURES, "measure")
     correlations = _correlations(ri)

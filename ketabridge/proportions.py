@@ -12,7 +12,7 @@ from . import schema, validate
 from ._r.call import call_entry
 from .errors import InputError, MetaforWarning
 from .io import TableLike, to_arrow
-from .results import Provenance, records
+from .results import Provenance, deprecated, records
 from .spec import percent_level
 from .transforms import natural_transform
 
@@ -25,18 +25,27 @@ class ProportionWarning(MetaforWarning):
     """A pooled proportion's interval leaves [0, 1], or studies have 0 or all events."""
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class ProportionsResult:
-    """One row per approach (``tidy()``), with the provenance of the single R call."""
+    """One row per approach (``tidy()``, a copy), with the provenance of the single R call."""
 
-    table: pd.DataFrame = field(repr=False)
+    _table: pd.DataFrame = field(repr=False)
     provenance: Provenance = field(repr=False)
 
+    def __init__(self, table: pd.DataFrame, provenance: Provenance):
+        object.__setattr__(self, "_table", table)
+        object.__setattr__(self, "provenance", provenance)
+
     def tidy(self) -> pd.DataFrame:
-        return self.table.copy()
+        return self._table.copy()
+
+    @property
+    def table(self) -> pd.DataFrame:
+        deprecated("ProportionsResult.table", "ProportionsResult.tidy()")
+        return self.tidy()
 
     def to_dict(self) -> dict:
-        return {"tidy": records(self.table), "provenance": self.provenance.to_dict()}
+        return {"tidy": records(self._table), "provenance": self.provenance.to_dict()}
 
 
 def pool_proportions(
@@ -56,6 +65,44 @@ def pool_proportions(
     transform (``transf.ilogit``, ``transf.ipft.hm`` with ``targs=list(ni=totals)`` as in
     metafor's documentation, ``transf.iarcsin``; none for PR). Warns (``ProportionWarning``)
     when an interval leaves [0, 1] and when studies have 0 or all events.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, pyarrow.Table, pyarrow.RecordBatch, str or os.PathLike
+        One row per study: a table, or the path of a CSV, Parquet, Feather or Arrow IPC file.
+    events : str
+        Column of event counts (>= 0, at most ``totals``): escalc's ``xi``.
+    totals : str
+        Column of sample sizes (> 0): escalc's ``ni``.
+    slab : str, optional
+        Column of study labels, used to name the studies in warnings (not sent to R).
+        Default None: row numbers.
+    level : float, default 95
+        Confidence level in percent (below 1: a proportion): rma.uni's and predict's
+        ``level``.
+    na_action : {"omit", "fail"}, default "omit"
+        Rows with a missing count: ``"omit"`` leaves them out with a MissingValuesWarning,
+        ``"fail"`` raises InputError.
+
+    Returns
+    -------
+    ProportionsResult
+        ``tidy()`` four rows, one per approach (PR/DL, PLO/REML, PFT/REML, PAS/REML): ``measure,
+        method, transform, k``, the back-transformed ``estimate, conf_low, conf_high, pi_low,
+        pi_high``, ``tau2, i2, q, q_pvalue`` and ``model_estimate, model_std_error`` on the
+        measure's scale, ``corrected`` (studies whose yi the continuity correction changed) and
+        ``outside_unit`` (an interval bound outside [0, 1]); and ``provenance``.
+
+    Raises
+    ------
+    InputError
+        A column that is missing, not numeric or infinite; negative events, totals <= 0 or
+        events above totals; fewer than 2 complete studies; a ``level`` outside (0, 100).
+    MetaforError
+        metafor stopped with an error in one of the approaches (ConvergenceError when an
+        estimator did not converge).
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old.
     """
     level = percent_level(level)
     table = to_arrow(data)
@@ -75,10 +122,10 @@ def pool_proportions(
     bounds = np.column_stack([columns[name] for name in ("conf_low", "conf_high", "pi_low", "pi_high")])
     columns["outside_unit"] = ((bounds < 0) | (bounds > 1)).any(axis=1)
     result = ProportionsResult(schema.frame(columns, schema.PROPORTIONS), Provenance.from_reply(reply))
-    _warn_outside_unit(result.table)
+    _warn_outside_unit(result.tidy())
     extreme = np.flatnonzero(keep)[(xi == 0) | (xi == ni)]
     if extreme.size:
-        _warn_extreme(result.table, [labels[row] for row in extreme], extreme)
+        _warn_extreme(result.tidy(), [labels[row] for row in extreme], extreme)
     return result
 
 

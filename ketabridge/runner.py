@@ -193,7 +193,7 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
     run.tables["tidy"] = result.tidy()
     run.tables["studies"] = result.augment()
     run.tables["summary"] = summary_row(analysis, result, run.r_calls)
-    k = int(result.glance_table["k"].iloc[0])
+    k = int(result.glance()["k"].iloc[0])
     asked = [extra for extra in analysis.extras if extra in BIAS_EXTRAS]
     if asked and k < MIN_K_FOR_BIAS_TESTS:
         run.notes.append(
@@ -229,7 +229,7 @@ def summary_row(analysis: Analysis, result: MetaResult, r_calls: list[str]) -> p
     """The pooled estimate with CI and PI on the natural scale, and heterogeneity."""
     from .intervals import predict
 
-    glance = result.glance_table.iloc[0]
+    glance = result.glance().iloc[0]
     transform = natural_transform(result.spec.measure)
     prediction = predict(result, transf="natural")
     r_calls.append(prediction.attrs[PROVENANCE_ATTR]["r_call"])

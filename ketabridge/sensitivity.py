@@ -21,6 +21,34 @@ def leave1out(result: MetaResult, transf: str | None = None, **targs) -> pd.Data
     estimate, its test and interval, Q, tau^2, I^2 and H^2 of the refit. ``transf`` as in
     ``predict`` (``"natural"``, ``"exp"``...) back-transforms estimate and interval (std_error
     is then NaN, as in metafor). Models with moderators are refused, as metafor refuses them.
+
+    Parameters
+    ----------
+    result : MetaResult
+        The result of :func:`rma` for a model without moderators: metafor's ``x``.
+    transf : {"exp", "ilogit", "ipft.hm", "iarcsin", "ztor", "natural"}, optional
+        Back-transform of the estimates and bounds, as in :func:`predict`: metafor's
+        ``transf``. Default None: the model scale.
+    **targs : array_like
+        Only ``ni``: the studies' sample sizes for ``transf="ipft.hm"`` (default: the model's
+        ``ni``), metafor's ``targs=list(ni=)``. Any other name raises InputError.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per study: ``study, estimate, std_error, statistic, p_value, conf_low,
+        conf_high, q, q_pvalue, tau2, i2, h2``. Its provenance is in
+        ``attrs["ketabridge_provenance"]`` (read it with :func:`provenance_of`).
+
+    Raises
+    ------
+    InputError
+        ``result`` is not a plain :func:`rma` result or has moderators; an unknown transform or
+        keyword; ``ipft.hm`` without sample sizes.
+    MetaforError
+        metafor's ``leave1out`` stopped with an error.
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old.
     """
     result = _without_moderators(result, "leave1out")
     transform, sizes = resolve_transform(result.spec, transf, targs, "leave1out")
@@ -34,6 +62,29 @@ def influence(result: MetaResult) -> pd.DataFrame:
     One row per study: externally standardized residual (``rstudent``), ``dffits``, Cook's
     distance, covariance ratio, tau^2 and Q with the study deleted, hat value, weight (percent)
     and metafor's ``influential`` flag. The DFBETAS table is left out.
+
+    Parameters
+    ----------
+    result : MetaResult
+        The result of :func:`rma` (with or without moderators; not of ``trimfill``, nor a
+        SubgroupResult): metafor's ``model``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per study: ``study, rstudent, dffits, cooks_distance, cov_ratio,
+        tau2_deleted, q_deleted, hat, weight`` (float64; weight in percent) and
+        ``influential`` (bool). Its provenance is in ``attrs["ketabridge_provenance"]`` (read
+        it with :func:`provenance_of`).
+
+    Raises
+    ------
+    InputError
+        ``result`` is not a plain :func:`rma` result.
+    MetaforError
+        metafor's ``influence`` stopped with an error.
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old.
     """
     result = _fitted(result, "influence")
     reply = call_entry("kb_influence", result.spec.to_r())
@@ -48,6 +99,39 @@ def cumul(result: MetaResult, order: str | np.ndarray | list, transf: str | None
     Row j is the model of the first j studies: ``k``, the ``study`` added and its 0-based
     ``position`` among the model's studies, then the columns of ``leave1out``. ``transf`` as in
     ``predict``. Models with moderators are refused, as metafor refuses them.
+
+    Parameters
+    ----------
+    result : MetaResult
+        The result of :func:`rma` for a model without moderators: metafor's ``x``.
+    order : str or array_like of float
+        The name of a numeric column of the data given to :func:`rma`, or one finite number
+        per study of the model: metafor's ``order``. Required (metafor's default is the data's
+        order).
+    transf : {"exp", "ilogit", "ipft.hm", "iarcsin", "ztor", "natural"}, optional
+        Back-transform of the estimates and bounds, as in :func:`predict`: metafor's
+        ``transf``. Default None: the model scale.
+    **targs : array_like
+        Only ``ni``: the studies' sample sizes for ``transf="ipft.hm"`` (default: the model's
+        ``ni``), metafor's ``targs=list(ni=)``. Any other name raises InputError.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per step: ``k, study, estimate, std_error, statistic, p_value, conf_low,
+        conf_high, q, q_pvalue, tau2, i2, h2, position``. Its provenance is in
+        ``attrs["ketabridge_provenance"]`` (read it with :func:`provenance_of`).
+
+    Raises
+    ------
+    InputError
+        ``result`` is not a plain :func:`rma` result or has moderators; ``order`` is not one
+        finite number per study (or names a column the result does not hold); an unknown
+        transform or keyword; ``ipft.hm`` without sample sizes.
+    MetaforError
+        metafor's ``cumul`` stopped with an error.
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old.
     """
     result = _without_moderators(result, "cumul")
     keys = _order_values(result, order)
@@ -76,6 +160,48 @@ def fsn(
     default: half the observed one); ``weighted=True`` makes Orwin's average inverse-variance
     weighted (as metafor 3.8-1; later metafor versions weight whenever vi is given). The glance
     row: ``type, fail_safe_n, alpha, p_value, average_effect, target``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, pyarrow.Table, pyarrow.RecordBatch, str, os.PathLike or MetaResult
+        A table (or the path of a CSV, Parquet, Feather or Arrow IPC file) with one row per
+        study, or a plain :func:`rma` result: metafor's ``data``.
+    yi : str, default "yi"
+        Column of effect sizes: metafor's ``yi`` (``x`` since 4.4). Ignored for a MetaResult.
+    vi : str or None, default "vi"
+        Column of sampling variances: metafor's ``vi``. Ignored when ``sei`` is given, and for a
+        MetaResult.
+    sei : str, optional
+        Column of standard errors, used instead of ``vi``: metafor's ``sei``.
+    type : {"Rosenthal", "Orwin", "Rosenberg"}, default "Rosenthal"
+        The fail-safe N method: metafor's ``type``, with the same default.
+    alpha : float, default 0.05
+        Target significance level, in (0, 1): metafor's ``alpha``.
+    target : float, optional
+        Target average effect of Orwin's method: metafor's ``target``. Default None:
+        metafor's (half the observed average effect).
+    weighted : bool, default False
+        Weight Orwin's average by inverse variances: metafor's ``weighted`` (3.8-1).
+    na_action : {"omit", "fail"}, default "omit"
+        Rows with a missing ``yi`` or variance: ``"omit"`` leaves them out with a
+        MissingValuesWarning, ``"fail"`` raises InputError. No metafor argument.
+
+    Returns
+    -------
+    BiasTestResult
+        ``glance()`` one row: ``type, fail_safe_n, alpha, p_value`` (NaN for Orwin),
+        ``average_effect`` (NaN for Rosenthal), ``target`` (Orwin); and ``provenance``.
+
+    Raises
+    ------
+    InputError
+        An unknown type; ``alpha`` outside (0, 1); a non-finite ``target``; a column that is
+        missing, not numeric or infinite; variances <= 0; no complete study; a MetaResult not
+        from :func:`rma`.
+    MetaforError
+        metafor's ``fsn`` stopped with an error.
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old.
     """
     check_choice(type, FSN_TYPES, "type")
     if not 0 < alpha < 1:

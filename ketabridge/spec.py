@@ -78,31 +78,30 @@ def model_spec(
     variance_role, variance_column = ("sei", sei) if sei else ("vi", vi)
     if variance_column is None:
         raise InputError("give the sampling variances (vi=) or standard errors (sei=)")
-    # role in the model -> column in the data; moderators keep their column names as roles
-    numeric = {"yi": yi, variance_role: variance_column}
+    # role in the model -> column in the data; the moderators apart, so no name can clash
+    columns = {"yi": yi, variance_role: variance_column}
     if weights:
-        numeric["weights"] = weights
-    numeric.update({name: name for name in mods or ()})
-    validate.require_columns(table, list(numeric.values()))
-    values = {role: validate.numeric_column(table, column) for role, column in numeric.items()}
-    keep = validate.complete_rows({numeric[role]: array for role, array in values.items()}, na_action)
-    values = {role: array[keep] for role, array in values.items()}
-    for role, array in values.items():
-        validate.check_finite(numeric[role], array)
-    validate.check_positive(variance_column, values[variance_role], "variances" if variance_role == "vi" else "standard errors")
-    if "weights" in values:
-        validate.check_range(weights, values["weights"], 0.0)
-    if keep.sum() < 2:
-        raise InputError(f"a meta-analysis needs at least 2 studies with complete data; got {int(keep.sum())}")
+        columns["weights"] = weights
+    mods = list(mods or ())
+    checked = validate.checked_columns(
+        table, [(column, validate.value_rule(role)) for role, column in columns.items()]
+        + [(name, validate.FINITE) for name in mods],
+    )
+    keep = validate.complete_rows({column: checked[column] for column in [*columns.values(), *mods]}, na_action)
+    validate.check_study_count(int(keep.sum()))
+    values = {role: checked[column][keep] for role, column in columns.items()}
 
     sizes = None
     if ni is not None or "ni" in table.column_names:
         sizes = validate.numeric_column(table, ni or "ni")[keep]
         if ni is None and np.isnan(sizes).all():
             sizes = None  # escalc's ni column for a measure without sample sizes
+    source_rows = np.flatnonzero(keep)
     labels = None
     if slab is not None:
         labels = tuple(label for label, kept in zip(validate.label_column(table, slab), keep) if kept)
+    elif not keep.all():
+        labels = row_labels(source_rows)  # as metafor: the rows left keep their numbers
 
     return ModelSpec(
         yi=_frozen(values["yi"]),
@@ -111,15 +110,21 @@ def model_spec(
         weights=_frozen(values.get("weights")),
         ni=_frozen(sizes),
         slab=labels,
-        mods={name: _frozen(values[name]) for name in mods or ()},
+        mods={name: _frozen(checked[name][keep]) for name in mods},
         measure=measure or "GEN",
         method=method,
         test=test,
         level=percent_level(level),
         weighted=bool(weighted),
         control=checked_control(control),
-        source_rows=_frozen(np.flatnonzero(keep)),
+        source_rows=_frozen(source_rows),
     )
+
+
+def row_labels(rows: np.ndarray) -> tuple[str, ...]:
+    """metafor's study labels when slab is not given: the 1-based row numbers of the data, which
+    studies left out (missing values, subset=) take with them: "3".."7" when rows 1-2 are out."""
+    return tuple(str(int(row) + 1) for row in rows)
 
 
 def percent_level(level: float) -> float:

@@ -1,5 +1,5 @@
 # Forest plot: metafor::forest.rma of the model (or its trim-and-fill version, with the filled
-# studies drawn in grey), written to plot$path. See kb_plot_common.R for `plot` and `fill`.
+# studies drawn in grey), written to plot$path. See helpers_plot.R for `plot` and `fill`.
 kb_forest <- function(model, fill, plot) {
   # proportions have no null value to mark, so no reference line (refline = NA)
   refline <- if (isTRUE(plot$refline)) list() else list(refline = NA)

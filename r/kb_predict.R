@@ -1,19 +1,5 @@
 # Pooled (or fitted) effects with confidence and prediction intervals: metafor::predict.rma.
 # transform is a name from ketabridge/transforms.py (or NULL); ni feeds transf.ipft.hm.
-kb_transf_options <- function(transform, ni) {
-  if (is.null(transform)) return(list())
-  shown <- kb_transform_shown(transform, ni)
-  names(shown)[1L] <- "transf"
-  shown
-}
-
-kb_transf_args <- function(transform, ni) {
-  if (is.null(transform)) return(list())
-  c(list(transf = kb_transform(transform)), if (!is.null(ni)) list(targs = list(ni = ni)))
-}
-
-# metafor leaves out a column it has no value for (se after a transform, PIs of EE models).
-kb_column <- function(values, n) if (is.null(values)) rep(NA_real_, n) else as.numeric(values)
 
 # The kind of prediction interval: metafor 5.0 renamed predict.rma's `pi.type` to `predtype`;
 # earlier releases read `pi.type` from `...` (5.x still accepts it, so this is for the call text).

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ketabridge._crosscheck.tolerances import EXACT_FLOORS
+from ketabridge._agreement.tolerances import EXACT_FLOORS
 
 ITERATIVE = ("PM", "ML", "REML")  # tau^2 found by iteration (Fisher scoring, uniroot)
 CLOSED_RTOL = 1e-12  # the issue's target for closed forms (EE/FE, DL, HE, SJ)
@@ -62,24 +62,26 @@ def compare_engines(fast, metafor, data: pd.DataFrame, by: str, method: str,
     """fast and metafor: BatchResults over the same data; data: the long input (by, yi, vi).
     regtest_rtol overrides the relative tolerance of the regtest_ columns (see test_fast_suites)."""
     out = Comparison()
-    ids = metafor.status["analysis_id"].tolist()
-    if fast.status["analysis_id"].tolist() != ids or fast.glance["analysis_id"].tolist() != metafor.glance["analysis_id"].tolist():
+    fast_glance, fast_status = fast.glance(), fast.status()
+    metafor_glance, metafor_status = metafor.glance(), metafor.status()
+    ids = metafor_status["analysis_id"].tolist()
+    if fast_status["analysis_id"].tolist() != ids or fast_glance["analysis_id"].tolist() != metafor_glance["analysis_id"].tolist():
         out.problems.append("analysis ids or their order differ")
         return out
     for column in ("status", "message", "fallback"):
-        mine, theirs = _text(fast.status[column]), _text(metafor.status[column])
+        mine, theirs = _text(fast_status[column]), _text(metafor_status[column])
         out.problems += [f"{i}: {column} fast {a!r} != metafor {b!r}" for i, a, b in zip(ids, mine, theirs) if a != b]
-    failed = [set(r.status["analysis_id"][r.status["status"] == "error"]) for r in (fast, metafor)]
+    failed = [set(status["analysis_id"][status["status"] == "error"]) for status in (fast_status, metafor_status)]
     if failed[0] != failed[1]:
         out.problems.append(f"failed analyses differ: fast only {failed[0] - failed[1]}, metafor only {failed[1] - failed[0]}")
-    if list(fast.glance.columns) != list(metafor.glance.columns):
-        out.problems.append(f"glance columns differ: {set(fast.glance.columns) ^ set(metafor.glance.columns)}")
+    if list(fast_glance.columns) != list(metafor_glance.columns):
+        out.problems.append(f"glance columns differ: {set(fast_glance.columns) ^ set(metafor_glance.columns)}")
         return out
-    scale = _scales(data, by, metafor.glance["analysis_id"])
+    scale = _scales(data, by, metafor_glance["analysis_id"])
     base = ITERATIVE_RTOL if method in ITERATIVE else CLOSED_RTOL
-    glance_ids = metafor.glance["analysis_id"].to_numpy()
-    for column in metafor.glance.columns:
-        a_col, b_col = fast.glance[column], metafor.glance[column]
+    glance_ids = metafor_glance["analysis_id"].to_numpy()
+    for column in metafor_glance.columns:
+        a_col, b_col = fast_glance[column], metafor_glance[column]
         if not pd.api.types.is_float_dtype(b_col.dtype):  # counts, flags, labels: identical
             mine, theirs = _text(a_col), _text(b_col)
             out.problems += [f"{i}: {column} fast {a!r} != metafor {b!r}"
@@ -88,7 +90,7 @@ def compare_engines(fast, metafor, data: pd.DataFrame, by: str, method: str,
         prefix = next((p for p in PREFIXES if column.startswith(p)), "")
         rtol = regtest_rtol if (prefix == "regtest_" and regtest_rtol is not None) else base
         a, b, rtol, atol = _tolerance(column, prefix, a_col.to_numpy(float), b_col.to_numpy(float),
-                                      metafor.glance, scale, rtol)
+                                      metafor_glance, scale, rtol)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             both = np.isfinite(a) & np.isfinite(b)
             same = (a == b) | (np.isnan(a) & np.isnan(b))  # equal infinities and zeros included

@@ -513,6 +513,45 @@ def test_reml_non_convergence(effects):
     assert glance["tau2"] == pytest.approx(0.3132, abs=2e-4)  # within metafor's convergence tolerance
 
 
+@pytest.mark.parametrize("method, plain", [("DLIT", "DL"), ("SJIT", "SJ")])
+def test_iterated_estimator_non_convergence_names_its_own_remedy(effects, method, plain):
+    """DLIT and SJIT repeat their update at most maxiter times until tau^2 changes by less than
+    threshold (metafor's ?rma.uni); Fisher scoring's stepadj is not theirs to take."""
+    with pytest.raises(ConvergenceError) as caught:
+        kb.rma(effects, method=method, control={"maxiter": 1})
+    message = str(caught.value)
+    assert caught.value.r_message.startswith(f"Iterative {plain} estimator did not converge")
+    assert "stepadj" not in message and "Fisher" not in message
+    assert "'maxiter': 1000" in message and "'threshold'" in message and f"method='{plain}'" in message
+    assert caught.value.remedy == message.rsplit("; ", 1)[1]
+    # the remedy the message names works on the BCG data
+    assert kb.rma(effects, method=method, control={"maxiter": 1000}).glance()["converged"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    "message, call, named, not_named",
+    [
+        ("Fisher scoring algorithm did not converge. See 'help(rma)' for possible remedies.",
+         'rma.uni(yi = yi, vi = vi, data = dat, method = "EB")', ["stepadj", "maxiter"], ["threshold", "tau2.max"]),
+        ("_NOT_ converged in 1 iteration", 'rma.uni(yi = yi, vi = vi, data = dat, method = "PM")',
+         ["tau2.max", "maxiter"], ["stepadj"]),
+        ("Some future wording of a failure", 'rma.uni(yi = yi, vi = vi, data = dat, method = "GENQM")',
+         ["tau2.max"], ["stepadj"]),
+        ("Trim and fill algorithm did not converge.", 'trimfill(rma.uni(yi = yi, vi = vi, data = dat, method = "REML"))',
+         ["estimator", "side"], ["stepadj", "control"]),
+        ("Iterative DL estimator did not converge.", 'trimfill(rma.uni(yi = yi, vi = vi, data = dat, method = "DLIT"))',
+         ["maxiter", "threshold", "method='DL'"], ["stepadj"]),
+    ],
+)
+def test_convergence_remedy_fits_the_algorithm(message, call, named, not_named):
+    error = ConvergenceError(message, call)
+    for word in named:
+        assert word in error.remedy, (word, error.remedy)
+    for word in not_named:
+        assert word not in error.remedy, (word, error.remedy)
+    assert str(error).endswith(error.remedy)
+
+
 def test_pm_non_convergence_is_reported_as_not_converged(effects):
     """metafor 3.8's PM estimator (uniroot) only warns when it stops early; glance says so."""
     with pytest.warns(MetaforWarning, match="_NOT_ converged"):

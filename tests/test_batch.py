@@ -89,8 +89,8 @@ def with_extras(data):
 
 def test_batch_equals_a_plain_metafor_loop(data, with_extras, tmp_path):
     expected = plain_r(data, tmp_path).set_index("id")
-    glance = with_extras.glance.assign(key=with_extras.glance["analysis_id"].astype(str)).set_index("key")
-    status = with_extras.status.assign(key=with_extras.status["analysis_id"].astype(str)).set_index("key")
+    glance = with_extras.glance().assign(key=with_extras.glance()["analysis_id"].astype(str)).set_index("key")
+    status = with_extras.status().assign(key=with_extras.status()["analysis_id"].astype(str)).set_index("key")
     assert list(glance.index) == list(expected.index)  # one row per id, in input order
     fitted = expected["error"] == ""
     assert fitted.sum() == len(expected) - 1  # group 19 fails in plain metafor too
@@ -113,27 +113,27 @@ def test_batch_equals_ketabridge_rma_per_group(data, with_extras):
     for analysis in (6, 7, 25):
         group = data[data["id"] == analysis]
         single = ketabridge.rma(group)
-        row = with_extras.glance[with_extras.glance["analysis_id"] == analysis].reset_index(drop=True)
+        row = with_extras.glance()[with_extras.glance()["analysis_id"] == analysis].reset_index(drop=True)
         expected = single.glance()
         pd.testing.assert_frame_equal(row[list(expected.columns)], expected, check_dtype=False, rtol=RTOL)
         filled = ketabridge.trimfill(single).glance().add_prefix("trimfill_")
         pd.testing.assert_frame_equal(row[list(filled.columns)], filled, check_dtype=False, rtol=RTOL)
         egger = ketabridge.regtest(single).glance().add_prefix("regtest_")
         pd.testing.assert_frame_equal(row[list(egger.columns)], egger, check_dtype=False, rtol=RTOL)
-        tidy = with_extras.tidy[with_extras.tidy["analysis_id"] == analysis].drop(columns="analysis_id").reset_index(drop=True)
+        tidy = with_extras.tidy()[with_extras.tidy()["analysis_id"] == analysis].drop(columns="analysis_id").reset_index(drop=True)
         pd.testing.assert_frame_equal(tidy, single.tidy(), check_dtype=False, rtol=RTOL)
 
 
 def test_schema_status_and_provenance(data, with_extras, installed):
     expected_glance = ["analysis_id", *tables.glance_schema(["trimfill", "regtest", "ranktest"])]
-    assert list(with_extras.glance.columns) == expected_glance
-    assert list(with_extras.tidy.columns) == ["analysis_id", *ketabridge.schema.TIDY]
-    assert list(with_extras.status.columns) == ["analysis_id", *ketabridge.schema.STATUS]
-    assert with_extras.status["analysis_id"].tolist() == list(range(6, 30))
-    assert set(with_extras.status["status"]) <= {"ok", "warning", "error"}
-    calls = with_extras.status.set_index("analysis_id")["r_call"]
+    assert list(with_extras.glance().columns) == expected_glance
+    assert list(with_extras.tidy().columns) == ["analysis_id", *ketabridge.schema.TIDY]
+    assert list(with_extras.status().columns) == ["analysis_id", *ketabridge.schema.STATUS]
+    assert with_extras.status()["analysis_id"].tolist() == list(range(6, 30))
+    assert set(with_extras.status()["status"]) <= {"ok", "warning", "error"}
+    calls = with_extras.status().set_index("analysis_id")["r_call"]
     assert calls[6] == 'rma.uni(yi = yi, vi = vi, data = dat[dat[["id"]] == 6, ], measure = "GEN", method = "REML", test = "z", level = 95)'
-    provenance = with_extras.provenance
+    provenance = with_extras.provenance.details
     assert provenance["metafor_version"] == installed["metafor_version"]
     assert provenance["r_version"] == installed["r_version"]
     assert provenance["analyses"] == 24 and provenance["chunks_run"] == 5
@@ -143,7 +143,7 @@ def test_schema_status_and_provenance(data, with_extras, installed):
 def test_one_worker_in_process_equals_two_workers(data, with_extras):
     inline = ketabridge.batch(data, by="id", trimfill=True, regtest=True, ranktest=True, workers=0)
     for kind in ("glance", "tidy", "status"):
-        pd.testing.assert_frame_equal(getattr(inline, kind), getattr(with_extras, kind))
+        pd.testing.assert_frame_equal(getattr(inline, kind)(), getattr(with_extras, kind)())
 
 
 def test_fallback_policy_refits_and_is_recorded(data, tmp_path):
@@ -153,7 +153,7 @@ def test_fallback_policy_refits_and_is_recorded(data, tmp_path):
     """
     group = data[data["id"] == 19]
     result = ketabridge.batch(group, by="id", fallback=True, workers=0)
-    status = result.status.iloc[0]
+    status = result.status().iloc[0]
     assert status["status"] == "warning"
     assert status["fallback"] in ("control(stepadj=0.5, maxiter=1000)", "method=DL")
     assert status["message"].startswith("first fit: Fisher scoring algorithm did not converge")
@@ -169,9 +169,9 @@ def test_fallback_policy_refits_and_is_recorded(data, tmp_path):
     )
     group.to_csv(tmp_path / "g.csv", index=False, float_format="%.17g")
     expected = float(subprocess.run(["Rscript", str(script)], capture_output=True, text=True, check=True).stdout)
-    assert result.glance["estimate"].iloc[0] == pytest.approx(expected, rel=RTOL)
+    assert result.glance()["estimate"].iloc[0] == pytest.approx(expected, rel=RTOL)
     off = ketabridge.batch(group, by="id", workers=0)
-    assert off.status["status"].iloc[0] == "error" and off.status["fallback"].iloc[0] == ""
+    assert off.status()["status"].iloc[0] == "error" and off.status()["fallback"].iloc[0] == ""
 
 
 def test_injected_bad_groups_become_status_rows(tmp_path):
@@ -188,7 +188,7 @@ def test_injected_bad_groups_become_status_rows(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("study,yi,vi\n" + "\n".join(rows) + "\n")
     result = ketabridge.batch(path, by="study", workers=0)
-    status = result.status.set_index("analysis_id")
+    status = result.status().set_index("analysis_id")
     assert list(status.index) == ["ok", "text", "neg", "single", "gap", "stuck"]
     assert status.loc["ok", "status"] == "ok"
     assert status.loc["text", "message"] == "column 'yi' must be numeric, but row 16 holds text ('abc')"
@@ -201,7 +201,7 @@ def test_injected_bad_groups_become_status_rows(tmp_path):
     assert status.loc["stuck", "message"].startswith("Fisher scoring algorithm did not converge")
     assert list(status["status"]) == ["ok", "error", "error", "error", "warning", "error"]
     assert status.loc[["text", "neg", "single"], "r_call"].eq("").all()  # never reached R
-    glance = result.glance.set_index("analysis_id")
+    glance = result.glance().set_index("analysis_id")
     assert glance.loc["gap", "k"] == 3
     assert glance.loc[["text", "neg", "single", "stuck"], "k"].isna().all()
 
@@ -213,9 +213,9 @@ def test_escalc_columns_and_string_ids(bcg):
     for era in ("early", "late"):
         rows = bcg[bcg["era"] == era]
         expected = ketabridge.rma(ketabridge.escalc("RR", rows, ai="tpos", bi="tneg", ci="cpos", di="cneg")).glance()
-        got = result.glance[result.glance["analysis_id"] == era].reset_index(drop=True)
+        got = result.glance()[result.glance()["analysis_id"] == era].reset_index(drop=True)
         pd.testing.assert_frame_equal(got[list(expected.columns)], expected, check_dtype=False, rtol=RTOL)
-    assert str(result.glance["analysis_id"].dtype) == "string"
+    assert str(result.glance()["analysis_id"].dtype) == "string"
 
 
 def test_bad_options_raise_before_anything_runs(data):

@@ -122,6 +122,16 @@ def test_analyze_help(runner):
     assert "table|json|csv" in result.output
 
 
+def test_batch_help_lists_the_engines_and_checks_verify_when_it_runs(runner, tmp_path):
+    result = run(runner, "batch", "--help")
+    ok(result)
+    assert "--engine [metafor|fast]" in result.output and "--verify FRACTION|all" in result.output
+    result = run(runner, "batch", BCG_CSV, "--by", "trial", "--out", tmp_path / "out", "--verify", "2")
+    assert result.exit_code == 2
+    assert "Invalid value for '--verify': '2' is neither a fraction in (0, 1] nor 'all'" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def _r_says(expression: str) -> str:
     return subprocess.run(
         ["Rscript", "-e", f"cat({expression})"], capture_output=True, text=True, check=True, timeout=120

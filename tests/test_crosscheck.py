@@ -13,8 +13,9 @@ from scipy import stats
 
 import ketabridge
 from ketabridge import InputError, crosscheck, declare_engine
-from ketabridge._crosscheck.metafor_side import COLUMNS
+from ketabridge._batch.tables import EXTRAS, glance_schema
 from ketabridge._crosscheck import DEFAULT_TOLERANCES
+from ketabridge._crosscheck.engines import load_engine
 from ketabridge._crosscheck.protocol import QUANTITIES
 
 FIRST_PRINCIPLES = ("estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high",
@@ -92,7 +93,7 @@ def last_iterate(yi, vi, *, method, test, level):
 
 
 def verdicts(result, **where):
-    table = result.discrepancies
+    table = result.discrepancies()
     for column, value in where.items():
         table = table[table[column] == value]
     return table["verdict"].value_counts().to_dict()
@@ -101,16 +102,16 @@ def verdicts(result, **where):
 def test_correct_engine_agrees_on_every_quantity_test_and_suite():
     for suite in ("reference", "edge"):
         result = crosscheck(numpy_dl, suite)
-        assert result.ok, result.disagreements
-        assert set(result.discrepancies["verdict"]) == {"agree"}, suite
-        assert set(result.discrepancies["test"]) == {"z", "t", "knha"}
-        assert set(result.discrepancies["quantity"]) == set(FIRST_PRINCIPLES)
+        assert result.ok, result.disagreements()
+        assert set(result.discrepancies()["verdict"]) == {"agree"}, suite
+        assert set(result.discrepancies()["test"]) == {"z", "t", "knha"}
+        assert set(result.discrepancies()["quantity"]) == set(FIRST_PRINCIPLES)
 
 
 def test_tau2_off_by_one_percent_is_caught_and_only_where_tau2_is_positive():
     result = crosscheck(tau2_off_by_1pct, "reference")
     assert not result.ok
-    tau2 = result.discrepancies[result.discrepancies["quantity"] == "tau2"]
+    tau2 = result.discrepancies()[result.discrepancies()["quantity"] == "tau2"]
     positive = tau2["metafor_value"] > 0
     assert (tau2.loc[positive, "verdict"] == "disagree").all()
     assert (tau2.loc[~positive, "verdict"] == "agree").all()  # 1 % of 0 is 0
@@ -125,7 +126,7 @@ def test_normal_quantile_where_metafor_uses_t_is_caught():
 
 def test_last_iterate_without_converging_is_caught_but_converged_reml_agrees():
     good = crosscheck(numpy_reml, "reference")
-    assert good.ok, good.disagreements
+    assert good.ok, good.disagreements()
     bad = crosscheck(last_iterate, "reference")
     assert verdicts(bad, quantity="tau2").get("disagree", 0) >= 3
     assert not bad.ok
@@ -141,13 +142,13 @@ def test_an_engine_that_says_it_did_not_converge_or_raises_is_engine_failed():
         raise ZeroDivisionError("boom")
 
     assert verdicts(crosscheck(unconverged, "edge")) == {"engine-failed": 8}
-    failed = crosscheck(crashing, "edge").discrepancies
+    failed = crosscheck(crashing, "edge").discrepancies()
     assert set(failed["verdict"]) == {"engine-failed"} and set(failed["note"]) == {"ZeroDivisionError: boom"}
 
 
 def test_reml_non_convergence_in_metafor_is_metafor_failed():
     result = crosscheck(numpy_reml, "edge")
-    failed = result.discrepancies[result.discrepancies["verdict"] == "metafor-failed"]
+    failed = result.discrepancies()[result.discrepancies()["verdict"] == "metafor-failed"]
     assert set(failed["dataset"]) == {"edge_reml_not_converging"}
     assert failed["note"].str.contains("did not converge").all()
 
@@ -176,18 +177,19 @@ def test_tolerances_override_by_quantity():
 
 def test_statsmodels_dl_agrees_on_the_random_suite_wherever_metafor_tau2_is_positive():
     result = crosscheck("statsmodels", "random", methods=["DL"], tests=["z"], n=200, seed=1)
-    table = result.discrepancies
+    table = result.discrepancies()
     tau2 = table[table["quantity"] == "tau2"].set_index("dataset")
     boundary = set(tau2.index[tau2["metafor_value"] == 0])
     interior = table[~table["dataset"].isin(boundary)]
     assert len(boundary) < 100 and set(interior["verdict"]) <= {"agree"}
     # statsmodels' DL does not truncate tau2 at 0: each disagreement is a data set with Q < k - 1
-    assert set(result.disagreements["dataset"]) == boundary
+    assert set(result.disagreements()["dataset"]) == boundary
     assert (tau2.loc[sorted(boundary), "engine_value"] < 0).all()
 
 
 def test_every_quantity_has_a_metafor_column():
-    assert set(COLUMNS) == set(QUANTITIES)
+    # metafor's side reads each quantity from the batch glance column of the same name
+    assert set(QUANTITIES) <= set(glance_schema(list(EXTRAS)))
     assert not set(DEFAULT_TOLERANCES) & set(QUANTITIES)  # else an override key would be ambiguous
     assert {"crosscheck", "Engine", "declare_engine", "CrosscheckResult"} <= set(ketabridge.__all__)
 
@@ -205,3 +207,47 @@ def test_bad_engines_and_choices_fail_before_r():
         crosscheck(declare_engine(quantities=("tau",))(lambda yi, vi, **_: {}))
     with pytest.raises(InputError, match="neither a built-in"):
         crosscheck("not_an_engine")
+
+
+def test_harness_and_verification_read_one_rule_per_quantity():
+    # Egger's statistic is held to the model statistic's floor, its p-value to the p-value rules,
+    # whichever side asks (the harness names it regtest_*, as the batch's glance column)
+    from ketabridge._agreement.tolerances import EXACT, EXACT_FLOORS, pick, statistic_of, tolerance_class
+
+    assert pick(EXACT, "regtest_statistic", "DL") == pick(EXACT, "statistic", "DL")
+    assert pick(EXACT, "regtest_statistic", "DL")[1].atol == EXACT_FLOORS["statistic"][0]
+    assert pick(EXACT, "regtest_limit_estimate", "REML")[1].atol == EXACT_FLOORS["limit_estimate"][0]
+    assert tolerance_class("regtest_p_value", "EE") == tolerance_class("p_value", "EE") == "p_values"
+    assert tolerance_class("trimfill_k0", "REML") == "count"
+    assert tolerance_class("tau2", "REML") == "iterative" and tolerance_class("tau2", "CE") == "closed_form"
+    assert statistic_of("regtest_p_value") == ("regtest_statistic", 2)
+    assert statistic_of("q_pvalue") == ("q", 1) and statistic_of("tau2") is None
+
+
+def test_egger_names_still_work_for_one_release_with_a_deprecation_warning():
+    fast = load_engine("fast")
+    renamed = {"regtest_statistic": "egger_statistic", "regtest_p_value": "egger_p_value",
+               "regtest_limit_estimate": "egger_limit_estimate"}
+
+    @declare_engine(name="old_names", methods=("DL",), quantities=("tau2", *renamed.values()),
+                    definitions={"egger": "rma"})
+    def old_names(yi, vi, *, method, test, level):
+        reply = fast(yi, vi, method=method, test=test, level=level)
+        return {renamed.get(name, name): value for name, value in reply.items()}
+
+    with pytest.warns(DeprecationWarning) as caught:
+        old = crosscheck(old_names, "reference", quantities=["tau2", "egger_p_value", "egger_statistic"],
+                         tolerances={"egger_p_value": (1e-10, 0.0), "closed_form": (1e-12, 1e-14)})
+    renamings = [warning for warning in caught if "Egger's test is now named" in str(warning.message)]
+    said = " | ".join(str(warning.message) for warning in renamings)
+    for where in ("declares quantities", "declares definitions", "crosscheck(quantities=)",
+                  "crosscheck(tolerances=)", "returns"):
+        assert where in said, said
+    assert "egger_p_value -> regtest_p_value" in said
+    assert all(warning.filename == __file__ for warning in renamings)  # shown at the user's line
+    table = old.discrepancies()
+    assert set(table["quantity"]) == {"tau2", "regtest_p_value", "regtest_statistic"}
+    assert old.ok and set(table["verdict"]) == {"agree"}
+    record = old.provenance.details
+    assert record["engine_definitions"]["regtest"] == "rma" and "egger" not in record["engine_definitions"]
+    assert record["tolerances"]["regtest_p_value"]["rtol"] == 1e-10

@@ -101,7 +101,7 @@ def metafor_ranktests(data: Batch) -> pd.DataFrame:
     result = ketabridge.batch(
         long_table(data), "id", yi="yi", vi="vi", method="EE", ranktest=True, workers=0, progress=False
     )
-    table = result.glance.merge(result.status, on="analysis_id").set_index("analysis_id")
+    table = result.glance().merge(result.status(), on="analysis_id").set_index("analysis_id")
     table["rank_warnings"] = [split_messages(m, "ranktest: ") for m in table["message"].fillna("")]
     messages = table["message"].fillna("")
     table["rank_errors"] = [" ".join(split_messages(m, "ranktest failed: ")) for m in messages]

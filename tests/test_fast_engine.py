@@ -89,7 +89,7 @@ def test_fast_equals_metafor_on_ragged_batches(data, method, test, trimfill, reg
     metafor = _batch(data, "metafor", **options)
     fast = _fast_strict(data, **options)
     assert_engines_agree(fast, metafor, data, "id", method)
-    assert fast.provenance["verification"]["checked"] == (fast.status["engine"] == "fast").sum()
+    assert fast.provenance.details["verification"]["checked"] == (fast.status()["engine"] == "fast").sum()
 
 
 # Found by the property test (EE, vi ratio 1.1e8): Q = 73.24650230659044 fast, 73.24650230670568
@@ -110,7 +110,7 @@ def test_extreme_vi_ratio_goes_to_metafor(method):
     (its P-matrix Q cancels differently), so the fast engine hands them to metafor."""
     metafor = _batch(EXTREME, "metafor", method=method)
     fast = _fast_strict(EXTREME, method=method)
-    assert fast.status["engine"].tolist() == ["metafor"]
+    assert fast.status()["engine"].tolist() == ["metafor"]
     assert_engines_agree(fast, metafor, EXTREME, "id", method)
 
 
@@ -122,8 +122,8 @@ def test_k2_tied_vi_trimfill(method):
                          "vi": [float.fromhex("0x1.75778f6ce9554p-2")] * 2})
     metafor = _batch(data, "metafor", method=method, trimfill=True)
     fast = _fast_strict(data, method=method, trimfill=True)
-    assert fast.status["engine"].tolist() == ["fast"]
-    assert "trimfill failed: missing value where TRUE/FALSE needed" in fast.status["message"][0]
+    assert fast.status()["engine"].tolist() == ["fast"]
+    assert "trimfill failed: missing value where TRUE/FALSE needed" in fast.status()["message"][0]
     assert_engines_agree(fast, metafor, data, "id", method)
 
 
@@ -146,8 +146,8 @@ def test_uncovered_settings_run_on_metafor(options, why):
     data = to_long(random_suite(6, 5))
     metafor = _batch(data, "metafor", by="dataset", **options)
     fast = _batch(data, "fast", by="dataset", **options)
-    assert why in fast.provenance["fast_not_covered"]
-    assert set(fast.status["engine"]) == {"metafor"}
+    assert why in fast.provenance.details["fast_not_covered"]
+    assert set(fast.status()["engine"]) == {"metafor"}
     assert_engines_agree(fast, metafor, data, "dataset", options["method"])
 
 
@@ -156,19 +156,19 @@ def test_escalc_measures_run_on_metafor():
     options = dict(measure="OR", ai="ai", bi="bi", ci="ci", di="di", yi="yi", vi="vi", method="DL")
     fast = _batch(data, "fast", **options)
     metafor = _batch(data, "metafor", **options)
-    assert "escalc" in fast.provenance["fast_not_covered"]
-    assert set(fast.status["engine"]) == {"metafor"}
-    pd.testing.assert_frame_equal(fast.glance, metafor.glance)
-    pd.testing.assert_frame_equal(fast.status.drop(columns="engine"), metafor.status.drop(columns="engine"))
+    assert "escalc" in fast.provenance.details["fast_not_covered"]
+    assert set(fast.status()["engine"]) == {"metafor"}
+    pd.testing.assert_frame_equal(fast.glance(), metafor.glance())
+    pd.testing.assert_frame_equal(fast.status().drop(columns="engine"), metafor.status().drop(columns="engine"))
 
 
 def test_fallback_hands_non_converging_fit_to_metafor():
     data = to_long(edge_suite())
     metafor = _batch(data, "metafor", by="dataset", method="REML", fallback=True)
     fast = _batch(data, "fast", by="dataset", method="REML", fallback=True)
-    row = fast.status.set_index("analysis_id").loc["edge_reml_not_converging"]
+    row = fast.status().set_index("analysis_id").loc["edge_reml_not_converging"]
     assert row["engine"] == "metafor" and row["fallback"] and row["status"] != "error", row.to_dict()
-    assert (fast.status["engine"] == "fast").sum() == len(fast.status) - 1
+    assert (fast.status()["engine"] == "fast").sum() == len(fast.status()) - 1
     assert_engines_agree(fast, metafor, data, "dataset", "REML")
 
 
@@ -199,9 +199,9 @@ def chosen(monkeypatch):
 
 @pytest.mark.parametrize("fraction", [0.01, 0.5])
 def test_sample_size_and_seed(heterogeneous, chosen, fraction):
-    first = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance["verification"]
-    again = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance["verification"]
-    other = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=2).provenance["verification"]
+    first = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance.details["verification"]
+    again = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance.details["verification"]
+    other = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=2).provenance.details["verification"]
     expected = max(20, math.ceil(fraction * 60))
     assert first["sample"] == expected == len(chosen[0][0])
     assert first["checked"] == first["sample"] + first["boundary"] == len(set(chosen[0][0]) | set(chosen[0][1]))
@@ -209,13 +209,13 @@ def test_sample_size_and_seed(heterogeneous, chosen, fraction):
     assert chosen[0] == chosen[1]
     assert set(chosen[0][0]) != set(chosen[2][0])
     # the boundaries (tau^2 = 0 under DL) are verified whatever the sample
-    tau0 = set(_batch(heterogeneous, "metafor", method="DL").glance.query("tau2 == 0")["analysis_id"])
+    tau0 = set(_batch(heterogeneous, "metafor", method="DL").glance().query("tau2 == 0")["analysis_id"])
     assert tau0 <= set(chosen[0][0]) | set(chosen[0][1])
 
 
 def test_verify_all_checks_every_fast_analysis(heterogeneous):
     result = _batch(heterogeneous, "fast", method="DL", verify="all")
-    assert result.provenance["verification"]["checked"] == 60 == result.provenance["engine_counts"]["fast"]
+    assert result.provenance.details["verification"]["checked"] == 60 == result.provenance.details["engine_counts"]["fast"]
 
 
 def _planted_tau2(monkeypatch, factor=1 + 1e-8):
@@ -233,7 +233,7 @@ def test_planted_tau2_error_is_caught(heterogeneous, monkeypatch):
     _planted_tau2(monkeypatch)
     with pytest.raises(VerificationError, match="disagrees with metafor") as caught:
         _batch(heterogeneous, "fast", method="DL")
-    verdict = caught.value.result.provenance["verification"]
+    verdict = caught.value.result.provenance.details["verification"]
     assert verdict["verdict"] == "disagree" and verdict["disagreeing_analyses"] >= 20
     assert {row["column"] for row in verdict["disagreements"]} == {"tau2"}
 
@@ -242,7 +242,7 @@ def test_planted_reml_threshold_is_caught(heterogeneous, monkeypatch):
     monkeypatch.setattr(fast_tau2, "THRESHOLD", 1e-3)  # metafor's control$threshold is 1e-5
     with pytest.raises(VerificationError, match="disagrees with metafor") as caught:
         _batch(heterogeneous, "fast", method="REML")
-    assert caught.value.result.provenance["verification"]["disagreeing_analyses"] >= 1
+    assert caught.value.result.provenance.details["verification"]["disagreeing_analyses"] >= 1
 
 
 def test_cli_exits_1_on_planted_error_and_writes_provenance(heterogeneous, monkeypatch, tmp_path):
@@ -265,16 +265,16 @@ def test_provenance_and_resume(heterogeneous, tmp_path, installed):
     import scipy
 
     result = _batch(heterogeneous, "fast", method="REML", out=tmp_path, trimfill=True)
-    prov = result.provenance
+    prov = result.provenance.details
     assert prov["engine"] == "fast" and prov["engine_counts"] == {"fast": 60}
     assert prov["numpy_version"] == numpy.__version__ and prov["scipy_version"] == scipy.__version__
     assert prov["r_version"] == installed["r_version"] and prov["metafor_version"] == installed["metafor_version"]
     assert prov["verification"]["verdict"] == "agree" and "share_of_tolerance" in prov["verification"]["worst"]
     assert json.loads((tmp_path / "provenance.json").read_text())["verification"]["verdict"] == "agree"
     resumed = _batch(heterogeneous, "fast", method="REML", out=tmp_path, trimfill=True, resume=True)
-    for table in (resumed.status, resumed.glance, pd.read_parquet(tmp_path / "status.parquet")):
+    for table in (resumed.status(), resumed.glance(), pd.read_parquet(tmp_path / "status.parquet")):
         assert table["analysis_id"].is_unique and len(table) == 60
-    pd.testing.assert_frame_equal(resumed.glance, result.glance)
+    pd.testing.assert_frame_equal(resumed.glance(), result.glance())
 
 
 def test_no_runtime_warning_escapes_on_edge_suite():
@@ -283,7 +283,7 @@ def test_no_runtime_warning_escapes_on_edge_suite():
         # verify="all": no warning escapes, and every analysis still agrees with metafor
         fast = _fast_strict(data, by="dataset", method=method, test=test, trimfill=True, regtest=True,
                             ranktest=True, verify="all")
-        assert fast.provenance["verification"]["verdict"] == "agree"
+        assert fast.provenance.details["verification"]["verdict"] == "agree"
 
 
 def test_knha_on_identical_effects_without_extras():
@@ -291,7 +291,7 @@ def test_knha_on_identical_effects_without_extras():
     data = to_long([d for d in edge_suite() if d.name == "edge_identical_effects"])
     for method in ("EE", "REML"):
         fast = _fast_strict(data, by="dataset", method=method, test="knha", verify="all")
-        assert fast.glance["qm"].isna().all()
+        assert fast.glance()["qm"].isna().all()
         assert_engines_agree(fast, _batch(data, "metafor", by="dataset", method=method, test="knha"), data, "dataset", method)
 
 
@@ -301,9 +301,9 @@ def test_overflow_and_underflow_go_to_metafor():
                          "sei": [1e-200, 0.1, 0.2, 0.1, 0.2, 0.3]})
     for method in ("DL", "REML"):
         fast = _batch(data, "fast", yi="yi", vi=None, sei="sei", method=method, trimfill=True, regtest=True)
-        assert fast.status["engine"].tolist() == ["metafor", "metafor"]
+        assert fast.status()["engine"].tolist() == ["metafor", "metafor"]
         metafor = _batch(data, "metafor", yi="yi", vi=None, sei="sei", method=method, trimfill=True, regtest=True)
-        pd.testing.assert_frame_equal(fast.status.drop(columns="engine"), metafor.status.drop(columns="engine"))
+        pd.testing.assert_frame_equal(fast.status().drop(columns="engine"), metafor.status().drop(columns="engine"))
 
 
 def test_huge_tau2_where_rounding_decides_convergence_goes_to_metafor():
@@ -314,8 +314,8 @@ def test_huge_tau2_where_rounding_decides_convergence_goes_to_metafor():
     for method in ("ML", "REML"):
         fast = _batch(data, "fast", method=method, trimfill=True, regtest=True, verify="all")
         metafor = _batch(data, "metafor", method=method, trimfill=True, regtest=True)
-        assert fast.status["engine"].tolist() == ["metafor"]
-        assert fast.status["status"].tolist() == metafor.status["status"].tolist()
+        assert fast.status()["engine"].tolist() == ["metafor"]
+        assert fast.status()["status"].tolist() == metafor.status()["status"].tolist()
 
 
 def test_far_tail_p_value_is_held_to_its_statistics_tolerance():
@@ -325,14 +325,14 @@ def test_far_tail_p_value_is_held_to_its_statistics_tolerance():
     data = pd.DataFrame({"id": "outlier", "yi": [0.1, 0.12, 0.11, 0.09, 5.0], "vi": [0.01] * 4 + [0.02]})
     fast = _batch(data, "fast", method="SJ", regtest=True, verify="all")
     metafor = _batch(data, "metafor", method="SJ", regtest=True)
-    assert fast.provenance["verification"]["verdict"] == "agree"
-    assert "z^2" in fast.provenance["verification"]["growing_tolerances"]["p_values"]  # said where it is used
-    z = metafor.glance["regtest_statistic"][0]
-    relative = abs(fast.glance["regtest_p_value"][0] / metafor.glance["regtest_p_value"][0] - 1)
+    assert fast.provenance.details["verification"]["verdict"] == "agree"
+    assert "z^2" in fast.provenance.details["verification"]["growing_tolerances"]["p_values"]  # said where it is used
+    z = metafor.glance()["regtest_statistic"][0]
+    relative = abs(fast.glance()["regtest_p_value"][0] / metafor.glance()["regtest_p_value"][0] - 1)
     assert z > 30 and relative < 1e-12 * z * z  # independent of the rule: the conditioning bound
-    shifted = {kind: table.copy() for kind, table in (("glance", fast.glance), ("status", fast.status))}
+    shifted = {kind: table.copy() for kind, table in (("glance", fast.glance()), ("status", fast.status()))}
     shifted["glance"]["regtest_p_value"] *= 1 + 1e-12 * z * z * 3  # three times what the statistic allows
-    found = batch_verify.compare(shifted, {"glance": metafor.glance, "status": metafor.status}, "SJ")
+    found = batch_verify.compare(shifted, {"glance": metafor.glance(), "status": metafor.status()}, "SJ")
     assert found["verdict"] == "disagree" and found["disagreements"][0]["column"] == "regtest_p_value"
 
 
@@ -345,8 +345,8 @@ def test_trimfill_tie_made_by_the_estimates_last_bits_goes_to_metafor(estimator)
                          "vi": [0.001] * 8})
     options = dict(method="HE", trimfill=True, trimfill_estimator=estimator, trimfill_side="left")
     fast = _batch(data, "fast", verify="all", **options)
-    assert fast.status["engine"].tolist() == ["metafor"]
-    assert fast.glance["trimfill_k0"].tolist() == _batch(data, "metafor", **options).glance["trimfill_k0"].tolist()
+    assert fast.status()["engine"].tolist() == ["metafor"]
+    assert fast.glance()["trimfill_k0"].tolist() == _batch(data, "metafor", **options).glance()["trimfill_k0"].tolist()
 
 
 def test_trimfill_equal_values_still_tie_on_the_fast_engine():
@@ -354,8 +354,8 @@ def test_trimfill_equal_values_still_tie_on_the_fast_engine():
     data = pd.DataFrame({"id": "ties", "yi": [0.1, 0.1, 0.1, 0.4, 0.55, 0.9, 1.3], "vi": [0.02, 0.03, 0.05, 0.04, 0.06, 0.1, 0.2]})
     for estimator in ("L0", "R0"):
         fast = _batch(data, "fast", method="REML", trimfill=True, trimfill_estimator=estimator, verify="all")
-        assert fast.status["engine"].tolist() == ["fast"]
-        assert fast.provenance["verification"]["verdict"] == "agree"
+        assert fast.status()["engine"].tolist() == ["fast"]
+        assert fast.provenance.details["verification"]["verdict"] == "agree"
 
 
 def test_residual_based_statistic_is_held_to_a_tolerance_growing_with_t():
@@ -367,12 +367,12 @@ def test_residual_based_statistic_is_held_to_a_tolerance_growing_with_t():
     options = dict(method="DL", test="knha", regtest=True, regtest_model="lm")
     fast = _batch(data, "fast", verify="all", **options)
     metafor = _batch(data, "metafor", **options)
-    assert fast.provenance["verification"]["verdict"] == "agree"
-    t = metafor.glance["regtest_statistic"][0]
-    assert abs(t) > 100 and abs(fast.glance["regtest_statistic"][0] / t - 1) < 1e-12 * (1 + abs(t))
-    shifted = {"glance": fast.glance.copy(), "status": fast.status}
+    assert fast.provenance.details["verification"]["verdict"] == "agree"
+    t = metafor.glance()["regtest_statistic"][0]
+    assert abs(t) > 100 and abs(fast.glance()["regtest_statistic"][0] / t - 1) < 1e-12 * (1 + abs(t))
+    shifted = {"glance": fast.glance().copy(), "status": fast.status()}
     shifted["glance"]["regtest_statistic"] *= 1 + 3e-12 * (1 + abs(t))  # three times the allowance
-    found = batch_verify.compare(shifted, {"glance": metafor.glance, "status": metafor.status}, "DL")
+    found = batch_verify.compare(shifted, {"glance": metafor.glance(), "status": metafor.status()}, "DL")
     assert found["verdict"] == "disagree" and found["disagreements"][0]["column"] == "regtest_statistic"
 
 
@@ -390,14 +390,14 @@ def test_egger_statistic_is_held_to_rounding_of_the_datas_size():
     options = dict(method="EE", regtest=True)
     fast = _batch(LARGE_EFFECTS, "fast", verify="all", **options)
     metafor = _batch(LARGE_EFFECTS, "metafor", **options)
-    assert fast.provenance["verification"]["verdict"] == "agree"
+    assert fast.provenance.details["verification"]["verdict"] == "agree"
     scale = (LARGE_EFFECTS["yi"].abs() / np.sqrt(LARGE_EFFECTS["vi"])).max()  # independent of data_scale
-    difference = abs(fast.glance["regtest_statistic"][0] - metafor.glance["regtest_statistic"][0])
+    difference = abs(fast.glance()["regtest_statistic"][0] - metafor.glance()["regtest_statistic"][0])
     assert 1e-12 < difference < 64 * np.finfo(float).eps * scale
     assert batch_verify.data_scales(np.array([6]), {"yi": LARGE_EFFECTS["yi"].to_numpy(), "vi": LARGE_EFFECTS["vi"].to_numpy()})[0][0] == scale
-    shifted = {"glance": fast.glance.copy(), "status": fast.status}
+    shifted = {"glance": fast.glance().copy(), "status": fast.status()}
     shifted["glance"]["regtest_statistic"] += 3 * 64 * np.finfo(float).eps * scale  # three times the allowance
-    found = batch_verify.compare(shifted, {"glance": metafor.glance, "status": metafor.status}, "EE", {"large": (scale, 1.0)})
+    found = batch_verify.compare(shifted, {"glance": metafor.glance(), "status": metafor.status()}, "EE", {"large": (scale, 1.0)})
     assert found["verdict"] == "disagree" and found["disagreements"][0]["column"] == "regtest_statistic"
 
 
@@ -410,9 +410,9 @@ def test_tau2_se_is_held_to_the_squared_weight_ratio():
     options = dict(yi="yi", vi=None, sei="sei", method="DL")
     fast = _batch(data, "fast", verify="all", **options)
     metafor = _batch(data, "metafor", **options)
-    assert fast.provenance["verification"]["verdict"] == "agree"
+    assert fast.provenance.details["verification"]["verdict"] == "agree"
     ratio = (data["sei"].max() / data["sei"].min()) ** 2
-    relative = abs(fast.glance["tau2_se"][0] / metafor.glance["tau2_se"][0] - 1)
+    relative = abs(fast.glance()["tau2_se"][0] / metafor.glance()["tau2_se"][0] - 1)
     assert 1e-12 < relative < np.finfo(float).eps * ratio ** 2
 
 
@@ -433,8 +433,8 @@ MIRRORED = pd.DataFrame({"id": "mirrored", "yi": [float.fromhex(x) for x in (
 def test_trimfill_refit_is_held_to_rounding_of_the_datas_size():
     fast = _batch(MIRRORED, "fast", method="EE", trimfill=True, verify="all")
     metafor = _batch(MIRRORED, "metafor", method="EE", trimfill=True)
-    assert fast.provenance["verification"]["verdict"] == "agree"
-    assert fast.glance["trimfill_k0"][0] > 0  # studies were filled in
+    assert fast.provenance.details["verification"]["verdict"] == "agree"
+    assert fast.glance()["trimfill_k0"][0] > 0  # studies were filled in
     largest_z = (MIRRORED["yi"].abs() / np.sqrt(MIRRORED["vi"])).max()
-    relative = abs(fast.glance["trimfill_i2"][0] / metafor.glance["trimfill_i2"][0] - 1)
+    relative = abs(fast.glance()["trimfill_i2"][0] / metafor.glance()["trimfill_i2"][0] - 1)
     assert 1e-12 < relative < 1e-12 + 64 * np.finfo(float).eps * largest_z

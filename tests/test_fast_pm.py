@@ -203,8 +203,8 @@ def metafor_batch(datasets: list[tuple[np.ndarray, np.ndarray]]) -> tuple[pd.Dat
         "vi": np.concatenate([v for _, v in datasets]),
     })
     result = ketabridge.batch(long, "id", method="PM", workers=0, progress=False)
-    glance = result.glance.set_index("analysis_id").reindex(range(len(datasets)))
-    status = result.status.set_index("analysis_id").reindex(range(len(datasets)))
+    glance = result.glance().set_index("analysis_id").reindex(range(len(datasets)))
+    status = result.status().set_index("analysis_id").reindex(range(len(datasets)))
     return glance, status
 
 

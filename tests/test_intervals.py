@@ -127,6 +127,7 @@ def test_predict_ni_must_be_numbers_not_a_column_name(proportions):
 def test_augment_is_one_r_round_trip(bcg_effects, monkeypatch):
     """The natural-scale columns come from the kb_augment call itself, not a second one."""
     from ketabridge import api, intervals
+    from ketabridge._r import call as r_call  # augment's call is data in the result, run through _r.call
 
     result = ketabridge.rma(bcg_effects)
     entries = []
@@ -139,6 +140,7 @@ def test_augment_is_one_r_round_trip(bcg_effects, monkeypatch):
 
     monkeypatch.setattr(api, "call_entry", counting(api.call_entry))
     monkeypatch.setattr(intervals, "call_entry", counting(intervals.call_entry))
+    monkeypatch.setattr(r_call, "call_entry", counting(r_call.call_entry))
     table = result.augment()
     assert entries == ["kb_augment"]
     assert {"yi_natural", "ci_low_natural", "ci_high_natural"} <= set(table.columns)

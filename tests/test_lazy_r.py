@@ -61,6 +61,21 @@ def test_doctor_without_r_says_how_to_fix_and_exits_1():
     assert len(problems) == 1 and "install.packages" in problems[0]
 
 
+def test_call_entry_refuses_an_undeclared_name_before_looking_for_r():
+    """The entry points are read from the r/kb_<name>.R file names, so the check needs no R."""
+    code = (
+        "from ketabridge._r.call import call_entry\n"
+        "try:\n"
+        "    call_entry('kb_guard')\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    done = _without_r([sys.executable, "-c", code])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("'kb_guard' is not an R entry point; the entry points are the r/kb_<name>.R files' "
+                                  "kb_<name>: kb_augment, kb_batch, ")
+
+
 def test_r_home_pointing_nowhere_is_reported_not_crashed():
     env = dict(os.environ, R_HOME="/nonexistent/R")
     code = "import ketabridge\ntry:\n    ketabridge._r.session.r_session()\nexcept ketabridge.RNotAvailableError as e:\n    print(e)"
@@ -86,7 +101,7 @@ def test_an_rpy2_that_cannot_load_into_this_r_is_named_before_it_is_imported(tmp
     (record / "METADATA").write_text(f"Metadata-Version: 2.1\nName: rpy2-rinterface\nVersion: {fake}\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     code = (
-        "import sys, ketabridge\n"
+        "import sys, ketabridge, ketabridge._r.session\n"
         "try:\n"
         "    ketabridge._r.session.r_session()\n"
         "except ketabridge.RNotAvailableError as error:\n"

@@ -6,7 +6,11 @@ import pandas as pd
 import pytest
 
 import ketabridge
-from ketabridge._r.session import METAFOR_FLOOR, R_FLOOR, _check_floor, r_session, r_source_files
+from ketabridge._r.call import call_entry
+from ketabridge._r.session import (
+    ENTRY_FILE_PREFIX, HELPER_FILE_PREFIX, METAFOR_FLOOR, R_FLOOR, _check_floor, entry_points, r_session,
+    r_source_files,
+)
 
 
 def test_session_starts_once(bcg_effects):
@@ -23,9 +27,76 @@ def test_entry_points_live_in_a_private_environment_not_the_global_one():
     assert not exists(ri.StrSexpVector(["kb_rma"]), envir=ri.globalenv, inherits=False)[0]
 
 
-def test_every_r_file_defines_its_entry_point():
-    names = {path.stem for path in r_source_files()}
-    assert {"kb_common", "kb_rma", "kb_escalc", "kb_trimfill", "kb_regtest", "kb_ranktest", "kb_augment"} <= names
+# Each R file as R's parser reads it: the functions it defines at top level (or the deparsed
+# expression, for a top-level expression that is not `name <- function(...)`) and every name its
+# code uses (comments are not code).
+R_FILE_CONTENTS = """function(path) {
+  exprs <- parse(path, keep.source = FALSE)
+  defines <- vapply(exprs, function(e) {
+    is_definition <- is.call(e) && identical(e[[1L]], as.name("<-")) && is.name(e[[2L]]) &&
+      is.call(e[[3L]]) && identical(e[[3L]][[1L]], as.name("function"))
+    if (is_definition) as.character(e[[2L]]) else paste("not a definition:", deparse(e)[1L])
+  }, character(1))
+  list(defines = defines, uses = unique(all.names(exprs)))
+}"""
+
+
+@pytest.fixture(scope="module")
+def r_files() -> dict[str, dict[str, list[str]]]:
+    import rpy2.rinterface as ri
+
+    from ketabridge._r.marshal import to_python
+
+    r_session()
+    read = ri.baseenv.find("eval")(ri.parse(R_FILE_CONTENTS))
+    files = {}
+    for path in r_source_files():
+        contents = to_python(read(ri.StrSexpVector([str(path)])))
+        files[path.name] = {part: list(contents[part] or ()) for part in ("defines", "uses")}
+    return files
+
+
+def test_r_files_are_entry_points_or_helpers_and_only_define_functions(r_files):
+    """Sourced in sorted order into one environment: order cannot matter when no file runs code."""
+    for name, contents in r_files.items():
+        assert name.startswith((ENTRY_FILE_PREFIX, HELPER_FILE_PREFIX)), name
+        assert not [what for what in contents["defines"] if what.startswith("not a definition")], name
+    defined = [function for contents in r_files.values() for function in contents["defines"]]
+    assert sorted(function for function in set(defined) if defined.count(function) > 1) == []
+
+
+def test_every_kb_file_defines_exactly_the_entry_point_of_its_name(r_files):
+    declared = entry_points()
+    assert declared == {name.removesuffix(".R") for name in r_files if name.startswith(ENTRY_FILE_PREFIX)}
+    assert {"kb_rma", "kb_escalc", "kb_trimfill", "kb_regtest", "kb_ranktest", "kb_augment", "kb_batch"} <= declared
+    for name, contents in r_files.items():
+        own = {name.removesuffix(".R")} if name.startswith(ENTRY_FILE_PREFIX) else set()
+        assert declared & set(contents["defines"]) == own, name  # helper files: none
+
+
+def test_helpers_in_an_entry_point_file_are_its_own(r_files):
+    """A helper two entry points share lives in a helpers_*.R file, not in one of theirs."""
+    for name, contents in r_files.items():
+        if not name.startswith(ENTRY_FILE_PREFIX):
+            continue
+        for helper in set(contents["defines"]) - entry_points():
+            users = sorted(other for other, theirs in r_files.items() if other != name and helper in theirs["uses"])
+            assert users == [], f"{helper} of {name} is used by {users}: move it to a helpers_*.R file"
+
+
+def test_every_entry_point_is_an_r_function_in_the_session():
+    import rpy2.rinterface as ri
+
+    session = r_session()
+    is_function = ri.baseenv.find("is.function")
+    assert all(is_function(session.entry(name))[0] for name in entry_points())
+
+
+@pytest.mark.parametrize("name", ["kb_guard", "kb_transf_args", "kb_versions", "system", "kb_nothing"])
+def test_call_entry_calls_only_declared_entry_points(name):
+    with pytest.raises(ValueError, match=rf"^'{name}' is not an R entry point; the entry points are the "
+                                         r"r/kb_<name>\.R files' kb_<name>: kb_augment, kb_batch, "):
+        call_entry(name)
 
 
 @pytest.mark.parametrize(

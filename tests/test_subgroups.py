@@ -83,6 +83,43 @@ def test_subgroup_errors_name_groups_and_rows(bcg_effects):
         ketabridge.rma(bcg_effects.assign(alloc=bcg_effects["alloc"].where(bcg_effects.index != 3)), subgroup="alloc")
 
 
+@pytest.mark.parametrize(
+    "values, keys, shown",
+    [
+        (lambda year: (year >= 1960).astype(int), [0, 1], ["grp == 0", "grp == 1"]),
+        (lambda year: (year >= 1960) * 2.5, [0.0, 2.5], ["grp == 0", "grp == 2.5"]),
+        (lambda year: year >= 1960, [False, True], ["grp == FALSE", "grp == TRUE"]),
+        (lambda year: np.where(year >= 1960, "late", "early"), ["early", "late"], ['grp == "early"', 'grp == "late"']),
+    ],
+    ids=["int", "float", "bool", "text"],
+)
+def test_fits_are_keyed_by_the_column_s_own_values(bcg_effects, values, keys, shown):
+    """An integer subgroup column gives int keys (not "0"/"1"); the R call shows each level as R
+    would be typed (1, not 1L; TRUE; "text"); the tables' subgroup column is text, as its schema says."""
+    grouped = ketabridge.rma(bcg_effects.assign(grp=values(bcg_effects["year"])), subgroup="grp")
+    assert sorted(grouped.fits) == keys
+    assert all(type(key) is type(keys[0]) for key in grouped.fits)
+    for key, text in zip(keys, shown):
+        assert grouped.fits[key].provenance.r_call.endswith(f"subset = {text})")
+    assert sorted(grouped.glance()["subgroup"]) == sorted(str(key) for key in keys)
+
+
+def test_subgroup_studies_keep_their_row_numbers_without_slab(bcg_effects):
+    """As metafor's rma(..., subset=) labels studies by their row of the data (1-based)."""
+    grouped = ketabridge.rma(bcg_effects, subgroup="alloc")
+    studies = grouped.augment()
+    for level, fit in grouped.fits.items():
+        rows = np.flatnonzero(bcg_effects["alloc"].to_numpy() == level)
+        assert fit.augment()["study"].tolist() == [str(row + 1) for row in rows]
+    assert sorted(studies["study"], key=int) == [str(row) for row in range(1, len(bcg_effects) + 1)]
+
+
+def test_subgroup_column_with_nan_is_missing_labels(bcg_effects):
+    with pytest.raises(ketabridge.InputError, match="column 'grp' has no label in row 5"):
+        ketabridge.rma(bcg_effects.assign(grp=np.where(bcg_effects.index == 5, np.nan, 1.0 * (bcg_effects["year"] > 1960))),
+                       subgroup="grp")
+
+
 def test_moderators_give_the_omnibus_test_in_glance(bcg_effects):
     """?rma.uni example: rma(yi, vi, mods = ~ ablat + year) prints QM(df = 2) = 12.2043, p-val = 0.0022."""
     row = ketabridge.rma(bcg_effects, mods=["ablat", "year"]).glance().iloc[0]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..options import (
-    ESCALC_COLUMNS, MEASURES, METHODS, METHODS_NEEDING_WEIGHTS, REGTEST_MODELS, TESTS, TRIMFILL_ESTIMATORS,
+    ENGINES, ESCALC_COLUMNS, MEASURES, METHODS, METHODS_NEEDING_WEIGHTS, REGTEST_MODELS, TESTS, TRIMFILL_ESTIMATORS,
     TRIMFILL_SIDES, check_choice, check_release,
 )
 from ..spec import checked_control, percent_level
@@ -16,7 +16,6 @@ from ..spec import checked_control, percent_level
 # Off by default. When asked for: smaller Fisher-scoring steps and more iterations, then DL,
 # which is not iterative and so always gives an estimate.
 DEFAULT_FALLBACK = ({"control": {"stepadj": 0.5, "maxiter": 1000}}, {"method": "DL"})
-ENGINES = ("metafor", "fast")
 MAX_CHUNK = 250  # analyses per R chunk: about a second of R work, so a lost chunk costs little
 
 

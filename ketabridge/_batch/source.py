@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
-from ..io import TableLike, to_arrow
-from ..validate import require_columns, rows_text
+from ..io import TableLike, file_kind, read_batches, read_schema, to_arrow
+from ..validate import require_columns, rows_text, text_cell_columns
 
 BATCH_ROWS = 65_536  # rows per record batch read from a Parquet file or an in-memory table
 CSV_BLOCK_BYTES = 1 << 22  # bytes per record batch read from a CSV file (4 MiB)
@@ -33,6 +33,7 @@ class Chunk:
     sizes: np.ndarray  # rows per analysis
     rows: np.ndarray  # 0-based input row of each row
     columns: dict[str, pa.Array]  # input column -> values, rows of each analysis together
+    text_cells: frozenset = frozenset()  # columns whose text is untyped cells (see ketabridge.validate)
 
 
 class Source:
@@ -44,6 +45,11 @@ class Source:
         self.columns = list(dict.fromkeys(columns))
         self.path = Path(data) if isinstance(data, (str, os.PathLike)) else None
         self.table = None if self.path is not None else to_arrow(data)
+        # a CSV has no types: its data columns are read as text and their cells checked as numbers
+        if self.path is not None:
+            self.text_cells = frozenset(self.columns) if file_kind(self.path) == "csv" else frozenset()
+        else:
+            self.text_cells = text_cell_columns(self.table.schema)
         self._check_columns()
         ids = self._read([by]).column(by)
         self.ids, self.contiguous, self.id_type = _scan_ids(ids, by)
@@ -78,6 +84,7 @@ class Source:
             sizes=np.array([len(group) for group in groups], dtype=np.int64),
             rows=table.column("__row").to_numpy(),
             columns={name: table.column(name).combine_chunks() for name in self.columns},
+            text_cells=self.text_cells,
         )
 
     def _groups(self) -> Iterator[pa.Table]:
@@ -107,17 +114,26 @@ class Source:
     def _read(self, names: list[str], id_column: tuple | None = None) -> pa.Table:
         if self.table is not None:
             return self.table.select(names)
-        batches = list(_file_batches(self.path, names, id_column))
-        return pa.Table.from_batches(batches) if batches else _file_schema(self.path).empty_table().select(names)
+        batches = list(self._file_batches(names, id_column))
+        return pa.Table.from_batches(batches) if batches else read_schema(self.path).empty_table().select(names)
 
     def _batches(self, names: list[str]) -> Iterator[pa.RecordBatch]:
         if self.table is not None:
             yield from self.table.select(names).to_batches(max_chunksize=BATCH_ROWS)
         else:
-            yield from _file_batches(self.path, names, (self.by, self.id_type))
+            yield from self._file_batches(names, (self.by, self.id_type))
+
+    def _file_batches(self, names: list[str], id_column: tuple | None = None) -> Iterator[pa.RecordBatch]:
+        """Record batches of the named columns; id_column (name, type) reads a CSV's data columns
+        as text, converted per chunk by the checks, so one bad cell cannot stop the read."""
+        types = None
+        if id_column is not None:
+            types = {name: pa.string() for name in names if name != id_column[0]}
+            types[id_column[0]] = id_column[1]
+        return read_batches(self.path, names, batch_rows=BATCH_ROWS, csv_block_bytes=CSV_BLOCK_BYTES, csv_types=types)
 
     def _check_columns(self) -> None:
-        schema = self.table.schema if self.table is not None else _file_schema(self.path)
+        schema = self.table.schema if self.table is not None else read_schema(self.path)
         require_columns(schema.empty_table(), [self.by, *self.columns])
 
 
@@ -161,64 +177,3 @@ def _split_groups(block: pa.Table, by: str) -> Iterator[pa.Table]:
     bounds = [0, *changes.tolist(), len(values)]
     for start, stop in zip(bounds[:-1], bounds[1:]):
         yield block.slice(start, stop - start)
-
-
-def _file_kind(path: Path) -> str:
-    from ..io import _READERS
-
-    kind = _READERS.get(path.suffix.lower())
-    if kind is None:
-        raise InputError(f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(sorted(_READERS))}")
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    return kind
-
-
-def _file_schema(path: Path) -> pa.Schema:
-    kind = _file_kind(path)
-    try:
-        if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            return pq.ParquetFile(path).schema_arrow
-        if kind == "csv":
-            from pyarrow import csv
-
-            with csv.open_csv(path) as reader:
-                return reader.schema
-        return _open_ipc(path, kind).schema
-    except (pa.ArrowException, OSError) as error:
-        raise InputError(f"{path}: cannot read as {kind}: {error}") from error
-
-
-def _open_ipc(path: Path, kind: str):
-    source = pa.memory_map(str(path))
-    return pa.ipc.open_file(source) if kind == "ipc_file" else pa.ipc.open_stream(source)
-
-
-def _file_batches(path: Path, names: list[str], id_column: tuple | None = None) -> Iterator[pa.RecordBatch]:
-    """Record batches of the named columns; id_column (name, type) reads CSV data columns as text."""
-    kind = _file_kind(path)
-    try:
-        if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=names)
-        elif kind == "csv":
-            from pyarrow import csv
-
-            # data columns are read as text and converted per chunk, so one bad cell cannot stop the read
-            types = None
-            if id_column is not None:
-                types = {name: pa.string() for name in names if name != id_column[0]}
-                types[id_column[0]] = id_column[1]
-            options = csv.ConvertOptions(include_columns=names, column_types=types)
-            with csv.open_csv(path, convert_options=options, read_options=csv.ReadOptions(block_size=CSV_BLOCK_BYTES)) as reader:
-                yield from reader
-        else:
-            reader = _open_ipc(path, kind)
-            batches = (reader.get_batch(i) for i in range(reader.num_record_batches)) if kind == "ipc_file" else reader
-            for batch in batches:
-                yield batch.select(names)
-    except (pa.ArrowException, OSError) as error:
-        raise InputError(f"{path}: cannot read as {kind}: {error}") from error

@@ -1,6 +1,6 @@
 """Every fast batch is judged by metafor: a seeded sample of its analyses, plus every analysis at a
-boundary, is rerun on the metafor engine and compared value by value with the cross-check
-harness's tolerances for an exact engine (ketabridge._crosscheck.tolerances.EXACT)."""
+boundary, is rerun on the metafor engine and compared value by value with the tolerances for an
+exact engine (ketabridge._agreement: tolerances.EXACT, widened as allowance.GROWING says)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,16 @@ import math
 import numpy as np
 import pandas as pd
 
-from .._crosscheck.tolerances import EXACT, EXACT_FLOORS, pick
+from .._agreement.allowance import GROWING, aligned, allowed, compared_scale, data_scales
+from .._agreement.tolerances import EXACT, EXACT_FLOORS, pick
 from ..errors import InputError
-from .allowance import GROWING, aligned, allowed, data_scales
+from ..options import EQUAL_EFFECTS_METHODS
 from .checks import check_chunk
 from .settings import chunk_size_for
 from .tables import failed_tables
 
 MIN_SAMPLE = 20
-EXTRAS = ("trimfill_", "regtest_", "ranktest_")
-# sqrt() multiplies tau^2's relative error near 0 without bound: compare tau on tau^2's scale
-SQUARED = ("tau", "trimfill_tau")
 SHOWN = 20  # disagreements listed in provenance.json
-EQUAL_EFFECTS = ("EE", "FE")
 
 
 def check_fraction(verify: float | str) -> float | str:
@@ -87,7 +84,7 @@ def choose(glance: pd.DataFrame, status: pd.DataFrame, method: str, fraction: fl
         | np.char.find(messages, "failed:") >= 0
         | ~np.isfinite(rows["estimate"].to_numpy(dtype=float)) & (status["status"].to_numpy()[fast] != "error")
     )
-    if method not in EQUAL_EFFECTS:
+    if method not in EQUAL_EFFECTS_METHODS:
         boundary |= rows["tau2"].to_numpy(dtype=float) == 0
     return ids[sampled].tolist(), ids[boundary & ~sampled].tolist()
 
@@ -111,15 +108,12 @@ def compare(fast: dict[str, pd.DataFrame], metafor: dict[str, pd.DataFrame], met
     for column in slow_glance.columns:
         mine, theirs = fast_glance[column], slow_glance[column]
         if pd.api.types.is_float_dtype(theirs.dtype):
-            prefix = next((p for p in EXTRAS if column.startswith(p)), "")
-            quantity = column.removeprefix(prefix)
-            name, tolerance = pick(EXACT, quantity, method)  # with the quantity's absolute floor
+            name, tolerance = pick(EXACT, column, method)  # with the quantity's absolute floor
             a, b = mine.to_numpy(dtype=float), theirs.to_numpy(dtype=float)
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-                if column in SQUARED:
-                    a, b = a * a, b * b
+                a, b = compared_scale(column, a), compared_scale(column, b)
                 difference = np.abs(a - b)
-                allowance = allowed(prefix, quantity, tolerance, np.abs(b), slow_glance, method, scale)
+                allowance = allowed(column, tolerance, np.abs(b), slow_glance, method, scale)
                 bad = (np.isnan(a) != np.isnan(b)) | (difference > allowance) \
                     | ((np.isinf(a) | np.isinf(b)) & (a != b))  # inf - inf is no difference
                 share = np.where(difference == 0, 0.0, difference / allowance)

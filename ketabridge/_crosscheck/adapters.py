@@ -91,7 +91,8 @@ def pymare_engine():
 def fast_engine():
     """ketabridge's own fast engine (ketabridge._fast), one data set per call: rma.uni, trimfill
     (L0, side chosen as metafor does) and regtest (rma, sei) replayed with numpy. It defines every
-    quantity as metafor does; compare it with tolerances.EXACT (the batch's verification does)."""
+    quantity as metafor does; compare it with ketabridge._agreement.tolerances.EXACT
+    (tolerances="exact"), as the batch's verification does."""
     import numpy as np
 
     from .._fast.chunk import FAST_METHODS, FAST_TESTS
@@ -114,8 +115,8 @@ def fast_engine():
             values.update(trimfill_k0=float(filled.k0[0]), trimfill_estimate=float(filled.filled["estimate"][0]))
         egger = egger_rma(yi, vi, method, test, level)
         if not egger.outcome.failed[0] and not egger.outcome.needs_metafor[0]:
-            values.update(egger_statistic=float(egger.statistic[0]), egger_p_value=float(egger.p_value[0]),
-                          egger_limit_estimate=float(egger.limit_estimate[0]))
+            values.update(regtest_statistic=float(egger.statistic[0]), regtest_p_value=float(egger.p_value[0]),
+                          regtest_limit_estimate=float(egger.limit_estimate[0]))
         return values
 
     return fast

@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from .._agreement.tolerances import Tolerance
 from .protocol import METAFOR_DEFINITIONS
-from .tolerances import Tolerance
 
 VERDICTS = ("agree", "differ-by-definition", "disagree", "engine-failed", "metafor-failed")
 
 # quantity -> the DEFINITIONS key that says how the engine defines it
 DEFINED_BY = {
     "i2": "i2", "h2": "h2", "pi_low": "pi", "pi_high": "pi", "statistic": "statistic",
-    "egger_statistic": "egger", "egger_p_value": "egger", "egger_limit_estimate": "egger",
+    "regtest_statistic": "regtest", "regtest_p_value": "regtest", "regtest_limit_estimate": "regtest",
 }
 
 

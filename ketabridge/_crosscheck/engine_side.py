@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import deprecated_names
 from .protocol import DEFINITIONS, EngineInfo
 from .suites import Dataset
 
@@ -19,6 +20,7 @@ class EngineReply:
     failure: str = ""  # why none of its values count: an exception or its own non-convergence
     unreadable: dict[str, str] = field(default_factory=dict)  # quantity -> why its value is not a number
     warnings: str = ""  # what the engine warned on this data set
+    old_names: tuple[str, ...] = ()  # deprecated names it used (deprecated_names), warned about once per run
 
 
 def engine_values(info: EngineInfo, dataset: Dataset, method: str, test: str, level: float,
@@ -33,16 +35,23 @@ def engine_values(info: EngineInfo, dataset: Dataset, method: str, test: str, le
     warned = "; ".join(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
     if not isinstance(reply, Mapping):
         return EngineReply({}, info.definitions, f"returned {type(reply).__name__}, not a mapping")
-    definitions = {**info.definitions, **_checked_definitions(reply.get("definitions"))}
+    given_definitions = reply.get("definitions")
+    old_names = [key for key in given_definitions if deprecated_names.current(key) != key] \
+        if isinstance(given_definitions, Mapping) else []
+    definitions = {**info.definitions, **_checked_definitions(given_definitions)}
     values, unreadable = {}, {}
     for quantity in quantities:
-        if quantity in reply:
-            try:
-                values[quantity] = scalar(reply[quantity])
-            except (TypeError, ValueError) as error:
-                unreadable[quantity] = str(error)
+        key = quantity if quantity in reply else deprecated_names.former(quantity)
+        if key not in reply:
+            continue
+        if key != quantity:
+            old_names.append(key)
+        try:
+            values[quantity] = scalar(reply[key])
+        except (TypeError, ValueError) as error:
+            unreadable[quantity] = str(error)
     failure = "" if reply.get("converged", True) else "engine reports it did not converge"
-    return EngineReply(values, definitions, failure, unreadable, warned)
+    return EngineReply(values, definitions, failure, unreadable, warned, tuple(old_names))
 
 
 def scalar(value) -> float:
@@ -58,4 +67,5 @@ def scalar(value) -> float:
 def _checked_definitions(given) -> dict[str, str]:
     if not isinstance(given, Mapping):
         return {}
+    given = {deprecated_names.current(key): value for key, value in given.items()}
     return {key: value for key, value in given.items() if key in DEFINITIONS and value in DEFINITIONS[key]}

@@ -9,15 +9,6 @@ import pandas as pd
 
 from .suites import Dataset, to_long
 
-# engine quantity -> batch glance column
-COLUMNS = {
-    "estimate": "estimate", "std_error": "std_error", "statistic": "statistic", "p_value": "p_value",
-    "conf_low": "conf_low", "conf_high": "conf_high", "pi_low": "pi_low", "pi_high": "pi_high",
-    "tau2": "tau2", "i2": "i2", "h2": "h2", "q": "q",
-    "trimfill_k0": "trimfill_k0", "trimfill_estimate": "trimfill_estimate",
-    "egger_statistic": "regtest_statistic", "egger_p_value": "regtest_p_value",
-    "egger_limit_estimate": "regtest_limit_estimate",
-}
 PARALLEL_FROM = 1000  # below this many data sets, starting worker processes costs more than it saves
 
 
@@ -36,17 +27,17 @@ def metafor_values(datasets: list[Dataset], method: str, test: str, level: float
     result = batch(
         to_long(datasets), "dataset", method=method, test=test, level=level, workers=workers, progress=False,
         trimfill=any(q.startswith("trimfill_") for q in quantities),
-        regtest=any(q.startswith("egger_") for q in quantities),
+        regtest=any(q.startswith("regtest_") for q in quantities),
     )
-    glance = result.glance.set_index("analysis_id")
-    status = result.status.set_index("analysis_id")
+    glance = result.glance().set_index("analysis_id")
+    status = result.status().set_index("analysis_id")
     table = pd.DataFrame(index=pd.Index([d.name for d in datasets], name="dataset"))
-    for quantity in quantities:
-        values = glance[COLUMNS[quantity]] if COLUMNS[quantity] in glance else pd.Series(np.nan, index=glance.index)
+    for quantity in quantities:  # each quantity is named as its batch glance column
+        values = glance[quantity] if quantity in glance else pd.Series(np.nan, index=glance.index)
         table[quantity] = pd.to_numeric(values, errors="coerce").astype(float).reindex(table.index).to_numpy()
     converged = glance["converged"].reindex(table.index)
     table["k"] = [len(d.yi) for d in datasets]
     table["failed"] = (status["status"].reindex(table.index) == "error").to_numpy() | ~converged.fillna(False).astype(bool).to_numpy()
     table["message"] = status["message"].reindex(table.index).fillna("").astype(str).to_numpy()
     table["r_call"] = status["r_call"].reindex(table.index).fillna("").astype(str).to_numpy()
-    return table, result.provenance
+    return table, result.provenance.to_dict()

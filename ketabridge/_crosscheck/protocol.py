@@ -10,21 +10,17 @@ are then not counted) and ``definitions`` (overriding the declared ones for that
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ..errors import InputError
-from ..options import METHODS, TESTS
-
-# What an engine may return, named as ketabridge's glance columns; egger_* is metafor's regtest
-# (model "rma", predictor "sei") and trimfill_* its trim-and-fill (estimator L0).
+# What an engine may return, named as the batch's glance columns: regtest_* is metafor's regtest
+# (Egger's test; model "rma", predictor "sei") and trimfill_* its trim-and-fill (estimator L0).
 QUANTITIES = (
     "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high", "pi_low", "pi_high",
     "tau2", "i2", "h2", "q",
     "trimfill_k0", "trimfill_estimate",
-    "egger_statistic", "egger_p_value", "egger_limit_estimate",
+    "regtest_statistic", "regtest_p_value", "regtest_limit_estimate",
 )
 
 # Quantities with more than one definition in use. The first of each is metafor's.
@@ -37,7 +33,7 @@ DEFINITIONS: dict[str, tuple[str, ...]] = {
     # or Higgins et al. (2009)'s t with k - 2 df
     "pi": ("metafor", "t_k-2"),
     # Egger's test as a mixed-effects meta-regression on sei (metafor's "rma") or a weighted lm
-    "egger": ("rma", "lm"),
+    "regtest": ("rma", "lm"),
     # the test statistic as metafor's (z or t), or the normal quantile of a t-based p-value
     "statistic": ("metafor", "normal_equivalent"),
 }
@@ -66,7 +62,33 @@ class EngineInfo:
 def declare_engine(*, name: str | None = None, methods: Collection[str] | None = None,
                    tests: Collection[str] = ("z",), quantities: Collection[str] | None = None,
                    definitions: Mapping[str, str] | None = None) -> Callable:
-    """Decorator: attach the protocol's declarations to an engine function."""
+    """Decorator: attach the protocol's declarations to an engine function.
+
+    The declarations tell :func:`crosscheck` what to compare; they are checked there, not
+    here. No metafor counterpart.
+
+    Parameters
+    ----------
+    name : str, optional
+        The engine's name in reports. Default None: the function's ``__name__``.
+    methods : collection of str, optional
+        metafor ``method`` names the engine supports. Default None: not declared
+        (crosscheck then uses ``("REML",)``).
+    tests : collection of str, default ("z",)
+        metafor ``test`` names the engine supports.
+    quantities : collection of str, optional
+        Names from ``QUANTITIES`` the engine returns. Default None: not declared (each is
+        compared where the engine returns it).
+    definitions : mapping of str to str, optional
+        Where the engine defines a quantity otherwise than metafor, e.g.
+        ``{"i2": "q_fraction"}`` (choices in ``DEFINITIONS``). Default None: metafor's.
+
+    Returns
+    -------
+    callable
+        A decorator that sets the attributes ``name``, ``methods``, ``tests``, ``quantities``
+        and ``definitions`` on the function and returns the same function.
+    """
 
     def mark(function: Callable) -> Callable:
         function.name = name or getattr(function, "__name__", "engine")
@@ -77,53 +99,3 @@ def declare_engine(*, name: str | None = None, methods: Collection[str] | None =
         return function
 
     return mark
-
-
-def engine_info(engine: Engine | str) -> EngineInfo:
-    """Resolve a built-in engine name, ``module:function`` or a callable, and check its declarations."""
-    if isinstance(engine, str):
-        engine = load_engine(engine)
-    if not callable(engine):
-        raise InputError(f"an engine must be callable (yi, vi, *, method, test, level), not {type(engine).__name__}")
-    methods = getattr(engine, "methods", None)
-    tests = tuple(getattr(engine, "tests", None) or ("z",))
-    quantities = getattr(engine, "quantities", None)
-    definitions = dict(getattr(engine, "definitions", None) or {})
-    _check_names(methods or (), METHODS, "method")
-    _check_names(tests, TESTS, "test")
-    _check_names(quantities or (), QUANTITIES, "quantity")
-    for key, value in definitions.items():
-        if key not in DEFINITIONS or value not in DEFINITIONS[key]:
-            choices = "; ".join(f"{name}: {', '.join(options)}" for name, options in DEFINITIONS.items())
-            raise InputError(f"unknown definition {key}={value!r}; choose from {choices}")
-    name = getattr(engine, "name", None) or getattr(engine, "__name__", None) or type(engine).__name__
-    return EngineInfo(
-        name=str(name), call=engine, methods=tuple(methods) if methods is not None else None, tests=tests,
-        quantities=tuple(quantities) if quantities is not None else None,
-        definitions={**METAFOR_DEFINITIONS, **definitions},
-    )
-
-
-def load_engine(spec: str) -> Engine:
-    """A built-in engine by name (statsmodels, pymare) or ``module:function`` (imported on request)."""
-    from .adapters import BUILTIN
-
-    if spec in BUILTIN:
-        return BUILTIN[spec]()
-    module_name, colon, attribute = spec.partition(":")
-    if not colon or not module_name or not attribute:
-        raise InputError(f"engine {spec!r} is neither a built-in ({', '.join(BUILTIN)}) nor module:function")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise InputError(f"cannot import engine module {module_name!r}: {error}") from None
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise InputError(f"module {module_name!r} has no engine {attribute!r}") from None
-
-
-def _check_names(names: Collection[str], allowed: Collection[str], what: str) -> None:
-    unknown = [name for name in names if name not in allowed]
-    if unknown:
-        raise InputError(f"engine declares unknown {what} {unknown}; choose from: {', '.join(allowed)}")

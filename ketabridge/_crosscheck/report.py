@@ -16,14 +16,14 @@ def write_outputs(result, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in TABLES:
-        table = getattr(result, name)
+        table = getattr(result, name)()
         table.to_parquet(out / f"{name}.parquet", index=False)
         table.to_csv(out / f"{name}.csv", index=False)
         written += [out / f"{name}.parquet", out / f"{name}.csv"]
-    (out / "provenance.json").write_text(json.dumps(result.provenance, indent=2, default=str))
+    (out / "provenance.json").write_text(json.dumps(result.provenance.to_dict(), indent=2, default=str))
     (out / "report.html").write_text(html_report(result))
     written += [out / "provenance.json", out / "report.html"]
-    for row in result.reproducers.itertuples(index=False):
+    for row in result.reproducers().itertuples(index=False):
         folder = out / "reproducers" / _file_name(f"{row.dataset}__{row.method}__{row.test}")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "data.csv").write_text(row.data_csv)
@@ -34,10 +34,11 @@ def write_outputs(result, out: Path) -> list[Path]:
 
 def html_report(result) -> str:
     """One self-contained page: what was run, the summary, every row that is not 'agree'."""
-    p = result.provenance
-    notable = result.discrepancies[result.discrepancies["verdict"] != "agree"]
+    p = result.provenance.to_dict()
+    discrepancies = result.discrepancies()
+    notable = discrepancies[discrepancies["verdict"] != "agree"]
     tolerances = pd.DataFrame([{"class": name, **values} for name, values in p["tolerances"].items()])
-    verdict = "no disagreements" if result.ok else f"{len(result.disagreements)} disagreements"
+    verdict = "no disagreements" if result.ok else f"{len(result.disagreements())} disagreements"
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>crosscheck: {_e(p['engine'])} vs metafor</title>",
@@ -48,7 +49,7 @@ def html_report(result) -> str:
         f"tests {_e(', '.join(p['tests']))}, level {p['level']}%; R {_e(p.get('r_version', '?'))}, "
         f"ketabridge {_e(p['ketabridge_version'])}.</p>",
         f"<p>engine definitions: {_e(json.dumps(p['engine_definitions']))}</p>",
-        "<h2>Summary per quantity</h2>", result.summary.to_html(index=False, na_rep=""),
+        "<h2>Summary per quantity</h2>", result.summary().to_html(index=False, na_rep=""),
         f"<h2>Every comparison that is not 'agree' ({len(notable)})</h2>",
         notable.head(2000).to_html(index=False, na_rep=""),
         "<h2>Tolerances</h2>", tolerances.to_html(index=False),

@@ -2,36 +2,68 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from .. import schema
+from ..results import Provenance, table_method
 from .compare import VERDICTS
 from .suites import Dataset
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class CrosscheckResult:
-    """discrepancies: one row per data set x method x test x quantity (schema.CROSSCHECK);
-    summary: verdict counts per method x test x quantity; reproducers: the data (CSV text) and R
-    code of each data set x method x test with a disagreement; provenance: engine, suite, options,
-    tolerances with their reasons, versions."""
+    """A cross-check, read as every result is: ``discrepancies()`` (one row per data set x method
+    x test x quantity, schema.CROSSCHECK), ``summary()`` (verdict counts per method x test x
+    quantity), ``reproducers()`` (the data, as CSV text, and R code of each data set x method x
+    test with a disagreement) and ``disagreements()`` return copies; ``provenance`` is a
+    Provenance whose ``details`` hold the run's record (engine, suite, options, tolerances with
+    their reasons, versions).
 
-    discrepancies: pd.DataFrame = field(repr=False)
-    summary: pd.DataFrame = field(repr=False)
-    reproducers: pd.DataFrame = field(repr=False)
-    provenance: dict = field(repr=False)
+    Reading the tables as attributes (``result.summary[...]``) still works for one release, with
+    a DeprecationWarning; so does ``result.provenance["..."]``.
+    """
 
-    @property
+    provenance: Provenance = field(repr=False)
+    _discrepancies: pd.DataFrame = field(repr=False)
+    _summary: pd.DataFrame = field(repr=False)
+    _reproducers: pd.DataFrame = field(repr=False)
+
+    def __init__(self, discrepancies: pd.DataFrame, summary: pd.DataFrame, reproducers: pd.DataFrame,
+                 provenance: Mapping | Provenance):
+        if not isinstance(provenance, Provenance):
+            provenance = Provenance.of_run(provenance)
+        for name, value in (("_discrepancies", discrepancies), ("_summary", summary), ("_reproducers", reproducers),
+                            ("provenance", provenance)):
+            object.__setattr__(self, name, value)
+
+    @table_method
+    def discrepancies(self) -> pd.DataFrame:
+        """One row per data set x method x test x quantity, with both values and the verdict."""
+        return self._discrepancies.copy()
+
+    @table_method
+    def summary(self) -> pd.DataFrame:
+        """Verdict counts and the largest differences per method x test x quantity."""
+        return self._summary.copy()
+
+    @table_method
+    def reproducers(self) -> pd.DataFrame:
+        """One row per data set x method x test with a disagreement: its data as CSV and the R code."""
+        return self._reproducers.copy()
+
+    @table_method
     def disagreements(self) -> pd.DataFrame:
-        return self.discrepancies[self.discrepancies["verdict"] == "disagree"].reset_index(drop=True)
+        """The rows of ``discrepancies()`` whose verdict is ``disagree``."""
+        return self._discrepancies[self._discrepancies["verdict"] == "disagree"].reset_index(drop=True)
 
     @property
     def ok(self) -> bool:
         """True when nothing disagrees (the CLI's exit code 0)."""
-        return self.disagreements.empty
+        return not (self._discrepancies["verdict"] == "disagree").any()
 
     def write(self, out) -> list[Path]:
         """Parquet and CSV of every table, provenance.json, report.html and reproducers/ in ``out``."""
@@ -40,9 +72,9 @@ class CrosscheckResult:
         return write_outputs(self, Path(out))
 
     def __repr__(self) -> str:
-        counts = self.discrepancies["verdict"].value_counts().to_dict()
+        counts = self._discrepancies["verdict"].value_counts().to_dict()
         shown = ", ".join(f"{counts.get(name, 0)} {name}" for name in VERDICTS)
-        return f"<CrosscheckResult {self.provenance.get('engine')} vs metafor: {shown}>"
+        return f"<CrosscheckResult {self.provenance.details.get('engine')} vs metafor: {shown}>"
 
 
 def summarise(discrepancies: pd.DataFrame) -> pd.DataFrame:
@@ -85,7 +117,7 @@ def r_code(method: str, test: str, level: float, quantities: list[str], batch_ca
     ]
     if any(q.startswith("trimfill_") for q in quantities):
         lines.append("print(trimfill(res))")
-    if any(q.startswith("egger_") for q in quantities):
+    if any(q.startswith("regtest_") for q in quantities):
         lines.append('print(regtest(res, model = "rma", predictor = "sei"))')
     if batch_call:
         # one line, so a data set name can never end the comment and become code

@@ -7,17 +7,19 @@ from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from .. import schema
+from .._agreement.tolerances import pick, resolve, statistic_of, tail_rtol
 from ..errors import InputError
 from ..options import METHODS, TESTS, check_choice
 from ..results import ketabridge_version
 from ..spec import percent_level
+from . import deprecated_names
 from .compare import convert, differences, verdict
 from .engine_side import engine_values
+from .engines import engine_info
 from .metafor_side import metafor_values
-from .protocol import QUANTITIES, Engine, engine_info
+from .protocol import QUANTITIES, Engine
 from .result import CrosscheckResult, reproducers, summarise
 from .suites import load_suite
-from .tolerances import P_VALUE_STATISTICS, pick, resolve, tail_rtol
 
 
 def crosscheck(
@@ -38,18 +40,86 @@ def crosscheck(
     ("closed_form", "iterative", "p_values", "count") or quantity: (rtol, atol) or a Tolerance.
     Unlike metafor, the engine's quantities are compared after exact conversions (fraction to
     percent, H to H^2); definitions that cannot be converted give "differ-by-definition".
+
+    Parameters
+    ----------
+    engine : Engine or str
+        The implementation to check: a callable ``engine(yi, vi, *, method, test, level)``
+        returning a mapping of quantities (see :func:`declare_engine`), a built-in name
+        (``"statsmodels"``, ``"pymare"``, ``"fast"``) or ``"module:function"``.
+    suite : str, os.PathLike or list of Dataset, default "reference"
+        The data sets: ``"reference"``, ``"random"``, ``"edge"``, the path of a long-format
+        CSV, Parquet, Feather or Arrow file, or a list of :class:`Dataset`.
+    methods : collection of str, optional
+        metafor ``method`` names to compare (``rma.uni``'s). Default None: what the engine
+        declares, else ``("REML",)``.
+    tests : collection of str, optional
+        metafor ``test`` names to compare. Default None: what the engine declares (``("z",)``
+        when it declares none).
+    quantities : collection of str, optional
+        Names from ``ketabridge._crosscheck.QUANTITIES`` (``estimate``, ``tau2``, ``i2``,
+        ``trimfill_k0``, ``regtest_p_value``, ...). Default None: what the engine declares, else
+        all of them (compared where the engine returns them).
+    tolerances : mapping or "exact", optional
+        Overrides of the default tolerances, keyed by class or quantity; each value a
+        :class:`Tolerance`, an ``(rtol, atol)`` pair or a mapping with ``rtol``, ``atol``,
+        ``reason``. ``"exact"`` uses the tolerances for an engine that replays metafor's own
+        algorithm. Default None: the defaults, each with its reason.
+    level : float, default 95.0
+        Confidence level in percent for intervals: rma.uni's ``level``.
+    n : int, default 200
+        Number of data sets of the ``"random"`` suite.
+    seed : int, default 1
+        Seed of the ``"random"`` suite.
+    by : str, default "dataset"
+        For a file suite: the column naming each data set.
+    yi : str, default "yi"
+        For a file suite: the column of effect sizes.
+    vi : str, default "vi"
+        For a file suite: the column of sampling variances (finite and > 0).
+    workers : int, optional
+        Worker processes for metafor's side (run by :func:`batch`). Default None: 0 (this
+        process) below 1000 data sets, else one per CPU.
+
+    Returns
+    -------
+    CrosscheckResult
+        ``discrepancies()``: one row per data set x method x test x quantity (``dataset,
+        method, test, quantity, metafor_value, engine_value, abs_diff, rel_diff, tolerance,
+        verdict, note``; verdict ``agree``, ``differ-by-definition``, ``disagree``,
+        ``engine-failed`` or ``metafor-failed``); ``summary()``: verdict counts and largest
+        differences per method x test x quantity; ``reproducers()``: data (CSV text) and R
+        code per disagreement; ``disagreements()``: the ``disagree`` rows; ``provenance``: a
+        :class:`Provenance` whose ``details`` hold engine, suite, options, tolerances and
+        versions. ``.ok`` is True when nothing disagrees; ``.write(out)`` writes the files.
+
+    Raises
+    ------
+    InputError
+        An engine that cannot be found, imported or called, or that declares unknown names;
+        an unknown or unsupported method, test or quantity; an unknown suite or tolerance; a
+        suite file without the columns or with bad values; an empty suite.
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old (metafor's side needs them). The engine's own
+        exceptions are not raised: they become ``engine-failed`` rows.
     """
     info = engine_info(engine)
+    if quantities is not None:
+        quantities = deprecated_names.renamed((quantities,) if isinstance(quantities, str) else quantities,
+                                              "crosscheck(quantities=)")
+    if isinstance(tolerances, Mapping):
+        keys = deprecated_names.renamed(tolerances, "crosscheck(tolerances=)")
+        tolerances = dict(zip(keys, tolerances.values()))
     chosen_methods = _chosen(methods, info.methods or ("REML",), info.methods, METHODS, "method", info.name)
     chosen_tests = _chosen(tests, info.tests, info.tests, TESTS, "test", info.name)
     chosen_quantities = _chosen(quantities, info.quantities or QUANTITIES, info.quantities, QUANTITIES, "quantity", info.name)
     level = percent_level(level)
-    table = resolve(tolerances)
+    table = resolve(tolerances, QUANTITIES)
     datasets = load_suite(suite, n=n, seed=seed, by=by, yi=yi, vi=vi)
     if not datasets:
         raise InputError("the suite holds no data sets")
 
-    rows, calls, batch_provenance = [], {}, {}
+    rows, calls, batch_provenance, old_names = [], {}, {}, []
     for method in chosen_methods:
         for test in chosen_tests:
             metafor, batch_provenance = metafor_values(datasets, method, test, level, chosen_quantities, workers)
@@ -57,10 +127,12 @@ def crosscheck(
                 reference = metafor.loc[dataset.name]
                 calls[(dataset.name, method, test)] = reference["r_call"]
                 reply = engine_values(info, dataset, method, test, level, chosen_quantities)
+                old_names += reply.old_names
                 for quantity in chosen_quantities:
                     if quantity not in reply.values and not reply.failure and info.quantities is None:
                         continue  # an undeclared engine is compared on what it returns
                     rows.append(_row(dataset.name, method, test, quantity, reference, reply, table))
+    deprecated_names.warn(old_names, f"engine {info.name!r} returns")
     discrepancies = schema.frame({name: [row[name] for row in rows] for name in schema.CROSSCHECK}, schema.CROSSCHECK)
     provenance = {
         "ketabridge_version": ketabridge_version(),
@@ -79,9 +151,9 @@ def crosscheck(
 
 def _row(name, method, test, quantity, reference, reply, table) -> dict:
     class_name, tolerance = pick(table, quantity, method)
-    statistic = P_VALUE_STATISTICS.get(quantity, ("",))[0]
-    if statistic in reference:  # a p-value far in the tail inherits its statistic's rounding
-        tolerance = replace(tolerance, rtol=float(tail_rtol(table, quantity, method, tolerance.rtol, reference[statistic])))
+    tail = statistic_of(quantity)
+    if tail is not None and tail[0] in reference:  # a p-value far in the tail inherits its statistic's rounding
+        tolerance = replace(tolerance, rtol=float(tail_rtol(table, quantity, method, tolerance.rtol, reference[tail[0]])))
     metafor_value = float(reference[quantity])
     engine_value = reply.values.get(quantity, math.nan)
     engine_value, definition = convert(quantity, engine_value, reply.definitions)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..options import EQUAL_EFFECTS_METHODS
 from . import distributions as dist
 from . import messages, rules
 from .steps import Outcome
@@ -15,7 +16,6 @@ from .weighted import design, leverage, trace_p, wls
 
 EVTOL = 1e-7  # rma.uni's control$evtol: rank and variance-ratio checks
 NEAR_SINGULAR = 1e-5  # x not constant, yet X'X this close to singular: R's eigen() decides; leave to metafor
-EQUAL_EFFECTS = ("EE", "FE")
 
 
 @dataclass
@@ -70,7 +70,7 @@ def _rma(yi, vi, method, test, level, x) -> Fit:
     X = design(x, yi.shape)
     p = X.shape[2]
     outcome = Outcome.empty(count)
-    too_many = (p > k) if method in EQUAL_EFFECTS else (p + 1 > k)
+    too_many = (p > k) if method in EQUAL_EFFECTS_METHODS else (p + 1 > k)
     outcome.fail(np.full(count, too_many), messages.TOO_MANY_PARAMETERS)
     if p == 2:
         # a (nearly) constant moderator: metafor drops it as redundant and fits without it, which
@@ -100,7 +100,7 @@ def _rma(yi, vi, method, test, level, x) -> Fit:
     if test == "knha":
         scale = np.where(fit.rss <= np.finfo(float).eps, 0.0, fit.rss / (k - p))
         vb = vb * scale[:, None, None]
-        warning = rules.current().knha_equal_effects(method) if method in EQUAL_EFFECTS else None
+        warning = rules.current().knha_equal_effects(method) if method in EQUAL_EFFECTS_METHODS else None
         if warning:
             outcome.warn(np.ones(count, dtype=bool), warning)
     beta = fit.beta
@@ -122,7 +122,7 @@ def _rma(yi, vi, method, test, level, x) -> Fit:
     if p == 1:  # metafor's chol(vb) fails on vb = 0 (knha, all yi equal): QM is NA then
         qm = np.where(vb[:, 0, 0] > 0, beta[:, 0] ** 2 / vb[:, 0, 0], np.nan)
         qm_p = dist.pf_upper(qm, 1, ddf) if test == "knha" else dist.pchisq_upper(qm, 1)
-        if method not in EQUAL_EFFECTS:
+        if method not in EQUAL_EFFECTS_METHODS:
             spread = crit[:, 0] * np.sqrt(vb[:, 0, 0] + tau2)
             pi_lb, pi_ub = beta[:, 0] - spread, beta[:, 0] + spread
     # overflow (yi near 1e160, tau^2 infinite) is outside what the fast path replays
@@ -148,7 +148,7 @@ def _heterogeneity(yi, vi, X, k, p, method, tau2):
     fit = wls(ymc, w, X)
     qe = np.maximum(0.0, fit.rss)
     qe_p = dist.pchisq_upper(qe, k - p)
-    if method in EQUAL_EFFECTS:
+    if method in EQUAL_EFFECTS_METHODS:
         with np.errstate(divide="ignore", invalid="ignore"):
             i2 = np.maximum(0.0, 100 * (qe - (k - p)) / qe)
         return qe, qe_p, np.where(np.isnan(i2), 0.0, i2), qe / (k - p)

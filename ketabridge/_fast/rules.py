@@ -62,7 +62,7 @@ def current() -> Rules:
     """The rules in force: those set by following(), else those of the metafor installed here."""
     rules = _following.get()
     if rules is None:
-        from .._r.compat import installed_metafor_version
+        from .._r.session import installed_metafor_version
 
         rules = Rules(installed_metafor_version())
     return rules

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..options import EQUAL_EFFECTS_METHODS
 from . import messages
 from .steps import Outcome
 from .weighted import design, leverage, trace_p, trace_pp, wls
@@ -39,7 +40,7 @@ def estimate_tau2(yi: np.ndarray, vi: np.ndarray, method: str, x: np.ndarray | N
     p = X.shape[2]
     ymc = yi - yi.mean(axis=1, keepdims=True)  # rma.uni centres yi for the tau^2 computations
     outcome = Outcome.empty(count)
-    if method in ("EE", "FE"):
+    if method in EQUAL_EFFECTS_METHODS:
         return Tau2(np.zeros(count), np.full(count, np.nan), outcome)
     if method == "DL":
         return _dersimonian_laird(ymc, vi, X, k, p, outcome)

@@ -7,7 +7,7 @@ import warnings
 from dataclasses import dataclass
 
 from ..errors import NOT_CONVERGED, ConvergenceError, MetaforError, MetaforWarning
-from .session import r_lock, r_session
+from .session import entry_points, r_lock, r_session
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,14 @@ class RReply:
 
 
 def call_entry(name: str, *args, **kwargs) -> RReply:
-    """Run the R entry point `name` with Python values converted to R data (never to R code)."""
-    session = r_session()  # first: it says "R is not installed" where importing rpy2 would crash
+    """Run the R entry point `name` with Python values converted to R data (never to R code).
+
+    Only the declared entry points are called (kb_<name> of each r/kb_<name>.R), never a helper or
+    any other R function the session's environment can see."""
+    if name not in entry_points():
+        raise ValueError(f"{name!r} is not an R entry point; the entry points are the r/kb_<name>.R files' "
+                         f"kb_<name>: {', '.join(sorted(entry_points()))}")
+    session = r_session()  # before rpy2: it says "R is not installed" where importing rpy2 would crash
     import rpy2.rinterface_lib.embedded as embedded  # imported here: importing rpy2 loads R
 
     from .marshal import scalar, to_python, to_r

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -67,25 +66,3 @@ def rpy2_problem(rinterface: str | None, r_version: str) -> str | None:
         return f"rpy2-rinterface {rinterface} cannot load into R {r_version} (R 4.6 needs >= 3.6.7); {install}"
     return None
 
-
-def installed_metafor_version() -> str:
-    """The metafor version of the R this process uses: the running session's if R has started
-    here, else asked of a separate Rscript, so the fast engine need not start R in-process."""
-    from . import session
-
-    if session.started():
-        return session.r_session().metafor_version
-    return _metafor_version_by_rscript(session.find_r_home())
-
-
-@cache
-def _metafor_version_by_rscript(r_home: str) -> str:
-    code = "cat(if (requireNamespace('metafor', quietly = TRUE)) format(packageVersion('metafor')) else '')"
-    try:
-        printed = subprocess.run([str(Path(r_home, "bin", "Rscript")), "-e", code], capture_output=True,
-                                 text=True, timeout=120, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as error:
-        raise RNotAvailableError(f"cannot ask R at {r_home} for metafor's version ({error})") from error
-    if not printed:
-        raise RNotAvailableError(f"the R package metafor is not installed in the R at {r_home}")
-    return printed

@@ -19,6 +19,10 @@ from .compat import r_version_at, rpy2_problem, rpy2_versions, version_tuple
 
 R_FLOOR = (4, 0)  # rpy2 3.5.x needs R >= 4.0
 METAFOR_FLOOR = (3, 8)  # the oldest metafor whose vocabularies and behaviours ketabridge knows
+# r/kb_<name>.R defines the entry point kb_<name> (and helpers only it uses); r/helpers_*.R
+# define the helpers several entry points share, and no entry point.
+ENTRY_FILE_PREFIX = "kb_"
+HELPER_FILE_PREFIX = "helpers_"
 
 _start_lock = threading.Lock()
 # Captured at import, which always precedes R's start (this module starts R): rpy2 and R
@@ -30,7 +34,7 @@ r_lock = threading.RLock()
 
 @dataclass(frozen=True)
 class RSession:
-    env: object  # the private R environment holding the kb_* entry points
+    env: object  # the private R environment holding the kb_* entry points and their helpers
     r_version: str
     r_home: str
     metafor_version: str
@@ -68,12 +72,20 @@ def find_r_home() -> str:
 
 
 def r_source_files() -> list[Path]:
-    """The kb_*.R files shipped inside the package (ketabridge/r in a wheel, r/ in a checkout)."""
+    """The .R files shipped inside the package (ketabridge/r in a wheel, r/ in a checkout), sorted:
+    one kb_<name>.R per entry point and the helpers_*.R files they share."""
     folder = resources.files("ketabridge.r")
     files = sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".R"))
     if not files:
         raise RNotAvailableError(f"ketabridge's R files are missing from {folder}; reinstall ketabridge")
     return files
+
+
+@cache
+def entry_points() -> frozenset[str]:
+    """The R functions call_entry may call: kb_<name> of each r/kb_<name>.R file (the
+    helpers_*.R files define helpers only), read from the file names without starting R."""
+    return frozenset(path.stem for path in r_source_files() if path.name.startswith(ENTRY_FILE_PREFIX))
 
 
 def rpy2_version() -> str:
@@ -159,3 +171,24 @@ def r_session() -> RSession:
 def _check_floor(what: str, version: str, floor: tuple[int, ...]) -> None:
     if version_tuple(version)[: len(floor)] < floor:
         raise RNotAvailableError(f"{what} {version} is too old; ketabridge needs {what} >= {'.'.join(map(str, floor))}")
+
+
+def installed_metafor_version() -> str:
+    """The metafor version of the R this process uses: the running session's if R has started
+    here, else asked of a separate Rscript, so the fast engine need not start R in-process."""
+    if started():
+        return r_session().metafor_version
+    return _metafor_version_by_rscript(find_r_home())
+
+
+@cache
+def _metafor_version_by_rscript(r_home: str) -> str:
+    code = "cat(if (requireNamespace('metafor', quietly = TRUE)) format(packageVersion('metafor')) else '')"
+    try:
+        printed = subprocess.run([str(Path(r_home, "bin", "Rscript")), "-e", code], capture_output=True,
+                                 text=True, timeout=120, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as error:
+        raise RNotAvailableError(f"cannot ask R at {r_home} for metafor's version ({error})") from error
+    if not printed:
+        raise RNotAvailableError(f"the R package metafor is not installed in the R at {r_home}")
+    return printed

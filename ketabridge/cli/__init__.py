@@ -1,6 +1,8 @@
 """The `ketabridge` command: a thin click shell over the API, one module per command.
 
-Nothing here starts R until a command runs.
+Nothing here starts R until a command runs, and each command imports the API (pandas, numpy,
+pyarrow) only when it runs, so --help, --version and shell completion stay fast
+(tests/test_cli_imports.py checks which modules they load).
 """
 
 from __future__ import annotations

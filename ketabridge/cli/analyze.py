@@ -10,7 +10,6 @@ from ..options import (
     ESCALC_COLUMNS, ESCALC_TO, ESCALC_VTYPES, MEASURES, METHODS, NA_ACTIONS, REGTEST_MODELS,
     REGTEST_PREDICTORS, TESTS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES,
 )
-from ..plots import DEVICES
 from ._common import clean_errors, escalc_options
 
 FORMATS = ("table", "json", "csv")
@@ -18,7 +17,11 @@ FORMATS = ("table", "json", "csv")
 
 def _image_path(context, parameter, path: Path | None) -> Path | None:
     """Reject an unknown image suffix before any analysis runs."""
-    if path is not None and path.suffix.lower() not in DEVICES:
+    if path is None or context.resilient_parsing:  # shell completion checks nothing
+        return path
+    from ..plots import DEVICES  # imported here: plots loads pandas, which --help must not
+
+    if path.suffix.lower() not in DEVICES:
         raise click.BadParameter(f"{str(path)!r} must end in {', '.join(DEVICES)}")
     return path
 

@@ -6,13 +6,16 @@ from pathlib import Path
 
 import click
 
-from .._batch.settings import ENGINES
 from ..errors import InputError
-from ..options import ESCALC_COLUMNS, MEASURES, METHODS, REGTEST_MODELS, TESTS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES
+from ..options import (
+    ENGINES, ESCALC_COLUMNS, MEASURES, METHODS, REGTEST_MODELS, TESTS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES,
+)
 from ._common import clean_errors, escalc_options
 
 
 def _verify_option(ctx, param, value: str):
+    if ctx.resilient_parsing:  # shell completion: the default runs through here, and verify loads pandas
+        return value
     from .._batch.verify import check_fraction
 
     try:
@@ -67,14 +70,15 @@ def batch(input_path: Path, **options) -> None:
     with clean_errors():
         result = run_batch(str(input_path), fallback=True if options.pop("fallback") else None,
                            **options, **escalc_columns)
-    counts = result.status["status"].value_counts()
+    status, run = result.status(), result.provenance.details
+    counts = status["status"].value_counts()
     click.echo(
-        f"{len(result.status)} analyses: {counts.get('ok', 0)} ok, {counts.get('warning', 0)} warning, "
+        f"{len(status)} analyses: {counts.get('ok', 0)} ok, {counts.get('warning', 0)} warning, "
         f"{counts.get('error', 0)} error; wrote {options['out']}", err=True,
     )
-    verification = result.provenance.get("verification")
+    verification = run.get("verification")
     if verification:
-        engines = ", ".join(f"{count} {name or 'none (input checks)'}" for name, count in result.provenance["engine_counts"].items())
+        engines = ", ".join(f"{count} {name or 'none (input checks)'}" for name, count in run["engine_counts"].items())
         worst = verification.get("worst", {})
         click.echo(f"engines: {engines}; verified against metafor: {verification['checked']} analyses "
                    f"({verification['sample']} sampled, {verification['boundary']} at a boundary), {verification['verdict']}"

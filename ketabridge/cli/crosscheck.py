@@ -38,11 +38,12 @@ def crosscheck(engine: str, suite: str, methods: tuple, tests: tuple, out: Path 
         result = run_crosscheck(engine, suite, methods=methods or None, tests=tests or None, **options)
         if out is not None:
             result.write(out)
-    click.echo(result.summary.to_string(index=False))
-    counts = result.discrepancies["verdict"].value_counts()
+    click.echo(result.summary().to_string(index=False))
+    counts = result.discrepancies()["verdict"].value_counts()
     line = ", ".join(f"{counts.get(name, 0)} {name}" for name in
                      ("agree", "differ-by-definition", "disagree", "engine-failed", "metafor-failed"))
-    click.echo(f"{result.provenance['engine']} vs metafor on {result.provenance['datasets']} data sets: {line}"
+    run = result.provenance.details
+    click.echo(f"{run['engine']} vs metafor on {run['datasets']} data sets: {line}"
                + (f"; wrote {out}" if out is not None else ""), err=True)
     if not result.ok:
         raise SystemExit(1)

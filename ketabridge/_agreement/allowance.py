@@ -1,6 +1,6 @@
-"""How far the fast engine may be from metafor, per analysis and glance column: EXACT's tolerance
-for the quantity, widened where rounding grows with a statistic or with the size of the data (each
-rule, with its reason, is GROWING; the verdict lists them)."""
+"""How far the fast engine may be from metafor, per analysis, in one batch glance column: EXACT's
+tolerance for the column (tolerances.pick), widened where rounding grows with a statistic or with
+the size of the data (each rule, with its reason, is GROWING; the verdict lists them)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .._crosscheck.tolerances import EXACT, P_VALUE_STATISTICS, Tolerance, pick, tail_rtol
+from .tolerances import EXACT, Tolerance, pick, split_prefix, statistic_of, tail_rtol
 
 EPS = np.finfo(float).eps
 DATA_ROUNDING = 64 * EPS  # times the analysis' largest |yi| / sei: rounding of the data's own size
+# sqrt() multiplies tau^2's relative error near 0 without bound: compare tau on tau^2's scale
+SQUARED = ("tau", "trimfill_tau")
 # reported with the verdict: the tolerances that grow with a statistic or with the data's size,
 # and why (see allowed)
 GROWING = {
@@ -48,10 +50,23 @@ def data_scales(sizes: np.ndarray, data: dict[str, np.ndarray]) -> tuple[np.ndar
     return largest_z, np.maximum.reduceat(vi, starts) / np.minimum.reduceat(vi, starts)
 
 
-def allowed(prefix: str, quantity: str, tolerance: Tolerance, size: np.ndarray, metafor_glance: pd.DataFrame,
+def aligned(scales: dict, ids: list) -> Scales:
+    """The analyses' scales in the order of ids (an analysis with none counts as z 0, ratio 1)."""
+    values = np.array([scales.get(analysis, (0.0, 1.0)) for analysis in ids], dtype=float).reshape(-1, 2)
+    return Scales(largest_z=values[:, 0], vi_ratio=values[:, 1])
+
+
+def compared_scale(column: str, values: np.ndarray) -> np.ndarray:
+    """A column's values on the scale they are compared on (tau as tau^2, see SQUARED)."""
+    return values * values if column in SQUARED else values
+
+
+def allowed(column: str, tolerance: Tolerance, size: np.ndarray, metafor_glance: pd.DataFrame,
             method: str, scale: Scales | None) -> np.ndarray:
-    """|fast - metafor| allowed per analysis in one column whose metafor values have sizes `size`:
+    """|fast - metafor| allowed per analysis in one glance column, whose metafor values (on the
+    compared scale) have sizes `size` and whose tolerance is tolerances.pick(EXACT, column, method):
     atol + rtol * size, where statistics and p-values widen it as GROWING says."""
+    prefix, quantity = split_prefix(column)
     if prefix == "trimfill_" and scale is not None:
         # the filled studies are mirrored about an estimate rounded to ~eps |estimate|, an error of
         # up to eps x the largest |yi| / sei in each filled study's own units, and the refit keeps it
@@ -61,14 +76,15 @@ def allowed(prefix: str, quantity: str, tolerance: Tolerance, size: np.ndarray, 
         return tolerance.atol + (tolerance.rtol + EPS * scale.vi_ratio ** 2) * size
     if quantity == "statistic":
         return _statistic_allowed(prefix, tolerance, size, metafor_glance, scale)
-    statistic = P_VALUE_STATISTICS.get(quantity, ("",))[0]
-    if f"{prefix}{statistic}" not in metafor_glance:
+    tail = statistic_of(column)
+    if tail is None or tail[0] not in metafor_glance:
         return tolerance.atol + tolerance.rtol * size
-    x = np.abs(metafor_glance[f"{prefix}{statistic}"].to_numpy(dtype=float))
+    statistic = tail[0]
+    x = np.abs(metafor_glance[statistic].to_numpy(dtype=float))
     own = pick(EXACT, statistic, method)[1]
-    x_allowed = (_statistic_allowed(prefix, own, x, metafor_glance, scale) if statistic == "statistic"
+    x_allowed = (_statistic_allowed(prefix, own, x, metafor_glance, scale) if split_prefix(statistic)[1] == "statistic"
                  else own.atol + own.rtol * x)
-    return tolerance.atol + tail_rtol(EXACT, quantity, method, tolerance.rtol, x, np.nan_to_num(x_allowed)) * size
+    return tolerance.atol + tail_rtol(EXACT, column, method, tolerance.rtol, x, np.nan_to_num(x_allowed)) * size
 
 
 def _statistic_allowed(prefix: str, tolerance: Tolerance, size: np.ndarray, metafor_glance: pd.DataFrame,
@@ -87,9 +103,3 @@ def _statistic_allowed(prefix: str, tolerance: Tolerance, size: np.ndarray, meta
             atol = np.maximum(atol, DATA_ROUNDING * scale.largest_z)
     finite = np.nan_to_num(size, nan=0.0, posinf=0.0)
     return atol + tolerance.rtol * (1 + np.where(from_residuals, finite, 0.0)) * size
-
-
-def aligned(scales: dict, ids: list) -> Scales:
-    """The analyses' scales in the order of ids (an analysis with none counts as z 0, ratio 1)."""
-    values = np.array([scales.get(analysis, (0.0, 1.0)) for analysis in ids], dtype=float).reshape(-1, 2)
-    return Scales(largest_z=values[:, 0], vi_ratio=values[:, 1])

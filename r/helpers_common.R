@@ -1,5 +1,6 @@
-# Shared helpers for the kb_* entry points. Loaded once per R session into a private
-# environment. Every entry point takes plain vectors and lists and returns a plain list:
+# Helpers shared by every kb_* entry point (this file defines none). Loaded once per R session,
+# with every r/*.R file, into a private environment. Every entry point takes plain vectors and
+# lists and returns kb_guard's plain list:
 #   list(ok = TRUE/FALSE, value = <tables>, error = <message>, failing_call = <function>,
 #        warnings = <character>, call = <the R call as text>)
 
@@ -40,6 +41,9 @@ kb_call_text <- function(fun, columns, options = list(), inner = NULL) {
 kb_backquote <- function(name) deparse(as.name(name), backtick = TRUE)
 
 kb_num <- function(x) if (is.null(x) || length(x) == 0L) NA_real_ else as.numeric(x[[1L]])
+
+# metafor leaves out a column it has no value for (se after a transform, PIs of EE models).
+kb_column <- function(values, n) if (is.null(values)) rep(NA_real_, n) else as.numeric(values)
 
 # model: list(yi, vi | sei, weights, ni, slab, mods = named list, measure, method, test,
 #             level, weighted, control = named list); absent parts are left out.
@@ -108,23 +112,4 @@ kb_study_table <- function(fit, labels = NULL) {
     hat = kb_diagnostic("hat values", k, metafor::hatvalues.rma.uni(fit)),
     cooks_distance = kb_diagnostic("Cook's distances", k, cooks.distance(fit))
   )
-}
-
-kb_versions <- function() {
-  list(
-    r = paste(R.version$major, R.version$minor, sep = "."),
-    r_home = R.home(),
-    metafor = if (requireNamespace("metafor", quietly = TRUE)) as.character(utils::packageVersion("metafor")) else NA_character_
-  )
-}
-
-# Byte-compile every kb_* function once, when the files are loaded, as an installed R package
-# is: otherwise R's JIT compiles them inside the first analyses of every process (about 0.2 s,
-# most of what the first batch chunk spends beyond metafor itself).
-kb_compile <- function(env) {
-  for (name in ls(env)) {
-    value <- get(name, envir = env)
-    if (is.function(value)) assign(name, compiler::cmpfun(value), envir = env)
-  }
-  invisible(NULL)
 }

@@ -1,20 +1,28 @@
-"""Tolerances per quantity class, each with its reason; a value agrees when
-|engine - metafor| <= atol + rtol * |metafor|."""
+"""The tolerance of one quantity under one estimator: a value agrees when
+|engine - metafor| <= atol + rtol * |metafor|.
+
+Quantities are named as the batch's glance columns: an extra's quantities carry its prefix
+(regtest_statistic, trimfill_k0), and every rule here is keyed by the name without it, so Egger's
+statistic follows the same rules as the model's statistic.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import InputError
-from .protocol import QUANTITIES
+from ..options import EQUAL_EFFECTS_METHODS
+
+# the batch's extras: their glance columns are the extra's name, "_", its own column
+EXTRA_PREFIXES = ("trimfill_", "regtest_", "ranktest_")
 
 # metafor 3.8-1 estimators with a closed form given yi and vi; the others iterate to a tolerance.
-CLOSED_FORM_METHODS = ("EE", "FE", "CE", "DL", "HE", "HS", "HSk", "SJ")
-COUNTS = ("trimfill_k0",)
-P_VALUES = ("p_value", "egger_p_value")
+CLOSED_FORM_METHODS = (*EQUAL_EFFECTS_METHODS, "DL", "HE", "HS", "HSk", "SJ")
+COUNTS = ("k0",)  # trim-and-fill's number of filled studies
+P_VALUES = ("p_value",)  # the tail areas held to the p_values class under a closed form
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,7 @@ class Tolerance:
     reason: str
 
 
+# For any engine (the cross-check harness's defaults).
 DEFAULTS: dict[str, Tolerance] = {
     "closed_form": Tolerance(1e-6, 1e-9, "same closed-form formulas: only floating-point order differs (~1e-12); "
                              "1e-6 still catches a 0.01 % error"),
@@ -66,48 +75,47 @@ EXACT_FLOORS: dict[str, tuple[float, str]] = {
 # p-value -> (its statistic, power): a tail area turns the statistic's relative error e into up to
 # about |x|^power * e of its own (z and t tails: z^2; chi-square and F tails: <= Q). So far in the
 # tail (z = 32, p = 1e-231) a p-value may differ by its statistic's tolerance times that, no more.
-P_VALUE_STATISTICS = {"p_value": ("statistic", 2), "egger_p_value": ("egger_statistic", 2),
-                      "q_pvalue": ("q", 1), "qm_pvalue": ("qm", 1)}
+P_VALUE_STATISTICS = {"p_value": ("statistic", 2), "q_pvalue": ("q", 1), "qm_pvalue": ("qm", 1)}
 
 
-# the cross-check harness's names for quantities with a floor
-FLOOR_NAMES = {"egger_statistic": "statistic", "egger_limit_estimate": "limit_estimate"}
+def split_prefix(quantity: str) -> tuple[str, str]:
+    """(the extra's prefix or "", the quantity's own name): "regtest_p_value" -> ("regtest_", "p_value")."""
+    prefix = next((p for p in EXTRA_PREFIXES if quantity.startswith(p)), "")
+    return prefix, quantity.removeprefix(prefix)
 
 
 def tolerance_class(quantity: str, method: str) -> str:
     """The class whose tolerance applies to this quantity under this estimator."""
-    if quantity in COUNTS:
+    own = split_prefix(quantity)[1]
+    if own in COUNTS:
         return "count"
-    if quantity in P_VALUES and method in CLOSED_FORM_METHODS:
+    if own in P_VALUES and method in CLOSED_FORM_METHODS:
         return "p_values"
     return "closed_form" if method in CLOSED_FORM_METHODS else "iterative"
 
 
-def resolve(overrides: Mapping[str, object] | str | None) -> dict[str, Tolerance]:
-    """DEFAULTS with the user's overrides, keyed by class or by quantity name (quantity wins):
-    a Tolerance, an (rtol, atol) pair or a mapping with rtol/atol/reason; or "exact" for EXACT
-    (an engine that replays metafor's own algorithm)."""
-    if overrides == "exact":
-        return dict(EXACT)
-    table = dict(DEFAULTS)
-    for key, value in (overrides or {}).items():
-        if key not in DEFAULTS and key not in QUANTITIES:
-            raise InputError(f"unknown tolerance key {key!r}; use a class ({', '.join(DEFAULTS)}) or a quantity")
-        table[key] = _as_tolerance(key, value)
-    return table
-
-
 def pick(table: Mapping[str, Tolerance], quantity: str, method: str) -> tuple[str, Tolerance]:
-    """The (name, tolerance) for one comparison: the quantity's own override, else its class (with
-    the quantity's absolute floor when the class tolerance is EXACT's)."""
+    """The (name, tolerance) for one comparison: the quantity's own entry in `table` (a user's
+    override), else its class (with the quantity's absolute floor when the class tolerance is
+    EXACT's)."""
     if quantity in table:
         return quantity, table[quantity]
     name = tolerance_class(quantity, method)
     tolerance = table[name]
-    floor = EXACT_FLOORS.get(FLOOR_NAMES.get(quantity, quantity))
+    floor = EXACT_FLOORS.get(split_prefix(quantity)[1])
     if floor is not None and tolerance is EXACT.get(name) and floor[0] > tolerance.atol:
         tolerance = replace(tolerance, atol=floor[0], reason=f"{tolerance.reason}; {floor[1]}")
     return name, tolerance
+
+
+def statistic_of(quantity: str) -> tuple[str, int] | None:
+    """(the statistic whose tail area this p-value is, with the same prefix; its power in
+    P_VALUE_STATISTICS), or None for a quantity that is no such p-value."""
+    prefix, own = split_prefix(quantity)
+    if own not in P_VALUE_STATISTICS:
+        return None
+    statistic, power = P_VALUE_STATISTICS[own]
+    return prefix + statistic, power
 
 
 def tail_rtol(table: Mapping[str, Tolerance], quantity: str, method: str, rtol, statistic,
@@ -116,11 +124,25 @@ def tail_rtol(table: Mapping[str, Tolerance], quantity: str, method: str, rtol, 
     the tail area (P_VALUE_STATISTICS): |d log p / dz| <= 1 + |z| for z and t tails, <= 1 for
     chi-square and F tails. `statistic` is metafor's value (a number or an array; NaN counts as 0);
     `statistic_allowed` the statistic's own allowance, by default its tolerance's rtol * |x|."""
-    name, power = P_VALUE_STATISTICS[quantity]
+    name, power = statistic_of(quantity)
     x = np.nan_to_num(np.abs(np.asarray(statistic, dtype=float)), nan=0.0, posinf=0.0)
     if statistic_allowed is None:
         statistic_allowed = pick(table, name, method)[1].rtol * x
     return rtol + statistic_allowed * ((1 + x) if power == 2 else 1.0)
+
+
+def resolve(overrides: Mapping[str, object] | str | None, quantities: Collection[str]) -> dict[str, Tolerance]:
+    """DEFAULTS with the user's overrides, keyed by class or by one of `quantities` (quantity
+    wins): a Tolerance, an (rtol, atol) pair or a mapping with rtol/atol/reason; or "exact" for
+    EXACT (an engine that replays metafor's own algorithm)."""
+    if overrides == "exact":
+        return dict(EXACT)
+    table = dict(DEFAULTS)
+    for key, value in (overrides or {}).items():
+        if key not in DEFAULTS and key not in quantities:
+            raise InputError(f"unknown tolerance key {key!r}; use a class ({', '.join(DEFAULTS)}) or a quantity")
+        table[key] = _as_tolerance(key, value)
+    return table
 
 
 def _as_tolerance(key: str, value: object) -> Tolerance:

@@ -1,4 +1,4 @@
-# Shared by the plot entry points (kb_forest, kb_funnel): open the device the file's suffix
+# Helpers for the plot entry points (kb_forest, kb_funnel): open the device the file's suffix
 # names, always close it again, and refit the model the plot shows.
 # plot: list(path, device = "png" | "svg" | "pdf", width, height (inches), dpi, transform,
 #            ni (sample sizes for ipft.hm)); model: the list every kb_* entry point takes;
