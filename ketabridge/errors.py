@@ -8,7 +8,7 @@ INSTALL_HINT = (
     "install R and metafor: `make setup` in a ketabridge checkout, "
     "or `apt-get install r-base-core r-cran-metafor` (Debian/Ubuntu), "
     "or `conda install -c conda-forge r-metafor`, "
-    "or in R: install.packages(\"metafor\")"
+    'or in R: install.packages("metafor")'
 )
 
 # The remedy for each of rma.uni's iterative algorithms, with the control= settings metafor's
@@ -44,8 +44,11 @@ ALGORITHM_OF = {
 _METHOD_IN_CALL = re.compile(r'\bmethod = "(\w+)"')
 # metafor's words for each algorithm in its messages (rma.uni.r, trimfill.rma.uni.r; uniroot's own)
 _ALGORITHM_IN_MESSAGE = (
-    ("Fisher scoring", CONVERGENCE_HINT), ("Iterative DL", ITERATED_HINTS["DLIT"]),
-    ("Iterative SJ", ITERATED_HINTS["SJIT"]), ("uniroot", UNIROOT_HINT), ("_NOT_ converged", UNIROOT_HINT),
+    ("Fisher scoring", CONVERGENCE_HINT),
+    ("Iterative DL", ITERATED_HINTS["DLIT"]),
+    ("Iterative SJ", ITERATED_HINTS["SJIT"]),
+    ("uniroot", UNIROOT_HINT),
+    ("_NOT_ converged", UNIROOT_HINT),
     ("Trim and fill", TRIMFILL_HINT),
 )
 

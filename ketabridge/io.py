@@ -10,16 +10,15 @@ import numbers
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .errors import InputError
-from .validate import TEXT_CELLS_KEY
+from ketabridge.analyses.validate import TEXT_CELLS_KEY
+from ketabridge.errors import InputError
 
-TableLike = Union[pd.DataFrame, pa.Table, pa.RecordBatch, str, os.PathLike]
+TableLike = pd.DataFrame | pa.Table | pa.RecordBatch | str | os.PathLike
 
 _READERS = {
     ".csv": "csv",
@@ -101,9 +100,7 @@ def file_kind(path: Path) -> str:
     """The reader for a file, chosen by its suffix; InputError for another suffix or no file."""
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
-        raise InputError(
-            f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(sorted(_READERS))}"
-        )
+        raise InputError(f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(sorted(_READERS))}")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     return kind
@@ -153,7 +150,11 @@ def read_schema(path: Path) -> pa.Schema:
 
 
 def read_batches(
-    path: Path, names: list[str], *, batch_rows: int, csv_block_bytes: int,
+    path: Path,
+    names: list[str],
+    *,
+    batch_rows: int,
+    csv_block_bytes: int,
     csv_types: Mapping[str, pa.DataType] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the named columns of a file in record batches (about batch_rows rows, or
@@ -169,7 +170,9 @@ def read_batches(
             from pyarrow import csv
 
             options = csv.ConvertOptions(include_columns=names, column_types=dict(csv_types) if csv_types else None)
-            with csv.open_csv(path, convert_options=options, read_options=csv.ReadOptions(block_size=csv_block_bytes)) as reader:
+            with csv.open_csv(
+                path, convert_options=options, read_options=csv.ReadOptions(block_size=csv_block_bytes)
+            ) as reader:
                 yield from reader
         else:
             reader = _open_ipc(path, kind)

@@ -32,7 +32,13 @@ def installed() -> dict:
     import subprocess
 
     printed = subprocess.run(
-        ["Rscript", "-e", "cat(paste(R.version$major, R.version$minor, sep='.'), as.character(packageVersion('metafor')))"],
-        capture_output=True, text=True, check=True,
+        [
+            "Rscript",
+            "-e",
+            "cat(paste(R.version$major, R.version$minor, sep='.'), as.character(packageVersion('metafor')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return {"r_version": printed[0], "metafor_version": printed[1]}

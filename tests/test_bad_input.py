@@ -16,7 +16,12 @@ import pytest
 
 import ketabridge as kb
 from ketabridge import (
-    ConvergenceError, InputError, KetabridgeError, MetaforError, MetaforWarning, MissingValuesWarning,
+    ConvergenceError,
+    InputError,
+    KetabridgeError,
+    MetaforError,
+    MetaforWarning,
+    MissingValuesWarning,
 )
 
 BCG_CSV = Path(__file__).resolve().parent.parent / "data" / "bcg" / "bcg.csv"
@@ -48,8 +53,9 @@ def with_values(frame: pd.DataFrame, column: str, rows: dict[int, object]) -> pd
     values = frame[column].astype(object).tolist()
     for row, value in rows.items():
         values[row] = value
-    frame[column] = pd.Series(values, index=frame.index, dtype=object if any(
-        isinstance(v, str) for v in values) else float)
+    frame[column] = pd.Series(
+        values, index=frame.index, dtype=object if any(isinstance(v, str) for v in values) else float
+    )
     return frame
 
 
@@ -531,16 +537,36 @@ def test_iterated_estimator_non_convergence_names_its_own_remedy(effects, method
 @pytest.mark.parametrize(
     "message, call, named, not_named",
     [
-        ("Fisher scoring algorithm did not converge. See 'help(rma)' for possible remedies.",
-         'rma.uni(yi = yi, vi = vi, data = dat, method = "EB")', ["stepadj", "maxiter"], ["threshold", "tau2.max"]),
-        ("_NOT_ converged in 1 iteration", 'rma.uni(yi = yi, vi = vi, data = dat, method = "PM")',
-         ["tau2.max", "maxiter"], ["stepadj"]),
-        ("Some future wording of a failure", 'rma.uni(yi = yi, vi = vi, data = dat, method = "GENQM")',
-         ["tau2.max"], ["stepadj"]),
-        ("Trim and fill algorithm did not converge.", 'trimfill(rma.uni(yi = yi, vi = vi, data = dat, method = "REML"))',
-         ["estimator", "side"], ["stepadj", "control"]),
-        ("Iterative DL estimator did not converge.", 'trimfill(rma.uni(yi = yi, vi = vi, data = dat, method = "DLIT"))',
-         ["maxiter", "threshold", "method='DL'"], ["stepadj"]),
+        (
+            "Fisher scoring algorithm did not converge. See 'help(rma)' for possible remedies.",
+            'rma.uni(yi = yi, vi = vi, data = dat, method = "EB")',
+            ["stepadj", "maxiter"],
+            ["threshold", "tau2.max"],
+        ),
+        (
+            "_NOT_ converged in 1 iteration",
+            'rma.uni(yi = yi, vi = vi, data = dat, method = "PM")',
+            ["tau2.max", "maxiter"],
+            ["stepadj"],
+        ),
+        (
+            "Some future wording of a failure",
+            'rma.uni(yi = yi, vi = vi, data = dat, method = "GENQM")',
+            ["tau2.max"],
+            ["stepadj"],
+        ),
+        (
+            "Trim and fill algorithm did not converge.",
+            'trimfill(rma.uni(yi = yi, vi = vi, data = dat, method = "REML"))',
+            ["estimator", "side"],
+            ["stepadj", "control"],
+        ),
+        (
+            "Iterative DL estimator did not converge.",
+            'trimfill(rma.uni(yi = yi, vi = vi, data = dat, method = "DLIT"))',
+            ["maxiter", "threshold", "method='DL'"],
+            ["stepadj"],
+        ),
     ],
 )
 def test_convergence_remedy_fits_the_algorithm(message, call, named, not_named):
@@ -580,9 +606,9 @@ def test_metafor_warning_from_rma():
 
 def hostile_labels(marker: Path) -> list[str]:
     return [
-        f'"); system(\'touch {marker}\'); ("',
+        f"\"); system('touch {marker}'); (\"",
         "`rm`",
-        "it's \"quoted\"",
+        'it\'s "quoted"',
         "back\\slash \\n",
         "new\nline",
         "tab\there",
@@ -624,9 +650,11 @@ def test_hostile_labels_from_csv(effects, tmp_path):
 
 def test_hostile_column_names(effects, tmp_path):
     marker = tmp_path / "kb_pwned"
-    evil = f'x"); system(\'touch {marker}\'); ("'
+    evil = f"x\"); system('touch {marker}'); (\""
     backticked = "`lat` + 1"
-    data = effects.rename(columns={"yi": "y`i", "vi": "v\"i"}).assign(**{evil: effects["ablat"], backticked: effects["year"]})
+    data = effects.rename(columns={"yi": "y`i", "vi": 'v"i'}).assign(
+        **{evil: effects["ablat"], backticked: effects["year"]}
+    )
     result = kb.rma(data, yi="y`i", vi='v"i', mods=[evil, backticked])
     assert result.tidy()["term"].tolist() == ["intrcpt", evil, backticked]
     plain = kb.rma(effects, mods=["ablat", "year"]).tidy()

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import ketabridge
-from ketabridge._batch import tables
+from ketabridge.batches import tables
 
 RTOL = 1e-12  # same R, same metafor, same inputs: differences would be bugs, not rounding
 
@@ -53,9 +53,27 @@ write.csv(out, args[2], row.names = FALSE)
 """
 
 COMPARED = [
-    "k", "estimate", "std_error", "p_value", "conf_low", "conf_high", "pi_low", "pi_high", "tau2",
-    "tau2_se", "i2", "h2", "q", "q_pvalue", "trimfill_k0", "trimfill_estimate", "regtest_statistic",
-    "regtest_p_value", "regtest_limit_estimate", "ranktest_kendall_tau", "ranktest_p_value",
+    "k",
+    "estimate",
+    "std_error",
+    "p_value",
+    "conf_low",
+    "conf_high",
+    "pi_low",
+    "pi_high",
+    "tau2",
+    "tau2_se",
+    "i2",
+    "h2",
+    "q",
+    "q_pvalue",
+    "trimfill_k0",
+    "trimfill_estimate",
+    "regtest_statistic",
+    "regtest_p_value",
+    "regtest_limit_estimate",
+    "ranktest_kendall_tau",
+    "ranktest_p_value",
 ]
 
 
@@ -72,7 +90,9 @@ def plain_r(data: pd.DataFrame, tmp_path) -> pd.DataFrame:
     data_path, out_path, script = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "loop.R"
     data.to_csv(data_path, index=False, float_format="%.17g")
     script.write_text(R_LOOP)
-    subprocess.run(["Rscript", str(script), str(data_path), str(out_path)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        ["Rscript", str(script), str(data_path), str(out_path)], check=True, capture_output=True, timeout=300
+    )
     return pd.read_csv(out_path, dtype={"id": str}, keep_default_na=False, na_values=["NA"])
 
 
@@ -95,8 +115,13 @@ def test_batch_equals_a_plain_metafor_loop(data, with_extras, tmp_path):
     fitted = expected["error"] == ""
     assert fitted.sum() == len(expected) - 1  # group 19 fails in plain metafor too
     for column in COMPARED:
-        np.testing.assert_allclose(glance.loc[fitted, column].astype(float), expected.loc[fitted, column].astype(float),
-                                   rtol=RTOL, atol=1e-14, err_msg=column)
+        np.testing.assert_allclose(
+            glance.loc[fitted, column].astype(float),
+            expected.loc[fitted, column].astype(float),
+            rtol=RTOL,
+            atol=1e-14,
+            err_msg=column,
+        )
     filled = fitted & expected["trimfill_k0"].notna()
     assert (glance.loc[filled, "trimfill_side"] == expected.loc[filled, "trimfill_side"]).all()
     for key in expected.index[fitted & (expected["notes"] != "")]:  # an extra failed: the model stays
@@ -120,7 +145,11 @@ def test_batch_equals_ketabridge_rma_per_group(data, with_extras):
         pd.testing.assert_frame_equal(row[list(filled.columns)], filled, check_dtype=False, rtol=RTOL)
         egger = ketabridge.regtest(single).glance().add_prefix("regtest_")
         pd.testing.assert_frame_equal(row[list(egger.columns)], egger, check_dtype=False, rtol=RTOL)
-        tidy = with_extras.tidy()[with_extras.tidy()["analysis_id"] == analysis].drop(columns="analysis_id").reset_index(drop=True)
+        tidy = (
+            with_extras.tidy()[with_extras.tidy()["analysis_id"] == analysis]
+            .drop(columns="analysis_id")
+            .reset_index(drop=True)
+        )
         pd.testing.assert_frame_equal(tidy, single.tidy(), check_dtype=False, rtol=RTOL)
 
 
@@ -132,7 +161,10 @@ def test_schema_status_and_provenance(data, with_extras, installed):
     assert with_extras.status()["analysis_id"].tolist() == list(range(6, 30))
     assert set(with_extras.status()["status"]) <= {"ok", "warning", "error"}
     calls = with_extras.status().set_index("analysis_id")["r_call"]
-    assert calls[6] == 'rma.uni(yi = yi, vi = vi, data = dat[dat[["id"]] == 6, ], measure = "GEN", method = "REML", test = "z", level = 95)'
+    assert (
+        calls[6]
+        == 'rma.uni(yi = yi, vi = vi, data = dat[dat[["id"]] == 6, ], measure = "GEN", method = "REML", test = "z", level = 95)'
+    )
     provenance = with_extras.provenance.details
     assert provenance["metafor_version"] == installed["metafor_version"]
     assert provenance["r_version"] == installed["r_version"]
@@ -157,14 +189,16 @@ def test_fallback_policy_refits_and_is_recorded(data, tmp_path):
     assert status["status"] == "warning"
     assert status["fallback"] in ("control(stepadj=0.5, maxiter=1000)", "method=DL")
     assert status["message"].startswith("first fit: Fisher scoring algorithm did not converge")
-    control = "control = list(stepadj = 0.5, maxiter = 1000)" if status["fallback"].startswith("control") else 'method = "DL"'
+    control = (
+        "control = list(stepadj = 0.5, maxiter = 1000)" if status["fallback"].startswith("control") else 'method = "DL"'
+    )
     assert status["r_call"].startswith('rma.uni(yi = yi, vi = vi, data = dat[dat[["id"]] == 19, ], measure')
     script = tmp_path / "fallback.R"
     script.write_text(
         f"suppressMessages(library(metafor)); d <- read.csv('{tmp_path / 'g.csv'}');"
         f"cat(sprintf('%.17g', coef(rma(d$yi, d$vi, method = 'REML', {control}))))"
-        if control.startswith("control") else
-        f"suppressMessages(library(metafor)); d <- read.csv('{tmp_path / 'g.csv'}');"
+        if control.startswith("control")
+        else f"suppressMessages(library(metafor)); d <- read.csv('{tmp_path / 'g.csv'}');"
         f"cat(sprintf('%.17g', coef(rma(d$yi, d$vi, {control}))))"
     )
     group.to_csv(tmp_path / "g.csv", index=False, float_format="%.17g")
@@ -179,10 +213,17 @@ def test_injected_bad_groups_become_status_rows(tmp_path):
     good = simulated(300, 15)
     rows = [
         *(f"ok,{y!r},{v!r}" for y, v in good[good["id"] == 2][["yi", "vi"]].itertuples(index=False)),
-        "text,0.1,0.02", "text,abc,0.03", "text,0.2,0.02",
-        "neg,0.1,0.02", "neg,0.3,-0.5", "neg,0.2,0.0",
+        "text,0.1,0.02",
+        "text,abc,0.03",
+        "text,0.2,0.02",
+        "neg,0.1,0.02",
+        "neg,0.3,-0.5",
+        "neg,0.2,0.0",
         "single,0.1,0.02",
-        "gap,0.1,0.02", "gap,,0.03", "gap,0.2,0.02", "gap,0.25,0.05",
+        "gap,0.1,0.02",
+        "gap,,0.03",
+        "gap,0.2,0.02",
+        "gap,0.25,0.05",
         *(f"stuck,{y!r},{v!r}" for y, v in good[good["id"] == 19][["yi", "vi"]].itertuples(index=False)),
     ]
     path = tmp_path / "bad.csv"

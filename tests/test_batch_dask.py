@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_batch import simulated
 
 import ketabridge
-from test_batch import simulated
 
 distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    local = distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                     dashboard_address=None, silence_logs=40)
+    local = distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=40
+    )
     yield local
     local.close()
 
@@ -30,5 +31,7 @@ def test_dask_cluster_equals_local_run(cluster):
     assert remote.provenance.details["chunks_run"] == 10
     # each Dask worker process started R once and kept it
     with distributed.Client(cluster.scheduler_address) as client:
-        started = client.run(lambda: __import__("ketabridge._r.session", fromlist=["_start"])._start.cache_info().currsize)
+        started = client.run(
+            lambda: __import__("ketabridge.bridge.session", fromlist=["_start"])._start.cache_info().currsize
+        )
     assert sorted(started.values()) == [1, 1]

@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from test_batch import simulated
 
 import ketabridge
-from ketabridge._batch import source
+from ketabridge.batches import source
 from ketabridge.cli import main
-from test_batch import simulated
 
 KETABRIDGE = Path(sys.executable).with_name("ketabridge")
 
@@ -122,7 +122,13 @@ def test_outputs_on_disk_and_resume_never_duplicates(data, reference, tmp_path, 
     out = tmp_path / "out"
     first = ketabridge.batch(data[data["id"] < 30], by="id", workers=0, out=out, csv=True)
     assert {p.name for p in out.iterdir()} >= {
-        "glance.parquet", "tidy.parquet", "status.parquet", "provenance.json", "glance.csv", "status.csv", "tidy.csv",
+        "glance.parquet",
+        "tidy.parquet",
+        "status.parquet",
+        "provenance.json",
+        "glance.csv",
+        "status.csv",
+        "tidy.csv",
     }
     assert len(first.status()) == 30
     with pytest.raises(ketabridge.InputError, match="already holds a batch; pass resume=True"):
@@ -144,7 +150,19 @@ def test_run_killed_with_sigkill_then_resumed(tmp_path):
     data = simulated(400, 15)  # about 2 s of R work in 80 chunks, so the kill lands half way
     data.to_parquet(path)
     reference = ketabridge.batch(data, by="id", workers=0)
-    command = [str(KETABRIDGE), "batch", str(path), "--by", "id", "--out", str(out), "--workers", "1", "--chunk-size", "5"]
+    command = [
+        str(KETABRIDGE),
+        "batch",
+        str(path),
+        "--by",
+        "id",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--chunk-size",
+        "5",
+    ]
     run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parts = out / "parts"
     deadline = time.monotonic() + 120

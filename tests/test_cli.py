@@ -13,13 +13,12 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
 import ketabridge as kb
 from ketabridge.cli import main
-from ketabridge.schema import GLANCE, RANKTEST_GLANCE, REGTEST_GLANCE, TIDY, TRIMFILL_GLANCE
+from ketabridge.schema import GLANCE, RANKTEST_GLANCE, REGTEST_GLANCE, TRIMFILL_GLANCE
 
 BCG_CSV = Path(__file__).resolve().parent.parent / "data" / "bcg" / "bcg.csv"
 RR_ARGS = ["--measure", "RR", "--ai", "tpos", "--bi", "tneg", "--ci", "cpos", "--di", "cneg"]
@@ -75,10 +74,16 @@ def effects_csv(tmp_path_factory, bcg_api) -> Path:
     """Precomputed effects under non-default column names, with a standard error column."""
     path = tmp_path_factory.mktemp("cli") / "effects.csv"
     data = bcg_api["effects"]
-    frame = pd.DataFrame({
-        "study": data["author"], "effect": data["yi"], "variance": data["vi"], "se": data["vi"] ** 0.5,
-        "ablat": data["ablat"], "year": data["year"],
-    })
+    frame = pd.DataFrame(
+        {
+            "study": data["author"],
+            "effect": data["yi"],
+            "variance": data["vi"],
+            "se": data["vi"] ** 0.5,
+            "ablat": data["ablat"],
+            "year": data["year"],
+        }
+    )
     frame.to_csv(path, index=False)
     return path
 
@@ -116,8 +121,24 @@ def test_version(runner):
 def test_analyze_help(runner):
     result = run(runner, "analyze", "--help")
     ok(result)
-    for option in ["--yi", "--vi", "--sei", "--slab", "--mods", "--measure", "--ai", "--method", "--test",
-                   "--level", "--na-action", "--trimfill", "--regtest", "--ranktest", "--format", "--out"]:
+    for option in [
+        "--yi",
+        "--vi",
+        "--sei",
+        "--slab",
+        "--mods",
+        "--measure",
+        "--ai",
+        "--method",
+        "--test",
+        "--level",
+        "--na-action",
+        "--trimfill",
+        "--regtest",
+        "--ranktest",
+        "--format",
+        "--out",
+    ]:
         assert option in result.output, option
     assert "table|json|csv" in result.output
 
@@ -199,7 +220,9 @@ def test_csv_format(runner, bcg_api):
     row = pd.read_csv(io.StringIO(result.stdout))
     assert len(row) == 1
     expected_columns = (
-        list(GLANCE) + [f"trimfill_{c}" for c in TRIMFILL_GLANCE] + [f"regtest_{c}" for c in REGTEST_GLANCE]
+        list(GLANCE)
+        + [f"trimfill_{c}" for c in TRIMFILL_GLANCE]
+        + [f"regtest_{c}" for c in REGTEST_GLANCE]
         + [f"ranktest_{c}" for c in RANKTEST_GLANCE]
     )
     assert list(row.columns) == expected_columns
@@ -269,8 +292,19 @@ def test_sei(runner, effects_csv):
 
 def test_mods_repeated(runner, effects_csv):
     result = run(
-        runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--mods", "ablat", "--mods", "year",
-        "--format", "json",
+        runner,
+        "analyze",
+        effects_csv,
+        "--yi",
+        "effect",
+        "--vi",
+        "variance",
+        "--mods",
+        "ablat",
+        "--mods",
+        "year",
+        "--format",
+        "json",
     )
     ok(result)
     document = json.loads(result.stdout)
@@ -286,8 +320,21 @@ def test_mods_repeated(runner, effects_csv):
 )
 def test_method_test_level(runner, effects_csv, method, test, level):
     result = run(
-        runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--method", method, "--test", test,
-        "--level", level, "--format", "json",
+        runner,
+        "analyze",
+        effects_csv,
+        "--yi",
+        "effect",
+        "--vi",
+        "variance",
+        "--method",
+        method,
+        "--test",
+        test,
+        "--level",
+        level,
+        "--format",
+        "json",
     )
     ok(result)
     glance = json.loads(result.stdout)["glance"]
@@ -305,9 +352,7 @@ def test_warning_lines(runner, tmp_path, effects_csv):
     result = run(runner, "analyze", path, "--yi", "effect", "--vi", "variance", "--format", "json")
     ok(result)
     warning_lines = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
-    assert warning_lines == [
-        "Warning: 1 of 13 rows have missing values in effect (row 3); left out of the analysis"
-    ]
+    assert warning_lines == ["Warning: 1 of 13 rows have missing values in effect (row 3); left out of the analysis"]
     assert json.loads(result.stdout)["glance"]["k"] == 12
 
 
@@ -365,19 +410,31 @@ def test_unsupported_suffix(runner, tmp_path):
     path = tmp_path / "bcg.xlsx"
     path.write_bytes(BCG_CSV.read_bytes())
     line = assert_clean_error(run(runner, "analyze", path, *RR_ARGS))
-    assert line == f"Error: {path}: unknown file type '.xlsx'; use one of .arrow, .arrows, .csv, .feather, .ipc, .parquet, .pq"
+    assert (
+        line
+        == f"Error: {path}: unknown file type '.xlsx'; use one of .arrow, .arrows, .csv, .feather, .ipc, .parquet, .pq"
+    )
 
 
 def test_regtest_predictor_without_sizes(runner, effects_csv):
-    result = run(runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--regtest",
-                 "--regtest-predictor", "sqrtninv")
+    result = run(
+        runner,
+        "analyze",
+        effects_csv,
+        "--yi",
+        "effect",
+        "--vi",
+        "variance",
+        "--regtest",
+        "--regtest-predictor",
+        "sqrtninv",
+    )
     line = assert_clean_error(result)
     assert line == "Error: predictor 'sqrtninv' needs sample sizes: pass ni='<column>' to rma"
 
 
 def test_trimfill_with_mods(runner, effects_csv):
-    result = run(runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--mods", "ablat",
-                 "--trimfill")
+    result = run(runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--mods", "ablat", "--trimfill")
     assert assert_clean_error(result) == "Error: trim-and-fill needs a model without moderators"
 
 
@@ -399,4 +456,4 @@ def test_multiline_metafor_error_is_one_line(runner):
     result = run(runner, "analyze", BCG_CSV, "--measure", "RR", "--ai", "tpos")
     line = assert_clean_error(result)
     assert line.startswith("Error: metafor error: Cannot compute outcomes.")
-    assert "[in escalc(ai = ai, data = dat, measure = \"RR\")]" in line
+    assert '[in escalc(ai = ai, data = dat, measure = "RR")]' in line

@@ -6,13 +6,29 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 from click.testing import CliRunner
+from conftest import BCG_CSV
 from PIL import Image
 
-from conftest import BCG_CSV
 from ketabridge.cli import main
 
-BCG_RR = ["analyze", str(BCG_CSV), "--measure", "RR", "--ai", "tpos", "--bi", "tneg", "--ci", "cpos",
-          "--di", "cneg", "--slab", "author", "--format", "csv"]
+BCG_RR = [
+    "analyze",
+    str(BCG_CSV),
+    "--measure",
+    "RR",
+    "--ai",
+    "tpos",
+    "--bi",
+    "tneg",
+    "--ci",
+    "cpos",
+    "--di",
+    "cneg",
+    "--slab",
+    "author",
+    "--format",
+    "csv",
+]
 
 
 def run(*arguments: str):
@@ -21,8 +37,9 @@ def run(*arguments: str):
 
 def test_forest_and_funnel_files_are_written(tmp_path):
     forest, funnel = tmp_path / "forest.png", tmp_path / "funnel.svg"
-    result = run("--forest", str(forest), "--funnel", str(funnel), "--plot-width", "5", "--plot-height", "4",
-                 "--dpi", "80")
+    result = run(
+        "--forest", str(forest), "--funnel", str(funnel), "--plot-width", "5", "--plot-height", "4", "--dpi", "80"
+    )
     assert result.exit_code == 0, result.output
     with Image.open(forest) as image:
         assert image.size == (400, 320)

@@ -13,13 +13,25 @@ from scipy import stats
 
 import ketabridge
 from ketabridge import InputError, crosscheck, declare_engine
-from ketabridge._batch.tables import EXTRAS, glance_schema
-from ketabridge._crosscheck import DEFAULT_TOLERANCES
-from ketabridge._crosscheck.engines import load_engine
-from ketabridge._crosscheck.protocol import QUANTITIES
+from ketabridge.batches.tables import EXTRAS, glance_schema
+from ketabridge.crosschecks import DEFAULT_TOLERANCES
+from ketabridge.crosschecks.engines import load_engine
+from ketabridge.crosschecks.protocol import QUANTITIES
 
-FIRST_PRINCIPLES = ("estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high",
-                    "pi_low", "pi_high", "tau2", "i2", "h2", "q")
+FIRST_PRINCIPLES = (
+    "estimate",
+    "std_error",
+    "statistic",
+    "p_value",
+    "conf_low",
+    "conf_high",
+    "pi_low",
+    "pi_high",
+    "tau2",
+    "i2",
+    "h2",
+    "q",
+)
 
 
 def pooled(yi, vi, tau2, test, level):
@@ -35,20 +47,28 @@ def pooled(yi, vi, tau2, test, level):
     statistic = estimate / std_error
     p_value = 2 * (stats.norm.sf(abs(statistic)) if normal else stats.t.sf(abs(statistic), k - 1))
     q = np.sum(w * (yi - np.sum(w * yi) / np.sum(w)) ** 2)
-    typical = (k - 1) * np.sum(w) / (np.sum(w) ** 2 - np.sum(w ** 2))  # Higgins & Thompson (2002)
-    spread = crit * np.sqrt(tau2 + std_error ** 2)
+    typical = (k - 1) * np.sum(w) / (np.sum(w) ** 2 - np.sum(w**2))  # Higgins & Thompson (2002)
+    spread = crit * np.sqrt(tau2 + std_error**2)
     return {
-        "estimate": estimate, "std_error": std_error, "statistic": statistic, "p_value": p_value,
-        "conf_low": estimate - crit * std_error, "conf_high": estimate + crit * std_error,
-        "pi_low": estimate - spread, "pi_high": estimate + spread, "tau2": tau2,
-        "i2": 100 * tau2 / (tau2 + typical), "h2": (tau2 + typical) / typical, "q": q,
+        "estimate": estimate,
+        "std_error": std_error,
+        "statistic": statistic,
+        "p_value": p_value,
+        "conf_low": estimate - crit * std_error,
+        "conf_high": estimate + crit * std_error,
+        "pi_low": estimate - spread,
+        "pi_high": estimate + spread,
+        "tau2": tau2,
+        "i2": 100 * tau2 / (tau2 + typical),
+        "h2": (tau2 + typical) / typical,
+        "q": q,
     }
 
 
 def dl_tau2(yi, vi):
     w = 1 / vi
     q = np.sum(w * (yi - np.sum(w * yi) / np.sum(w)) ** 2)
-    return max(0.0, (q - (len(yi) - 1)) / (np.sum(w) - np.sum(w ** 2) / np.sum(w)))
+    return max(0.0, (q - (len(yi) - 1)) / (np.sum(w) - np.sum(w**2) / np.sum(w)))
 
 
 def reml_tau2(yi, vi, maxiter=100):
@@ -57,9 +77,9 @@ def reml_tau2(yi, vi, maxiter=100):
     for _ in range(maxiter):
         w = 1 / (vi + tau2)
         residual = w * (yi - np.sum(w * yi) / np.sum(w))  # P y for an intercept-only model
-        trace_p = np.sum(w) - np.sum(w ** 2) / np.sum(w)
-        trace_pp = np.sum(w ** 2) - 2 * np.sum(w ** 3) / np.sum(w) + (np.sum(w ** 2) / np.sum(w)) ** 2
-        step = (np.sum(residual ** 2) - trace_p) / trace_pp
+        trace_p = np.sum(w) - np.sum(w**2) / np.sum(w)
+        trace_pp = np.sum(w**2) - 2 * np.sum(w**3) / np.sum(w) + (np.sum(w**2) / np.sum(w)) ** 2
+        step = (np.sum(residual**2) - trace_p) / trace_pp
         new = max(0.0, tau2 + step)
         if abs(new - tau2) < 1e-12:
             return new
@@ -212,7 +232,7 @@ def test_bad_engines_and_choices_fail_before_r():
 def test_harness_and_verification_read_one_rule_per_quantity():
     # Egger's statistic is held to the model statistic's floor, its p-value to the p-value rules,
     # whichever side asks (the harness names it regtest_*, as the batch's glance column)
-    from ketabridge._agreement.tolerances import EXACT, EXACT_FLOORS, pick, statistic_of, tolerance_class
+    from ketabridge.agreement.tolerances import EXACT, EXACT_FLOORS, pick, statistic_of, tolerance_class
 
     assert pick(EXACT, "regtest_statistic", "DL") == pick(EXACT, "statistic", "DL")
     assert pick(EXACT, "regtest_statistic", "DL")[1].atol == EXACT_FLOORS["statistic"][0]
@@ -226,22 +246,35 @@ def test_harness_and_verification_read_one_rule_per_quantity():
 
 def test_egger_names_still_work_for_one_release_with_a_deprecation_warning():
     fast = load_engine("fast")
-    renamed = {"regtest_statistic": "egger_statistic", "regtest_p_value": "egger_p_value",
-               "regtest_limit_estimate": "egger_limit_estimate"}
+    renamed = {
+        "regtest_statistic": "egger_statistic",
+        "regtest_p_value": "egger_p_value",
+        "regtest_limit_estimate": "egger_limit_estimate",
+    }
 
-    @declare_engine(name="old_names", methods=("DL",), quantities=("tau2", *renamed.values()),
-                    definitions={"egger": "rma"})
+    @declare_engine(
+        name="old_names", methods=("DL",), quantities=("tau2", *renamed.values()), definitions={"egger": "rma"}
+    )
     def old_names(yi, vi, *, method, test, level):
         reply = fast(yi, vi, method=method, test=test, level=level)
         return {renamed.get(name, name): value for name, value in reply.items()}
 
     with pytest.warns(DeprecationWarning) as caught:
-        old = crosscheck(old_names, "reference", quantities=["tau2", "egger_p_value", "egger_statistic"],
-                         tolerances={"egger_p_value": (1e-10, 0.0), "closed_form": (1e-12, 1e-14)})
+        old = crosscheck(
+            old_names,
+            "reference",
+            quantities=["tau2", "egger_p_value", "egger_statistic"],
+            tolerances={"egger_p_value": (1e-10, 0.0), "closed_form": (1e-12, 1e-14)},
+        )
     renamings = [warning for warning in caught if "Egger's test is now named" in str(warning.message)]
     said = " | ".join(str(warning.message) for warning in renamings)
-    for where in ("declares quantities", "declares definitions", "crosscheck(quantities=)",
-                  "crosscheck(tolerances=)", "returns"):
+    for where in (
+        "declares quantities",
+        "declares definitions",
+        "crosscheck(quantities=)",
+        "crosscheck(tolerances=)",
+        "returns",
+    ):
         assert where in said, said
     assert "egger_p_value -> regtest_p_value" in said
     assert all(warning.filename == __file__ for warning in renamings)  # shown at the user's line

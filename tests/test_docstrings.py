@@ -19,8 +19,23 @@ import ketabridge
 FUNCTIONS = [name for name in ketabridge.__all__ if inspect.isfunction(getattr(ketabridge, name))]
 # What issue 13 documented: a decorator or wrapper must not hide one of these from FUNCTIONS.
 DOCUMENTED = {
-    "escalc", "rma", "trimfill", "regtest", "ranktest", "predict", "confint", "leave1out", "influence",
-    "cumul", "fsn", "forest", "funnel", "correlation_grid", "pool_proportions", "batch", "crosscheck",
+    "escalc",
+    "rma",
+    "trimfill",
+    "regtest",
+    "ranktest",
+    "predict",
+    "confint",
+    "leave1out",
+    "influence",
+    "cumul",
+    "fsn",
+    "forest",
+    "funnel",
+    "correlation_grid",
+    "pool_proportions",
+    "batch",
+    "crosscheck",
     "declare_engine",
 }
 ORDER = ("Parameters", "Returns", "Raises")  # numpydoc's order of the sections used here
@@ -120,11 +135,13 @@ def test_documented_defaults_are_the_code_defaults(name):
         kind = documented[parameter.name]
         if parameter.default is None:
             assert kind.endswith(", optional") or "default None" in kind, (
-                f"ketabridge.{name}: {parameter.name} defaults to None: say `, optional`, not {kind!r}")
+                f"ketabridge.{name}: {parameter.name} defaults to None: say `, optional`, not {kind!r}"
+            )
         else:
             shown = repr(parameter.default).replace("'", '"')
             assert kind.endswith(f"default {shown}"), (
-                f"ketabridge.{name}: {parameter.name} defaults to {shown}, documented as {kind!r}")
+                f"ketabridge.{name}: {parameter.name} defaults to {shown}, documented as {kind!r}"
+            )
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -141,5 +158,6 @@ def test_raises_names_ketabridge_exceptions(name):
     for head, description in raised:
         error = getattr(ketabridge, head, None)
         assert isinstance(error, type) and issubclass(error, Exception), (
-            f"ketabridge.{name} raises {head!r}, which is not an exception ketabridge exports")
+            f"ketabridge.{name} raises {head!r}, which is not an exception ketabridge exports"
+        )
         assert description, f"ketabridge.{name} raises {head} without saying when"

@@ -2,7 +2,7 @@
 
 Expected values: Begg's test from ONE ``ketabridge.batch(..., ranktest=True)`` call per
 hypothesis example (the batch runs metafor 3.8-1's ``ranktest(fit)`` on each analysis, see
-r/kb_batch.R); Egger's lm test from ``ketabridge.regtest(ketabridge.rma(...), model="lm")``
+ketabridge/r/kb_batch.R); Egger's lm test from ``ketabridge.regtest(ketabridge.rma(...), model="lm")``
 (the batch only runs model "rma"). Warnings and errors are metafor's as the bridge reports them.
 
 Tolerance (closed forms): |fast - metafor| <= 1e-12 * max(1, |metafor|), the house's combined
@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import ketabridge
-from ketabridge._fast.distributions import pnorm_two_sided, pt_two_sided
-from ketabridge._fast.egger_lm import RANK_ERROR, egger_lm
-from ketabridge._fast.ranktest import _standardised_effects, _tie_sizes, ranktest
-from ketabridge._r.compat import version_tuple
+from ketabridge.bridge.compat import version_tuple
+from ketabridge.fast.distributions import pnorm_two_sided, pt_two_sided
+from ketabridge.fast.egger_lm import RANK_ERROR, egger_lm
+from ketabridge.fast.ranktest import _standardised_effects, _tie_sizes, ranktest
 
 RTOL = 1e-12
 SIZES = (2, 3, 4, 15, 60)
@@ -109,10 +109,11 @@ def metafor_ranktests(data: Batch) -> pd.DataFrame:
 
 
 def split_messages(message: str, prefix: str) -> tuple[str, ...]:
-    return tuple(part[len(prefix):] for part in message.split("; ") if part.startswith(prefix))
+    return tuple(part[len(prefix) :] for part in message.split("; ") if part.startswith(prefix))
 
 
 # ----------------------------------------------------------------------------- Begg's rank test
+
 
 def compare_ranktest(data, reference: pd.DataFrame) -> int:
     """Assert fast == metafor for every analysis not handed back; return how many were handed back."""
@@ -225,7 +226,7 @@ def compare_egger(yi: np.ndarray, vi: np.ndarray, level: float, fast=None) -> No
 @settings(max_examples=6, **HYPOTHESIS)
 @given(seed=st.integers(0, 2**32 - 1), level=st.sampled_from([95.0, 90.0, 99.0]))
 def test_egger_lm_matches_metafor(seed, level):
-    for n, (yi, vi) in draw_batch(seed, (3, 4, 15, 60), per_size=2, ties="none").items():
+    for yi, vi in draw_batch(seed, (3, 4, 15, 60), per_size=2, ties="none").values():
         compare_egger(yi, vi, level)
 
 

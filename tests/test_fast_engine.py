@@ -17,20 +17,23 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from fast_compare import assert_engines_agree
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import ketabridge
-import ketabridge._batch.verify as batch_verify
-import ketabridge._fast.chunk as fast_chunk
-import ketabridge._fast.tau2 as fast_tau2
-from ketabridge._crosscheck.suites import edge_suite, random_suite, to_long
+import ketabridge.batches.verify as batch_verify
+import ketabridge.fast.chunk as fast_chunk
+import ketabridge.fast.tau2 as fast_tau2
 from ketabridge.cli import main
+from ketabridge.crosschecks.suites import edge_suite, random_suite, to_long
 from ketabridge.errors import VerificationError
-from fast_compare import assert_engines_agree
 
 HYPOTHESIS = dict(
-    deadline=None, database=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
+    deadline=None,
+    database=None,
+    derandomize=True,
+    phases=(Phase.explicit, Phase.generate),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 METHODS = ("EE", "FE", "DL", "HE", "SJ", "PM", "ML", "REML")
@@ -38,8 +41,10 @@ TESTS = ("z", "knha")
 # Every extra's every variant, dealt round-robin over the 16 method x test cases so each appears
 # at least twice: trimfill (estimator, side), regtest model.
 TRIMFILL = list(product(("L0", "R0"), (None, "left", "right")))
-GRID = [(method, test, tf, model) for (method, test), tf, model
-        in zip(product(METHODS, TESTS), cycle(TRIMFILL), cycle(("rma", "lm", "lm")))]
+GRID = [
+    (method, test, tf, model)
+    for (method, test), tf, model in zip(product(METHODS, TESTS), cycle(TRIMFILL), cycle(("rma", "lm", "lm")))
+]
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
@@ -84,8 +89,16 @@ def _fast_strict(data, **options):
 @given(data=ragged_batches(extreme=True))
 def test_fast_equals_metafor_on_ragged_batches(data, method, test, trimfill, regtest_model):
     estimator, side = trimfill
-    options = dict(method=method, test=test, trimfill=True, trimfill_estimator=estimator, trimfill_side=side,
-                   regtest=True, regtest_model=regtest_model, ranktest=True)
+    options = dict(
+        method=method,
+        test=test,
+        trimfill=True,
+        trimfill_estimator=estimator,
+        trimfill_side=side,
+        regtest=True,
+        regtest_model=regtest_model,
+        ranktest=True,
+    )
     metafor = _batch(data, "metafor", **options)
     fast = _fast_strict(data, **options)
     assert_engines_agree(fast, metafor, data, "id", method)
@@ -94,14 +107,45 @@ def test_fast_equals_metafor_on_ragged_batches(data, method, test, trimfill, reg
 
 # Found by the property test (EE, vi ratio 1.1e8): Q = 73.24650230659044 fast, 73.24650230670568
 # metafor (1.6e-12 relative); I^2 and DL's tau^2 inherit it (up to ~1e-9 relative in other draws).
-EXTREME = pd.DataFrame({"id": "extreme", "yi": [float.fromhex(x) for x in (
-    "0x1.c4d8f35826980p+9", "-0x1.e8f1df4fcd5f9p+0", "0x1.2d4a2b24beb92p-2", "0x1.45b2817e0bfa7p+0",
-    "-0x1.88bc3eca9f308p-1", "0x1.6f46b36fc9887p-1", "0x1.ae6e80a5c31f1p+0", "0x1.7e4ea5e9344dfp-3",
-    "-0x1.a1b0cd977b7edp-2", "0x1.80021dabc44a0p-1", "0x1.29d3eb9bd036ep+0", "0x1.98fadb491541ap+0")],
-    "vi": [float.fromhex(x) for x in (
-    "0x1.5a576a49f7f53p+20", "0x1.73e7a1506077bp-3", "0x1.f297e55df6467p-2", "0x1.19a172b8d8396p-2",
-    "0x1.c64e10e3eb801p-4", "0x1.2d6b110a5799ep-4", "0x1.0f3d66d1d5eecp-2", "0x1.99ce21d17bf69p-7",
-    "0x1.bfc3f624b9842p-4", "0x1.417623150ef59p-5", "0x1.c67d5fbdc8b8ap-1", "0x1.3be3ec7d74644p-3")]})
+EXTREME = pd.DataFrame(
+    {
+        "id": "extreme",
+        "yi": [
+            float.fromhex(x)
+            for x in (
+                "0x1.c4d8f35826980p+9",
+                "-0x1.e8f1df4fcd5f9p+0",
+                "0x1.2d4a2b24beb92p-2",
+                "0x1.45b2817e0bfa7p+0",
+                "-0x1.88bc3eca9f308p-1",
+                "0x1.6f46b36fc9887p-1",
+                "0x1.ae6e80a5c31f1p+0",
+                "0x1.7e4ea5e9344dfp-3",
+                "-0x1.a1b0cd977b7edp-2",
+                "0x1.80021dabc44a0p-1",
+                "0x1.29d3eb9bd036ep+0",
+                "0x1.98fadb491541ap+0",
+            )
+        ],
+        "vi": [
+            float.fromhex(x)
+            for x in (
+                "0x1.5a576a49f7f53p+20",
+                "0x1.73e7a1506077bp-3",
+                "0x1.f297e55df6467p-2",
+                "0x1.19a172b8d8396p-2",
+                "0x1.c64e10e3eb801p-4",
+                "0x1.2d6b110a5799ep-4",
+                "0x1.0f3d66d1d5eecp-2",
+                "0x1.99ce21d17bf69p-7",
+                "0x1.bfc3f624b9842p-4",
+                "0x1.417623150ef59p-5",
+                "0x1.c67d5fbdc8b8ap-1",
+                "0x1.3be3ec7d74644p-3",
+            )
+        ],
+    }
+)
 
 
 @pytest.mark.parametrize("method", ["EE", "DL"])
@@ -118,8 +162,13 @@ def test_extreme_vi_ratio_goes_to_metafor(method):
 def test_k2_tied_vi_trimfill(method):
     """Found by the property test: the side fit's moderator sqrt(vi) is constant, metafor drops it
     and trimfill fails with R's `if (NA < 0)` message; the batch goes on."""
-    data = pd.DataFrame({"id": "tied", "yi": [float.fromhex("0x1.2ff3e61b45938p+1"), float.fromhex("0x1.2e251ab47aee1p+1")],
-                         "vi": [float.fromhex("0x1.75778f6ce9554p-2")] * 2})
+    data = pd.DataFrame(
+        {
+            "id": "tied",
+            "yi": [float.fromhex("0x1.2ff3e61b45938p+1"), float.fromhex("0x1.2e251ab47aee1p+1")],
+            "vi": [float.fromhex("0x1.75778f6ce9554p-2")] * 2,
+        }
+    )
     metafor = _batch(data, "metafor", method=method, trimfill=True)
     fast = _fast_strict(data, method=method, trimfill=True)
     assert fast.status()["engine"].tolist() == ["fast"]
@@ -129,19 +178,30 @@ def test_k2_tied_vi_trimfill(method):
 
 # ------------------------------------------------------------------------------------ routing
 
+
 def _counts():
     rng = np.random.default_rng(3)
     n = rng.integers(20, 80, size=(12, 2))
     events = rng.binomial(n, [0.2, 0.3])
-    return pd.DataFrame({"id": np.repeat(["s1", "s2", "s3"], 4), "ai": events[:, 0], "bi": n[:, 0] - events[:, 0],
-                         "ci": events[:, 1], "di": n[:, 1] - events[:, 1]})
+    return pd.DataFrame(
+        {
+            "id": np.repeat(["s1", "s2", "s3"], 4),
+            "ai": events[:, 0],
+            "bi": n[:, 0] - events[:, 0],
+            "ci": events[:, 1],
+            "di": n[:, 1] - events[:, 1],
+        }
+    )
 
 
-@pytest.mark.parametrize("options,why", [
-    (dict(method="EB"), "method EB"),
-    (dict(method="DL", test="t"), "test t"),
-    (dict(method="REML", trimfill=True, trimfill_estimator="Q0"), "estimator Q0"),
-])
+@pytest.mark.parametrize(
+    "options,why",
+    [
+        (dict(method="EB"), "method EB"),
+        (dict(method="DL", test="t"), "test t"),
+        (dict(method="REML", trimfill=True, trimfill_estimator="Q0"), "estimator Q0"),
+    ],
+)
 def test_uncovered_settings_run_on_metafor(options, why):
     data = to_long(random_suite(6, 5))
     metafor = _batch(data, "metafor", by="dataset", **options)
@@ -174,12 +234,21 @@ def test_fallback_hands_non_converging_fit_to_metafor():
 
 # ------------------------------------------------------------------------------- verification
 
+
 @pytest.fixture(scope="module")
 def heterogeneous():
     """60 DL analyses with true tau^2 = 0.5: tau^2 > 0 almost everywhere, k >= 4."""
     rng = np.random.default_rng(11)
-    frames = [pd.DataFrame({"id": f"h{i:02d}", "vi": (vi := 10 ** rng.uniform(-2, -1, size=8)),
-                            "yi": rng.normal(0.3, np.sqrt(vi + 0.5))}) for i in range(60)]
+    frames = [
+        pd.DataFrame(
+            {
+                "id": f"h{i:02d}",
+                "vi": (vi := 10 ** rng.uniform(-2, -1, size=8)),
+                "yi": rng.normal(0.3, np.sqrt(vi + 0.5)),
+            }
+        )
+        for i in range(60)
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -199,9 +268,15 @@ def chosen(monkeypatch):
 
 @pytest.mark.parametrize("fraction", [0.01, 0.5])
 def test_sample_size_and_seed(heterogeneous, chosen, fraction):
-    first = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance.details["verification"]
-    again = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance.details["verification"]
-    other = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=2).provenance.details["verification"]
+    first = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance.details[
+        "verification"
+    ]
+    again = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance.details[
+        "verification"
+    ]
+    other = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=2).provenance.details[
+        "verification"
+    ]
     expected = max(20, math.ceil(fraction * 60))
     assert first["sample"] == expected == len(chosen[0][0])
     assert first["checked"] == first["sample"] + first["boundary"] == len(set(chosen[0][0]) | set(chosen[0][1]))
@@ -215,7 +290,9 @@ def test_sample_size_and_seed(heterogeneous, chosen, fraction):
 
 def test_verify_all_checks_every_fast_analysis(heterogeneous):
     result = _batch(heterogeneous, "fast", method="DL", verify="all")
-    assert result.provenance.details["verification"]["checked"] == 60 == result.provenance.details["engine_counts"]["fast"]
+    assert (
+        result.provenance.details["verification"]["checked"] == 60 == result.provenance.details["engine_counts"]["fast"]
+    )
 
 
 def _planted_tau2(monkeypatch, factor=1 + 1e-8):
@@ -250,8 +327,10 @@ def test_cli_exits_1_on_planted_error_and_writes_provenance(heterogeneous, monke
     source = tmp_path / "in.csv"
     heterogeneous.to_csv(source, index=False)
     out = tmp_path / "out"
-    run = CliRunner().invoke(main, ["batch", str(source), "--by", "id", "--method", "DL", "--engine", "fast",
-                                    "--workers", "0", "--out", str(out)])
+    run = CliRunner().invoke(
+        main,
+        ["batch", str(source), "--by", "id", "--method", "DL", "--engine", "fast", "--workers", "0", "--out", str(out)],
+    )
     assert run.exit_code == 1, run.output
     assert "Error:" in run.output and "disagrees with metafor" in run.output
     verdict = json.loads((out / "provenance.json").read_text())["verification"]
@@ -259,6 +338,7 @@ def test_cli_exits_1_on_planted_error_and_writes_provenance(heterogeneous, monke
 
 
 # --------------------------------------------------------------------------------- provenance
+
 
 def test_provenance_and_resume(heterogeneous, tmp_path, installed):
     import numpy
@@ -281,8 +361,9 @@ def test_no_runtime_warning_escapes_on_edge_suite():
     data = to_long(edge_suite() + random_suite(10, 2))
     for method, test in (("REML", "knha"), ("DL", "z"), ("PM", "knha"), ("EE", "knha")):
         # verify="all": no warning escapes, and every analysis still agrees with metafor
-        fast = _fast_strict(data, by="dataset", method=method, test=test, trimfill=True, regtest=True,
-                            ranktest=True, verify="all")
+        fast = _fast_strict(
+            data, by="dataset", method=method, test=test, trimfill=True, regtest=True, ranktest=True, verify="all"
+        )
         assert fast.provenance.details["verification"]["verdict"] == "agree"
 
 
@@ -292,13 +373,20 @@ def test_knha_on_identical_effects_without_extras():
     for method in ("EE", "REML"):
         fast = _fast_strict(data, by="dataset", method=method, test="knha", verify="all")
         assert fast.glance()["qm"].isna().all()
-        assert_engines_agree(fast, _batch(data, "metafor", by="dataset", method=method, test="knha"), data, "dataset", method)
+        assert_engines_agree(
+            fast, _batch(data, "metafor", by="dataset", method=method, test="knha"), data, "dataset", method
+        )
 
 
 def test_overflow_and_underflow_go_to_metafor():
     """Found in review: sei**2 underflowing to 0, or yi near 1e160, are not replayed: metafor decides."""
-    data = pd.DataFrame({"id": ["tiny"] * 3 + ["huge"] * 3, "yi": [0.1, 0.2, 0.3, 1e160, -1e160, 3e159],
-                         "sei": [1e-200, 0.1, 0.2, 0.1, 0.2, 0.3]})
+    data = pd.DataFrame(
+        {
+            "id": ["tiny"] * 3 + ["huge"] * 3,
+            "yi": [0.1, 0.2, 0.3, 1e160, -1e160, 3e159],
+            "sei": [1e-200, 0.1, 0.2, 0.1, 0.2, 0.3],
+        }
+    )
     for method in ("DL", "REML"):
         fast = _batch(data, "fast", yi="yi", vi=None, sei="sei", method=method, trimfill=True, regtest=True)
         assert fast.status()["engine"].tolist() == ["metafor", "metafor"]
@@ -341,8 +429,9 @@ def test_trimfill_tie_made_by_the_estimates_last_bits_goes_to_metafor(estimator)
     """Found by an adversarial review run: rounded data (-84.25 ... -84.29, equal vi). numpy's mean
     is exactly -84.265, so -84.26 and -84.27 lie at equal distances and tie; R's estimate is an ulp
     off, the tie breaks the other way and metafor fills no study where the tie would fill one."""
-    data = pd.DataFrame({"id": "rounded", "yi": [-84.25, -84.28, -84.26, -84.26, -84.26, -84.27, -84.29, -84.25],
-                         "vi": [0.001] * 8})
+    data = pd.DataFrame(
+        {"id": "rounded", "yi": [-84.25, -84.28, -84.26, -84.26, -84.26, -84.27, -84.29, -84.25], "vi": [0.001] * 8}
+    )
     options = dict(method="HE", trimfill=True, trimfill_estimator=estimator, trimfill_side="left")
     fast = _batch(data, "fast", verify="all", **options)
     assert fast.status()["engine"].tolist() == ["metafor"]
@@ -351,7 +440,9 @@ def test_trimfill_tie_made_by_the_estimates_last_bits_goes_to_metafor(estimator)
 
 def test_trimfill_equal_values_still_tie_on_the_fast_engine():
     """Equal yi are equal distances from any estimate, in R and in numpy: they stay on the fast path."""
-    data = pd.DataFrame({"id": "ties", "yi": [0.1, 0.1, 0.1, 0.4, 0.55, 0.9, 1.3], "vi": [0.02, 0.03, 0.05, 0.04, 0.06, 0.1, 0.2]})
+    data = pd.DataFrame(
+        {"id": "ties", "yi": [0.1, 0.1, 0.1, 0.4, 0.55, 0.9, 1.3], "vi": [0.02, 0.03, 0.05, 0.04, 0.06, 0.1, 0.2]}
+    )
     for estimator in ("L0", "R0"):
         fast = _batch(data, "fast", method="REML", trimfill=True, trimfill_estimator=estimator, verify="all")
         assert fast.status()["engine"].tolist() == ["fast"]
@@ -362,8 +453,13 @@ def test_residual_based_statistic_is_held_to_a_tolerance_growing_with_t():
     """Found by a review run on realistic scales: Egger's lm test at k = 3 with two equal yi fits
     almost perfectly (t = -131); its SE comes from residuals ~1/|t| of the data's size, and the two
     engines' t differ by 1.1e-12 relative. Verification allows rtol * (1 + |t|) for such statistics."""
-    data = pd.DataFrame({"id": "k3", "yi": [0.8131693141816695, 0.8131693141816695, 0.7130941232977244],
-                         "vi": [0.0010016280667096374, 0.000986236205654766, 0.013866825154812999]})
+    data = pd.DataFrame(
+        {
+            "id": "k3",
+            "yi": [0.8131693141816695, 0.8131693141816695, 0.7130941232977244],
+            "vi": [0.0010016280667096374, 0.000986236205654766, 0.013866825154812999],
+        }
+    )
     options = dict(method="DL", test="knha", regtest=True, regtest_model="lm")
     fast = _batch(data, "fast", verify="all", **options)
     metafor = _batch(data, "metafor", **options)
@@ -379,11 +475,33 @@ def test_residual_based_statistic_is_held_to_a_tolerance_growing_with_t():
 # Found by a review run at moderate scales: effects near 325 with sei from 0.12 to 3.1 (|yi| / sei up
 # to 2,700). Egger's slope is near 0 (z = 0.30) and is formed from products of yi / sei, so the two
 # engines' z differ by 1.1e-11: 19 eps x 2,700, rounding of the data's size, not of the slope's.
-LARGE_EFFECTS = pd.DataFrame({"id": "large", "yi": [float.fromhex(x) for x in (
-    "0x1.458a76b814d24p+8", "0x1.4c8d4282a5769p+8", "0x1.458ea9d4f4226p+8", "0x1.45640fa96c124p+8",
-    "0x1.45b0e7640925bp+8", "0x1.411ff0d2df8fep+8")], "vi": [float.fromhex(x) for x in (
-    "0x1.957dc765d0f5ep-6", "0x1.3a85b01ac3153p+3", "0x1.d23ea5f3985d2p-7", "0x1.77150f41975cbp-4",
-    "0x1.93144864b2b4dp-1", "0x1.ff2d56b1bf19ep+2")]})
+LARGE_EFFECTS = pd.DataFrame(
+    {
+        "id": "large",
+        "yi": [
+            float.fromhex(x)
+            for x in (
+                "0x1.458a76b814d24p+8",
+                "0x1.4c8d4282a5769p+8",
+                "0x1.458ea9d4f4226p+8",
+                "0x1.45640fa96c124p+8",
+                "0x1.45b0e7640925bp+8",
+                "0x1.411ff0d2df8fep+8",
+            )
+        ],
+        "vi": [
+            float.fromhex(x)
+            for x in (
+                "0x1.957dc765d0f5ep-6",
+                "0x1.3a85b01ac3153p+3",
+                "0x1.d23ea5f3985d2p-7",
+                "0x1.77150f41975cbp-4",
+                "0x1.93144864b2b4dp-1",
+                "0x1.ff2d56b1bf19ep+2",
+            )
+        ],
+    }
+)
 
 
 def test_egger_statistic_is_held_to_rounding_of_the_datas_size():
@@ -394,10 +512,17 @@ def test_egger_statistic_is_held_to_rounding_of_the_datas_size():
     scale = (LARGE_EFFECTS["yi"].abs() / np.sqrt(LARGE_EFFECTS["vi"])).max()  # independent of data_scale
     difference = abs(fast.glance()["regtest_statistic"][0] - metafor.glance()["regtest_statistic"][0])
     assert 1e-12 < difference < 64 * np.finfo(float).eps * scale
-    assert batch_verify.data_scales(np.array([6]), {"yi": LARGE_EFFECTS["yi"].to_numpy(), "vi": LARGE_EFFECTS["vi"].to_numpy()})[0][0] == scale
+    assert (
+        batch_verify.data_scales(
+            np.array([6]), {"yi": LARGE_EFFECTS["yi"].to_numpy(), "vi": LARGE_EFFECTS["vi"].to_numpy()}
+        )[0][0]
+        == scale
+    )
     shifted = {"glance": fast.glance().copy(), "status": fast.status()}
     shifted["glance"]["regtest_statistic"] += 3 * 64 * np.finfo(float).eps * scale  # three times the allowance
-    found = batch_verify.compare(shifted, {"glance": metafor.glance(), "status": metafor.status()}, "EE", {"large": (scale, 1.0)})
+    found = batch_verify.compare(
+        shifted, {"glance": metafor.glance(), "status": metafor.status()}, "EE", {"large": (scale, 1.0)}
+    )
     assert found["verdict"] == "disagree" and found["disagreements"][0]["column"] == "regtest_statistic"
 
 
@@ -405,29 +530,70 @@ def test_tau2_se_is_held_to_the_squared_weight_ratio():
     """Found by a review run with sei input: k = 2, an outlier, vi ratio 481. DL's tau^2 SE differs
     by 3.4e-12 relative: metafor's trace of PP cancels as the squared weight ratio (eps x 481^2 =
     5e-11 bounds it), the closed form's 1e-12 does not."""
-    data = pd.DataFrame({"id": "k2", "yi": [float.fromhex("0x1.58a5f2286414bp+3"), float.fromhex("0x1.24e8b1b4a1418p-2")],
-                         "sei": [float.fromhex("0x1.069540439ac6dp-3"), float.fromhex("0x1.6828cf2b17c6fp+1")]})
+    data = pd.DataFrame(
+        {
+            "id": "k2",
+            "yi": [float.fromhex("0x1.58a5f2286414bp+3"), float.fromhex("0x1.24e8b1b4a1418p-2")],
+            "sei": [float.fromhex("0x1.069540439ac6dp-3"), float.fromhex("0x1.6828cf2b17c6fp+1")],
+        }
+    )
     options = dict(yi="yi", vi=None, sei="sei", method="DL")
     fast = _batch(data, "fast", verify="all", **options)
     metafor = _batch(data, "metafor", **options)
     assert fast.provenance.details["verification"]["verdict"] == "agree"
     ratio = (data["sei"].max() / data["sei"].min()) ** 2
     relative = abs(fast.glance()["tau2_se"][0] / metafor.glance()["tau2_se"][0] - 1)
-    assert 1e-12 < relative < np.finfo(float).eps * ratio ** 2
+    assert 1e-12 < relative < np.finfo(float).eps * ratio**2
 
 
 # Found by a review run at extreme scales: effects near 11,912 +- 2.5 with sei 0.2 to 5 (|yi| / sei up
 # to 61,000). Trim-and-fill mirrors the filled studies about an estimate that numpy and R round ~1e-12
 # apart, and the refit's Q and I^2 differ by up to 3.6e-11 relative.
-MIRRORED = pd.DataFrame({"id": "mirrored", "yi": [float.fromhex(x) for x in (
-    "0x1.743f0c6bde7fcp+13", "0x1.743ac795690bfp+13", "0x1.743e672498545p+13", "0x1.7447e063590c4p+13",
-    "0x1.744e3813caec3p+13", "0x1.740d6b74f2016p+13", "0x1.74397c3e3fba3p+13", "0x1.744dc480aa71ep+13",
-    "0x1.743049b1a5a4fp+13", "0x1.7439ebe784cd6p+13", "0x1.743703942357ep+13", "0x1.743bfb59e2ab7p+13",
-    "0x1.743d5b4142975p+13", "0x1.74690a9b29b60p+13", "0x1.7455665de0aebp+13")], "vi": [float.fromhex(x) for x in (
-    "0x1.e1575193b5bf6p-3", "0x1.1bd21ce61d235p-3", "0x1.455eea04be8b9p+1", "0x1.898c37f9eb58ap+1",
-    "0x1.0d795fee44970p+4", "0x1.c7647710a8955p+4", "0x1.91e99bcfcaef3p-4", "0x1.0f4866fc59446p+2",
-    "0x1.7d09d7793fd7fp-1", "0x1.394265cd50605p-5", "0x1.03078af47a517p-2", "0x1.e30a93fb7a896p-2",
-    "0x1.3eaeb6ee48d47p-2", "0x1.6c86a64ba26a1p+4", "0x1.16121fe5bc1acp+2")]})
+MIRRORED = pd.DataFrame(
+    {
+        "id": "mirrored",
+        "yi": [
+            float.fromhex(x)
+            for x in (
+                "0x1.743f0c6bde7fcp+13",
+                "0x1.743ac795690bfp+13",
+                "0x1.743e672498545p+13",
+                "0x1.7447e063590c4p+13",
+                "0x1.744e3813caec3p+13",
+                "0x1.740d6b74f2016p+13",
+                "0x1.74397c3e3fba3p+13",
+                "0x1.744dc480aa71ep+13",
+                "0x1.743049b1a5a4fp+13",
+                "0x1.7439ebe784cd6p+13",
+                "0x1.743703942357ep+13",
+                "0x1.743bfb59e2ab7p+13",
+                "0x1.743d5b4142975p+13",
+                "0x1.74690a9b29b60p+13",
+                "0x1.7455665de0aebp+13",
+            )
+        ],
+        "vi": [
+            float.fromhex(x)
+            for x in (
+                "0x1.e1575193b5bf6p-3",
+                "0x1.1bd21ce61d235p-3",
+                "0x1.455eea04be8b9p+1",
+                "0x1.898c37f9eb58ap+1",
+                "0x1.0d795fee44970p+4",
+                "0x1.c7647710a8955p+4",
+                "0x1.91e99bcfcaef3p-4",
+                "0x1.0f4866fc59446p+2",
+                "0x1.7d09d7793fd7fp-1",
+                "0x1.394265cd50605p-5",
+                "0x1.03078af47a517p-2",
+                "0x1.e30a93fb7a896p-2",
+                "0x1.3eaeb6ee48d47p-2",
+                "0x1.6c86a64ba26a1p+4",
+                "0x1.16121fe5bc1acp+2",
+            )
+        ],
+    }
+)
 
 
 def test_trimfill_refit_is_held_to_rounding_of_the_datas_size():

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import ketabridge
-from ketabridge._fast import paule_mandel as pm_module
-from ketabridge._fast.paule_mandel import paule_mandel
-from ketabridge._fast.zeroin import not_converged_warning, uniroot_error, zeroin
+from ketabridge.fast import paule_mandel as pm_module
+from ketabridge.fast.paule_mandel import paule_mandel
+from ketabridge.fast.zeroin import not_converged_warning, uniroot_error, zeroin
 
 # issue 7's bar for iterative estimators. metafor's uniroot stops at tol ~ 1.2e-4, so only the
 # same steps can meet it; what is left is Q's round-off (numpy's sums vs R's matrix products),
@@ -81,9 +81,11 @@ writeLines(lines, args[2])
 
 def _functions(family, r, s):
     """The three test functions, with the same floating-point operations as UNIROOT_R's."""
+
     def f(x):
         with np.errstate(all="ignore"):
             return np.where(family == 0, (x - r) * (s + x * x), np.where(family == 1, x * x * x - r, 1 / (x + s) - r))
+
     return f
 
 
@@ -102,7 +104,9 @@ def _uniroot_problems(seed: int, count: int) -> pd.DataFrame:
     lower[miss], upper[miss] = x0[miss] + 1, x0[miss] + 2
     tol = 10 ** rng.uniform(-12, -1, count)
     maxiter = rng.choice([1, 2, 3, 5, 1000], count, p=[0.1, 0.1, 0.1, 0.1, 0.6])
-    return pd.DataFrame({"family": family, "r": r, "s": s, "lower": lower, "upper": upper, "tol": tol, "maxiter": maxiter})
+    return pd.DataFrame(
+        {"family": family, "r": r, "s": s, "lower": lower, "upper": upper, "tol": tol, "maxiter": maxiter}
+    )
 
 
 def _run_uniroot(problems: pd.DataFrame) -> pd.DataFrame:
@@ -114,17 +118,23 @@ def _run_uniroot(problems: pd.DataFrame) -> pd.DataFrame:
         for column in ("r", "s", "lower", "upper", "tol"):
             hexed[column] = [float(v).hex() for v in problems[column]]
         hexed.to_csv(folder / "in.csv", index=False)
-        done = subprocess.run(["Rscript", str(script), str(folder / "in.csv"), str(folder / "out.txt")],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            ["Rscript", str(script), str(folder / "in.csv"), str(folder / "out.txt")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         lines = (folder / "out.txt").read_text().splitlines()
     fields = [line.split("|") for line in lines]
-    return pd.DataFrame({
-        "root": [np.nan if f[0] == "NA" else float.fromhex(f[0]) for f in fields],
-        "iter": [-1 if f[1] == "NA" else int(f[1]) for f in fields],
-        "warning": [f[2] for f in fields],
-        "error": [f[3] for f in fields],
-    })
+    return pd.DataFrame(
+        {
+            "root": [np.nan if f[0] == "NA" else float.fromhex(f[0]) for f in fields],
+            "iter": [-1 if f[1] == "NA" else int(f[1]) for f in fields],
+            "warning": [f[2] for f in fields],
+            "error": [f[3] for f in fields],
+        }
+    )
 
 
 def test_zeroin_takes_uniroots_steps():
@@ -197,11 +207,13 @@ def make_dataset(n: int, scenario: str, seed: int) -> tuple[np.ndarray, np.ndarr
 
 def metafor_batch(datasets: list[tuple[np.ndarray, np.ndarray]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """metafor's PM fits through the bridge: glance and status, indexed by position."""
-    long = pd.DataFrame({
-        "id": np.repeat(np.arange(len(datasets)), [len(y) for y, _ in datasets]),
-        "yi": np.concatenate([y for y, _ in datasets]),
-        "vi": np.concatenate([v for _, v in datasets]),
-    })
+    long = pd.DataFrame(
+        {
+            "id": np.repeat(np.arange(len(datasets)), [len(y) for y, _ in datasets]),
+            "yi": np.concatenate([y for y, _ in datasets]),
+            "vi": np.concatenate([v for _, v in datasets]),
+        }
+    )
     result = ketabridge.batch(long, "id", method="PM", workers=0, progress=False)
     glance = result.glance().set_index("analysis_id").reindex(range(len(datasets)))
     status = result.status().set_index("analysis_id").reindex(range(len(datasets)))
@@ -210,8 +222,12 @@ def metafor_batch(datasets: list[tuple[np.ndarray, np.ndarray]]) -> tuple[pd.Dat
 
 def fast_pm(datasets: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, list]:
     """paule_mandel on the datasets bucketed by k (the fast path's dense layout), back in input order."""
-    out = {"tau2": [np.nan] * len(datasets), "status": [""] * len(datasets), "message": [""] * len(datasets),
-           "needs_metafor": [False] * len(datasets)}
+    out = {
+        "tau2": [np.nan] * len(datasets),
+        "status": [""] * len(datasets),
+        "message": [""] * len(datasets),
+        "needs_metafor": [False] * len(datasets),
+    }
     sizes = np.array([len(y) for y, _ in datasets])
     for k in np.unique(sizes):
         rows = np.flatnonzero(sizes == k)
@@ -236,8 +252,13 @@ def compare_with_metafor(datasets) -> float:
 
 @st.composite
 def pm_batches(draw):
-    sets = draw(st.lists(st.tuples(st.integers(2, 30), st.sampled_from(SCENARIOS), st.integers(0, 2**32 - 1)),
-                         min_size=25, max_size=40))
+    sets = draw(
+        st.lists(
+            st.tuples(st.integers(2, 30), st.sampled_from(SCENARIOS), st.integers(0, 2**32 - 1)),
+            min_size=25,
+            max_size=40,
+        )
+    )
     return [make_dataset(*spec) for spec in sets]
 
 
@@ -250,8 +271,10 @@ def test_pm_matches_metafor_on_random_batches(datasets):
 @pytest.fixture(scope="module")
 def fixed_collection():
     """Every scenario at several k, seeded: the planted-error test needs searches that matter."""
-    datasets = [make_dataset(n, scenario, seed)
-                for seed, (n, scenario) in enumerate((n, s) for n in (2, 3, 5, 12, 30) for s in SCENARIOS for _ in range(3))]
+    datasets = [
+        make_dataset(n, scenario, seed)
+        for seed, (n, scenario) in enumerate((n, s) for n in (2, 3, 5, 12, 30) for s in SCENARIOS for _ in range(3))
+    ]
     glance, status = metafor_batch(datasets)
     return datasets, glance, status
 
@@ -275,6 +298,7 @@ def test_planted_error_is_caught(fixed_collection, monkeypatch):
 
 # ----------------------------------------------------------------------------- with a moderator
 
+
 def metafor_pm_with_moderator(yi: np.ndarray, vi: np.ndarray, x: np.ndarray) -> tuple[float, str]:
     """rma.uni(yi, vi, mods = ~ x, method = "PM") through the bridge: (tau2, error message)."""
     frame = pd.DataFrame({"yi": yi, "vi": vi, "x": x})
@@ -288,8 +312,17 @@ def metafor_pm_with_moderator(yi: np.ndarray, vi: np.ndarray, x: np.ndarray) -> 
 def test_pm_with_moderator_matches_metafor(moderator):
     """x = sqrt(vi) is trimfill's side model and regtest's "sei" predictor; random x a general one."""
     rng = np.random.default_rng(7 if moderator == "sqrt_vi" else 8)
-    for n, scenario in [(3, "moderate"), (4, "large"), (6, "homogeneous"), (9, "large"), (15, "moderate"),
-                        (25, "huge"), (12, "outlier"), (20, "large"), (30, "outlier")]:
+    for n, scenario in [
+        (3, "moderate"),
+        (4, "large"),
+        (6, "homogeneous"),
+        (9, "large"),
+        (15, "moderate"),
+        (25, "huge"),
+        (12, "outlier"),
+        (20, "large"),
+        (30, "outlier"),
+    ]:
         yi, vi = make_dataset(n, scenario, int(rng.integers(2**32)))
         x = np.sqrt(vi) if moderator == "sqrt_vi" else rng.uniform(-1, 1, n)
         yi = yi + rng.uniform(-1, 1) * x  # a moderator effect to estimate

@@ -15,10 +15,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from fast_compare import Comparison, assert_engines_agree, compare_engines
 
 import ketabridge
-from ketabridge._crosscheck.suites import edge_suite, random_suite, to_long
-from fast_compare import Comparison, assert_engines_agree, compare_engines
+from ketabridge.crosschecks.suites import edge_suite, random_suite, to_long
 
 METHODS = ("EE", "FE", "DL", "HE", "SJ", "PM", "ML", "REML")
 TESTS = ("z", "knha")
@@ -43,8 +43,19 @@ def worst():
 
 
 def _run(data, method, test, engine, **options):
-    return ketabridge.batch(data, "dataset", yi="yi", vi="vi", method=method, test=test, engine=engine,
-                            workers=0, progress=False, **EXTRAS, **options)
+    return ketabridge.batch(
+        data,
+        "dataset",
+        yi="yi",
+        vi="vi",
+        method=method,
+        test=test,
+        engine=engine,
+        workers=0,
+        progress=False,
+        **EXTRAS,
+        **options,
+    )
 
 
 @pytest.mark.parametrize("method,test", list(itertools.product(METHODS, TESTS)))

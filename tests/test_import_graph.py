@@ -137,5 +137,6 @@ def test_the_graph_sees_lazy_relative_and_package_init_imports(tmp_path):
     assert graph[f"{PACKAGE}.other"] == {f"{PACKAGE}.lazy"}
     assert import_cycles(graph) == []
     (package / "inner" / "deep.py").write_text("def later():\n    from .. import other\n")
-    assert import_cycles(import_graph(modules)) == [[
-        f"{PACKAGE}.inner", f"{PACKAGE}.inner.deep", f"{PACKAGE}.other", f"{PACKAGE}.lazy", f"{PACKAGE}.inner"]]
+    assert import_cycles(import_graph(modules)) == [
+        [f"{PACKAGE}.inner", f"{PACKAGE}.inner.deep", f"{PACKAGE}.other", f"{PACKAGE}.lazy", f"{PACKAGE}.inner"]
+    ]

@@ -34,8 +34,13 @@ def inputs(bcg_effects, tmp_path):
         writer.write_table(table)
     with ipc.new_stream(paths["arrows"], table.schema) as writer:
         writer.write_table(table)
-    return {"dataframe": frame, "table": table, "record_batch": table.to_batches()[0], **paths,
-            "path_as_str": str(paths["parquet"])}
+    return {
+        "dataframe": frame,
+        "table": table,
+        "record_batch": table.to_batches()[0],
+        **paths,
+        "path_as_str": str(paths["parquet"]),
+    }
 
 
 def test_every_input_kind_gives_the_same_result(inputs):
@@ -91,7 +96,11 @@ def test_one_suffix_rule_for_every_reader(tmp_path):
     path = tmp_path / "data.tsv"
     path.write_text("a\tb\n1\t2\n")
     messages = set()
-    for read in (io.read_table, io.read_schema, lambda p: list(io.read_batches(p, ["a"], batch_rows=10, csv_block_bytes=1 << 20))):
+    for read in (
+        io.read_table,
+        io.read_schema,
+        lambda p: list(io.read_batches(p, ["a"], batch_rows=10, csv_block_bytes=1 << 20)),
+    ):
         with pytest.raises(ketabridge.InputError) as caught:
             read(path)
         messages.add(str(caught.value))

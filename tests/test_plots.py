@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 
 import ketabridge
-from ketabridge import plots
 
 MILLER_1978 = pd.DataFrame({"study": ["1", "2", "3", "4"], "xi": [3, 6, 10, 1], "ni": [11, 17, 21, 6]})
 GRAY55 = "0.549 0.549 0.549"  # R's gray55 in PDF colour operators: filled studies and contours

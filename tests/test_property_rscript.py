@@ -3,7 +3,7 @@
 For random valid inputs drawn by hypothesis, every number ketabridge returns is compared with
 the number metafor gives when called directly, from its documented API, by the independent
 scripts in tests/rscript/ (``direct_metafor.R``, ``direct_escalc.R``). Those scripts never
-source ketabridge's r/*.R files; they run in their own ``Rscript`` process. The expected
+source ketabridge's ketabridge/r/*.R files; they run in their own ``Rscript`` process. The expected
 numbers are therefore the ones the Rscript run writes, not values computed by ketabridge.
 
 Numbers cross between Python and R as C99 hex floats (``float.hex`` / ``sprintf("%a")``), so
@@ -71,6 +71,7 @@ pytestmark = [
 
 # ----------------------------------------------------------------------------- data sets
 
+
 @dataclass(frozen=True)
 class Dataset:
     yi: tuple[float, ...]
@@ -87,8 +88,10 @@ class Dataset:
         return pd.DataFrame({"yi": np.array(self.yi), "vi": vi, "wi": 1 / vi, "x": np.array(self.x)})
 
     def describe(self) -> str:
-        return (f"{self.scenario} k={self.k} yi={[v.hex() for v in self.yi]} "
-                f"vi={[v.hex() for v in self.vi]} x={[v.hex() for v in self.x]}")
+        return (
+            f"{self.scenario} k={self.k} yi={[v.hex() for v in self.yi]} "
+            f"vi={[v.hex() for v in self.vi]} x={[v.hex() for v in self.x]}"
+        )
 
 
 SCENARIOS = ("identical", "homogeneous", "moderate", "large")
@@ -142,6 +145,7 @@ def batches(extra: int, max_k: int = 30):
 
 # ----------------------------------------------------------------------------- direct runs
 
+
 @dataclass(frozen=True)
 class Setting:
     method: str
@@ -183,13 +187,27 @@ def run_direct(data: list[Dataset], grid: list[Setting]) -> tuple[dict, dict]:
     """
     with tempfile.TemporaryDirectory(prefix="kb-direct-") as folder:
         folder = Path(folder)
-        rows = [{"id": f"d{i}", "yi": _hex(y), "vi": _hex(v), "x": _hex(x), "wi": _hex(1 / v)}
-                for i, d in enumerate(data) for y, v, x in zip(d.yi, d.vi, d.x)]
+        rows = [
+            {"id": f"d{i}", "yi": _hex(y), "vi": _hex(v), "x": _hex(x), "wi": _hex(1 / v)}
+            for i, d in enumerate(data)
+            for y, v, x in zip(d.yi, d.vi, d.x)
+        ]
         pd.DataFrame(rows).to_csv(folder / "in.csv", index=False)
-        pd.DataFrame([{
-            "method": s.method, "test": s.test, "weights": s.weights, "mods": s.mods,
-            "augment": s.augment, "trimfill": s.trimfill, "regtest": s.regtest, "ranktest": s.ranktest,
-        } for s in grid]).to_csv(folder / "settings.csv", index=False)
+        pd.DataFrame(
+            [
+                {
+                    "method": s.method,
+                    "test": s.test,
+                    "weights": s.weights,
+                    "mods": s.mods,
+                    "augment": s.augment,
+                    "trimfill": s.trimfill,
+                    "regtest": s.regtest,
+                    "ranktest": s.ranktest,
+                }
+                for s in grid
+            ]
+        ).to_csv(folder / "settings.csv", index=False)
         _rscript(DIRECT_METAFOR, folder / "in.csv", folder / "settings.csv", folder / "out.csv", folder / "long.csv")
         out = pd.read_csv(folder / "out.csv", dtype=str, keep_default_na=False)
         long = pd.read_csv(folder / "long.csv", dtype=str, keep_default_na=False)
@@ -197,7 +215,17 @@ def run_direct(data: list[Dataset], grid: list[Setting]) -> tuple[dict, dict]:
     for record in out.to_dict("records"):
         parsed = {}
         for name, text in record.items():
-            if name in ("id", "method", "test", "error", "tf_error", "tf_side", "reg_rma_error", "reg_lm_error", "rank_error"):
+            if name in (
+                "id",
+                "method",
+                "test",
+                "error",
+                "tf_error",
+                "tf_side",
+                "reg_rma_error",
+                "reg_lm_error",
+                "rank_error",
+            ):
                 parsed[name] = text
             elif name == "setting":
                 parsed[name] = int(text)
@@ -217,6 +245,7 @@ def run_direct(data: list[Dataset], grid: list[Setting]) -> tuple[dict, dict]:
 
 
 # ----------------------------------------------------------------------------- comparing
+
 
 def close(actual: float, expected: float) -> bool:
     """Combined relative/absolute agreement (see RTOL); NaN only matches NaN."""
@@ -256,8 +285,11 @@ class Mismatches:
 
 def kb_rma(dataset: Dataset, setting: Setting) -> ketabridge.MetaResult:
     return ketabridge.rma(
-        dataset.frame(), method=setting.method, test=setting.test,
-        weights="wi" if setting.weights else None, mods=["x"] if setting.mods else None,
+        dataset.frame(),
+        method=setting.method,
+        test=setting.test,
+        weights="wi" if setting.weights else None,
+        mods=["x"] if setting.mods else None,
     )
 
 
@@ -280,8 +312,24 @@ def same_failure(bad: Mismatches, where: str, direct_error: str, error: Exceptio
 
 
 GLANCE_COMPARED = (
-    "k", "estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high", "pi_low",
-    "pi_high", "tau2", "tau2_se", "i2", "h2", "q", "q_pvalue", "qm", "qm_pvalue",
+    "k",
+    "estimate",
+    "std_error",
+    "statistic",
+    "df",
+    "p_value",
+    "conf_low",
+    "conf_high",
+    "pi_low",
+    "pi_high",
+    "tau2",
+    "tau2_se",
+    "i2",
+    "h2",
+    "q",
+    "q_pvalue",
+    "qm",
+    "qm_pvalue",
 )
 TIDY_COMPARED = ("estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high")
 AUGMENT_COMPARED = ("weight", "hat", "std_residual", "cooks_distance", "fitted", "residual")
@@ -353,17 +401,29 @@ def compare_trimfill(bad: Mismatches, where: str, result, direct: dict, direct_a
     glance = filled.glance().iloc[0]
     if glance["side"] != direct["tf_side"]:
         bad.add(where, f"side ketabridge={glance['side']!r} metafor={direct['tf_side']!r}")
-    for mine, theirs in (("k0", "tf_k0"), ("k", "tf_k"), ("estimate", "tf_estimate"),
-                         ("std_error", "tf_std_error"), ("conf_low", "tf_conf_low"),
-                         ("conf_high", "tf_conf_high"), ("tau2", "tf_tau2"), ("p_value", "tf_p_value")):
+    for mine, theirs in (
+        ("k0", "tf_k0"),
+        ("k", "tf_k"),
+        ("estimate", "tf_estimate"),
+        ("std_error", "tf_std_error"),
+        ("conf_low", "tf_conf_low"),
+        ("conf_high", "tf_conf_high"),
+        ("tau2", "tf_tau2"),
+        ("p_value", "tf_p_value"),
+    ):
         bad.number(where, mine, glance[mine], direct[theirs])
     augment, error = guarded(filled.augment)
     if error is not None or direct_augment is None or len(augment) != len(direct_augment):
-        bad.add(where, f"augment: ketabridge error={error!r}, metafor rows="
-                       f"{None if direct_augment is None else len(direct_augment)}")
+        bad.add(
+            where,
+            f"augment: ketabridge error={error!r}, metafor rows="
+            f"{None if direct_augment is None else len(direct_augment)}",
+        )
         return
     for row in range(len(augment)):
-        bad.number(where, f"augment[{row}].filled", float(augment["filled"].iloc[row]), direct_augment["filled"].iloc[row])
+        bad.number(
+            where, f"augment[{row}].filled", float(augment["filled"].iloc[row]), direct_augment["filled"].iloc[row]
+        )
         for name in ("yi", "vi", "weight", "hat"):
             bad.number(where, f"augment[{row}].{name}", augment[name].iloc[row], direct_augment[name].iloc[row])
 
@@ -401,6 +461,7 @@ def _quiet(function):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return function(*args, **kwargs)
+
     return run
 
 

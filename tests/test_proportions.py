@@ -48,13 +48,21 @@ def pritz():
 def test_table_has_one_row_per_approach_in_the_fixed_schema(pritz):
     assert list(pritz.columns) == list(schema.PROPORTIONS)
     assert [str(dtype) for dtype in pritz.dtypes] == list(schema.PROPORTIONS.values())
-    assert list(zip(pritz["measure"], pritz["method"])) == [("PR", "DL"), ("PLO", "REML"), ("PFT", "REML"), ("PAS", "REML")]
+    assert list(zip(pritz["measure"], pritz["method"])) == [
+        ("PR", "DL"),
+        ("PLO", "REML"),
+        ("PFT", "REML"),
+        ("PAS", "REML"),
+    ]
     assert (pritz["k"] == 14).all()
 
 
 def test_every_row_matches_metafors_documented_example_in_a_separate_rscript(pritz):
-    lines = subprocess.run(["Rscript", "-e", DOCUMENTED_EXAMPLE], capture_output=True, text=True, check=True,
-                           timeout=120).stdout.strip().splitlines()
+    lines = (
+        subprocess.run(["Rscript", "-e", DOCUMENTED_EXAMPLE], capture_output=True, text=True, check=True, timeout=120)
+        .stdout.strip()
+        .splitlines()
+    )
     expected = pd.DataFrame([[float.fromhex(value) for value in line.split()] for line in lines], columns=COMPARED)
     np.testing.assert_allclose(pritz[list(COMPARED)].to_numpy(float), expected.to_numpy(), rtol=RTOL, atol=1e-12)
 
@@ -76,8 +84,15 @@ def test_raw_proportions_with_dersimonian_laird_from_first_principles(pritz):
     row = pritz.iloc[0]
     np.testing.assert_allclose(
         [row["estimate"], row["conf_low"], row["conf_high"], row["pi_low"], row["pi_high"], row["tau2"], row["q"]],
-        [estimate, estimate - z * se, estimate + z * se, estimate - z * np.sqrt(se**2 + tau2),
-         estimate + z * np.sqrt(se**2 + tau2), tau2, q],
+        [
+            estimate,
+            estimate - z * se,
+            estimate + z * se,
+            estimate - z * np.sqrt(se**2 + tau2),
+            estimate + z * np.sqrt(se**2 + tau2),
+            tau2,
+            q,
+        ],
         rtol=1e-10,
     )
     assert row["corrected"] == 2 and row["model_estimate"] == row["estimate"]  # PR is not transformed
@@ -134,6 +149,6 @@ def test_bad_counts_raise_input_error(xi, ni, message):
 
 def test_provenance_names_each_metafor_call():
     result = ketabridge.pool_proportions(pd.DataFrame(MILLER["data"]), "xi", "ni", level=90)
-    assert 'transf = transf.ipft.hm, targs = list(ni = ni)' in result.provenance.r_call
+    assert "transf = transf.ipft.hm, targs = list(ni = ni)" in result.provenance.r_call
     assert 'method = "DL", level = 90' in result.provenance.r_call
     assert result.to_dict()["tidy"][0]["measure"] == "PR"

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import REPO
+
 from ketabridge.cli import main
 
 README = (REPO / "README.md").read_text()

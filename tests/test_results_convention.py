@@ -23,7 +23,7 @@ from conftest import BCG_CSV
 
 import ketabridge
 from ketabridge import InputError, Provenance, provenance_of
-from ketabridge.results import PROVENANCE_ATTR, AugmentCall, meta_result
+from ketabridge.analyses.results import PROVENANCE_ATTR, AugmentCall, meta_result
 
 # Each result type and its table methods.
 TABLES = {
@@ -62,7 +62,9 @@ def results(effects, batch_out) -> dict:
     fitted = ketabridge.rma(effects, slab="author")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ketabridge.ProportionWarning)
-        proportions = ketabridge.pool_proportions(pd.DataFrame({"xi": [3, 6, 10, 1], "ni": [11, 17, 21, 6]}), "xi", "ni")
+        proportions = ketabridge.pool_proportions(
+            pd.DataFrame({"xi": [3, 6, 10, 1], "ni": [11, 17, 21, 6]}), "xi", "ni"
+        )
     return {
         "MetaResult": fitted,
         "BiasTestResult": ketabridge.regtest(fitted),
@@ -109,7 +111,9 @@ def test_meta_result_pickles_before_and_after_augment(effects, protocol, monkeyp
     pd.testing.assert_frame_equal(unpickled.augment(), fresh.augment())  # computed on first use, after the trip
     assert_same(fresh, unpickled)
     # the model's arrays stay read-only (pickle brings numpy arrays back writeable)
-    assert not any(array.flags.writeable for array in (unpickled.spec.yi, unpickled.spec.vi, unpickled.spec.source_rows))
+    assert not any(
+        array.flags.writeable for array in (unpickled.spec.yi, unpickled.spec.vi, unpickled.spec.source_rows)
+    )
 
 
 def test_subgroup_fits_pickle_with_their_own_augment(results):
@@ -210,7 +214,8 @@ def test_crosscheck_provenance_json_holds_its_record(results, tmp_path):
     crosscheck = results["CrosscheckResult"]
     crosscheck.write(tmp_path)
     assert json.loads((tmp_path / "provenance.json").read_text()) == json.loads(
-        json.dumps(crosscheck.provenance.to_dict(), default=str))
+        json.dumps(crosscheck.provenance.to_dict(), default=str)
+    )
     assert crosscheck.provenance.details["engine"] == "dl_tau2_off"
     assert crosscheck.provenance.metafor_version == results["MetaResult"].provenance.metafor_version
 
@@ -219,8 +224,15 @@ def test_call_provenance_round_trips_through_its_dict(results):
     provenance = results["MetaResult"].provenance
     document = provenance.to_dict()
     assert list(document) == [
-        "ketabridge_version", "r_version", "metafor_version", "rpy2_version", "r_call", "r_warnings",
-        "rpy2_rinterface_version", "rpy2_robjects_version", "created",
+        "ketabridge_version",
+        "r_version",
+        "metafor_version",
+        "rpy2_version",
+        "r_call",
+        "r_warnings",
+        "rpy2_rinterface_version",
+        "rpy2_robjects_version",
+        "created",
     ]
     assert not provenance.details
     assert Provenance.from_dict(document) == provenance
@@ -241,7 +253,9 @@ def test_provenance_of_every_frame_and_result(effects, results):
         provenance = provenance_of(frame)
         assert isinstance(provenance, Provenance)
         assert provenance.r_call.startswith(f"{name}(") and provenance.r_call == frame.attrs[PROVENANCE_ATTR]["r_call"]
-        assert provenance.to_dict() == frame.attrs[PROVENANCE_ATTR]  # .attrs keeps its dict, as the plan runner reads it
+        assert (
+            provenance.to_dict() == frame.attrs[PROVENANCE_ATTR]
+        )  # .attrs keeps its dict, as the plan runner reads it
         assert provenance.metafor_version == fitted.provenance.metafor_version
     assert provenance_of(frames["predict"]["estimate"]).r_call.startswith("predict(")  # a column carries it too
     for kind, result in results.items():
@@ -256,7 +270,7 @@ def test_provenance_of_a_correlation_grid_lists_its_rows():
     rows = provenance.details["rows"]
     assert [row["ri"] for row in rows] == list(GRID[:2])
     assert rows == grid.attrs[PROVENANCE_ATTR]
-    assert 'ri = 0.3' in rows[1]["escalc"]["r_call"] and rows[1]["rma"]["r_call"].startswith("rma.uni(")
+    assert "ri = 0.3" in rows[1]["escalc"]["r_call"] and rows[1]["rma"]["r_call"].startswith("rma.uni(")
     assert provenance.metafor_version == rows[0]["rma"]["metafor_version"] != ""
     assert provenance_of(pickle.loads(pickle.dumps(grid))) == provenance
 
@@ -264,7 +278,9 @@ def test_provenance_of_a_correlation_grid_lists_its_rows():
 def test_provenance_of_says_when_pandas_dropped_it(effects):
     merged = effects.merge(pd.DataFrame({"trial": effects["trial"], "extra": 1}), on="trial")
     merged.attrs.clear()
-    with pytest.raises(InputError, match="carries no ketabridge provenance.*provenance_of on the frame ketabridge returned"):
+    with pytest.raises(
+        InputError, match="carries no ketabridge provenance.*provenance_of on the frame ketabridge returned"
+    ):
         provenance_of(merged)
     with pytest.raises(InputError, match="not dict"):
         provenance_of({"metafor_version": "4.8"})
@@ -291,7 +307,9 @@ def test_old_table_attributes_warn_and_still_read_the_table(results):
     with pytest.warns(DeprecationWarning):
         assert repr(batch.glance) == repr(expected)
     with pytest.warns(DeprecationWarning):
-        pd.testing.assert_frame_equal(crosscheck.summary[["quantity", "agree"]], crosscheck.summary()[["quantity", "agree"]])
+        pd.testing.assert_frame_equal(
+            crosscheck.summary[["quantity", "agree"]], crosscheck.summary()[["quantity", "agree"]]
+        )
     with pytest.warns(DeprecationWarning):
         assert set(crosscheck.disagreements["verdict"]) == {"disagree"}
     with pytest.warns(DeprecationWarning):
@@ -304,12 +322,17 @@ def test_old_table_attributes_warn_and_still_read_the_table(results):
 def test_old_table_fields_of_the_other_results_warn(results):
     fitted, subgroups, bias = results["MetaResult"], results["SubgroupResult"], results["BiasTestResult"]
     old_and_new = [
-        ("glance_table", fitted, "glance"), ("tidy_table", fitted, "tidy"), ("augment_table", fitted, "augment"),
-        ("glance_table", bias, "glance"), ("between_table", subgroups, "between"),
+        ("glance_table", fitted, "glance"),
+        ("tidy_table", fitted, "tidy"),
+        ("augment_table", fitted, "augment"),
+        ("glance_table", bias, "glance"),
+        ("between_table", subgroups, "between"),
         ("table", results["ProportionsResult"], "tidy"),
     ]
     for old, result, new in old_and_new:
-        with pytest.warns(DeprecationWarning, match=rf"{type(result).__name__}\.{old} is deprecated.*{new}\(\)") as caught:
+        with pytest.warns(
+            DeprecationWarning, match=rf"{type(result).__name__}\.{old} is deprecated.*{new}\(\)"
+        ) as caught:
             table = getattr(result, old)
         assert caught[0].filename == __file__
         pd.testing.assert_frame_equal(table, getattr(result, new)())

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_property_rscript import GRID, PROPERTY_GRID, TESTS_COMPARED
 
 import ketabridge
 from ketabridge import schema
+from ketabridge.bridge.compat import version_tuple
 from ketabridge.options import METHODS_NEEDING_WEIGHTS, accepted
-from ketabridge._r.compat import version_tuple
-
-from test_property_rscript import GRID, PROPERTY_GRID, TESTS_COMPARED
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
@@ -52,7 +51,12 @@ def fit(data: pd.DataFrame, method: str, test: str, mods=None) -> ketabridge.Met
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return ketabridge.rma(
-                data, method=method, test=test, slab="author", mods=mods, control=CONTROL.get(method),
+                data,
+                method=method,
+                test=test,
+                slab="author",
+                mods=mods,
+                control=CONTROL.get(method),
                 weights="wi" if method in METHODS_NEEDING_WEIGHTS else None,
             )
     except ketabridge.MetaforError as error:
@@ -143,7 +147,9 @@ def test_column_names_never_change_with_method_test_or_mods(bcg_model_data):
         seen["tidy"].add(tuple(result.tidy().columns))
         seen["augment"].add(tuple(result.augment().columns))
     assert seen == {
-        "glance": {tuple(schema.GLANCE)}, "tidy": {tuple(schema.TIDY)}, "augment": {tuple(schema.AUGMENT)},
+        "glance": {tuple(schema.GLANCE)},
+        "tidy": {tuple(schema.TIDY)},
+        "augment": {tuple(schema.AUGMENT)},
     }
 
 

@@ -6,9 +6,15 @@ import pandas as pd
 import pytest
 
 import ketabridge
-from ketabridge._r.call import call_entry
-from ketabridge._r.session import (
-    ENTRY_FILE_PREFIX, HELPER_FILE_PREFIX, METAFOR_FLOOR, R_FLOOR, _check_floor, entry_points, r_session,
+from ketabridge.bridge.call import call_entry
+from ketabridge.bridge.session import (
+    ENTRY_FILE_PREFIX,
+    HELPER_FILE_PREFIX,
+    METAFOR_FLOOR,
+    R_FLOOR,
+    _check_floor,
+    entry_points,
+    r_session,
     r_source_files,
 )
 
@@ -45,7 +51,7 @@ R_FILE_CONTENTS = """function(path) {
 def r_files() -> dict[str, dict[str, list[str]]]:
     import rpy2.rinterface as ri
 
-    from ketabridge._r.marshal import to_python
+    from ketabridge.bridge.marshal import to_python
 
     r_session()
     read = ri.baseenv.find("eval")(ri.parse(R_FILE_CONTENTS))
@@ -94,8 +100,11 @@ def test_every_entry_point_is_an_r_function_in_the_session():
 
 @pytest.mark.parametrize("name", ["kb_guard", "kb_transf_args", "kb_versions", "system", "kb_nothing"])
 def test_call_entry_calls_only_declared_entry_points(name):
-    with pytest.raises(ValueError, match=rf"^'{name}' is not an R entry point; the entry points are the "
-                                         r"r/kb_<name>\.R files' kb_<name>: kb_augment, kb_batch, "):
+    with pytest.raises(
+        ValueError,
+        match=rf"^'{name}' is not an R entry point; the entry points are the "
+        r"ketabridge/r/kb_<name>\.R files' kb_<name>: kb_augment, kb_batch, ",
+    ):
         call_entry(name)
 
 
@@ -104,7 +113,9 @@ def test_call_entry_calls_only_declared_entry_points(name):
     [("R", "3.6.3", R_FLOOR), ("metafor", "3.4-0", METAFOR_FLOOR), ("metafor", "2.0.0", METAFOR_FLOOR)],
 )
 def test_versions_below_the_floor_are_refused_with_the_floor_named(what, version, floor):
-    with pytest.raises(ketabridge.RNotAvailableError, match=rf"{what} {version} is too old; ketabridge needs {what} >= "):
+    with pytest.raises(
+        ketabridge.RNotAvailableError, match=rf"{what} {version} is too old; ketabridge needs {what} >= "
+    ):
         _check_floor(what, version, floor)
 
 
@@ -137,29 +148,43 @@ def test_children_do_not_inherit_r_library_path():
     import sys
 
     ketabridge.rma(pd.DataFrame({"yi": [0.1, 0.3, 0.2], "vi": [0.01, 0.02, 0.015]}))  # R is running
-    child = subprocess.run([sys.executable, "-c", "import os, ssl; print(os.environ.get('LD_LIBRARY_PATH'))"],
-                           capture_output=True, text=True)
+    child = subprocess.run(
+        [sys.executable, "-c", "import os, ssl; print(os.environ.get('LD_LIBRARY_PATH'))"],
+        capture_output=True,
+        text=True,
+    )
     assert child.returncode == 0, child.stderr
     assert "/usr/lib/R/lib" not in child.stdout
 
 
 # Which rpy2 loads into which R: rpy2's NEWS (3.6.7: "R >= 4.5.0 is required", R 4.6 hid C
 # functions rinterface < 3.6.7 used) and this project's lanes (3.5.17 loads into R 4.2, 4.5, 4.6).
-@pytest.mark.parametrize("rinterface, r_version, problem", [
-    ("3.5.17", "4.2.2", None),
-    ("3.5.17", "4.5.0", None),
-    ("3.5.17", "4.6.2", None),
-    ("3.6.7", "4.6.2", None),
-    ("3.6.7", "4.5.0", None),
-    ("3.6.7", "4.2.2", "rpy2-rinterface 3.6.7 needs R >= 4.5, and R 4.2.2 was found; install the rpy2 that fits: "
-                       "pip install 'rpy2>=3.5.13,<3.6'"),
-    ("3.6.5", "4.6.2", "rpy2-rinterface 3.6.5 cannot load into R 4.6.2 (R 4.6 needs >= 3.6.7); install the rpy2 "
-                       "that fits: pip install 'rpy2>=3.6.9'"),
-    ("3.5.1", "4.2.2", "rpy2 3.5.1 is too old for ketabridge"),
-    (None, "4.6.2", "rpy2 is not installed; install the rpy2 that fits: pip install 'rpy2>=3.6.9'"),
-])
+@pytest.mark.parametrize(
+    "rinterface, r_version, problem",
+    [
+        ("3.5.17", "4.2.2", None),
+        ("3.5.17", "4.5.0", None),
+        ("3.5.17", "4.6.2", None),
+        ("3.6.7", "4.6.2", None),
+        ("3.6.7", "4.5.0", None),
+        (
+            "3.6.7",
+            "4.2.2",
+            "rpy2-rinterface 3.6.7 needs R >= 4.5, and R 4.2.2 was found; install the rpy2 that fits: "
+            "pip install 'rpy2>=3.5.13,<3.6'",
+        ),
+        (
+            "3.6.5",
+            "4.6.2",
+            "rpy2-rinterface 3.6.5 cannot load into R 4.6.2 (R 4.6 needs >= 3.6.7); install the rpy2 "
+            "that fits: pip install 'rpy2>=3.6.9'",
+        ),
+        ("3.5.1", "4.2.2", "rpy2 3.5.1 is too old for ketabridge"),
+        (None, "4.6.2", "rpy2 is not installed; install the rpy2 that fits: pip install 'rpy2>=3.6.9'"),
+    ],
+)
 def test_rpy2_and_r_pairs(rinterface, r_version, problem):
-    from ketabridge._r.compat import rpy2_problem
+    from ketabridge.bridge.compat import rpy2_problem
 
     found = rpy2_problem(rinterface, r_version)
     assert found == problem if problem is None else found.startswith(problem), found
@@ -167,7 +192,7 @@ def test_rpy2_and_r_pairs(rinterface, r_version, problem):
 
 def test_the_installed_rpy2_fits_the_installed_r(installed):
     """`make setup` chose the rpy2 for this lane's R; the session reports both halves' versions."""
-    from ketabridge._r.compat import rpy2_problem, rpy2_versions
+    from ketabridge.bridge.compat import rpy2_problem, rpy2_versions
 
     assert rpy2_problem(rpy2_versions()["rpy2-rinterface"], installed["r_version"]) is None
     session = r_session()

@@ -21,8 +21,9 @@ def test_without_r_or_apt_get_it_says_what_to_install_in_one_line(tmp_path):
     # A PATH holding only what the script itself needs: no R, no apt-get.
     for tool in ("bash", "id"):
         os.symlink(shutil.which(tool), tmp_path / tool)
-    done = subprocess.run([str(tmp_path / "bash"), str(SCRIPT)], capture_output=True, text=True,
-                          env={"PATH": str(tmp_path)}, timeout=60)
+    done = subprocess.run(
+        [str(tmp_path / "bash"), str(SCRIPT)], capture_output=True, text=True, env={"PATH": str(tmp_path)}, timeout=60
+    )
     assert done.returncode == 1
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()

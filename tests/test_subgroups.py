@@ -13,11 +13,11 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import BCG_CSV
 from scipy import stats
 
 import ketabridge
 from ketabridge import schema
-from conftest import BCG_CSV
 
 DIRECT = """
 suppressPackageStartupMessages(library(metafor))
@@ -34,7 +34,9 @@ cat(sprintf('{%s}', paste(sprintf('"%s": [%s]', names(out), sapply(out, function
 
 @pytest.fixture(scope="module")
 def direct_subgroups() -> dict:
-    done = subprocess.run(["Rscript", "-e", DIRECT, str(BCG_CSV)], capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        ["Rscript", "-e", DIRECT, str(BCG_CSV)], capture_output=True, text=True, timeout=120, check=True
+    )
     return json.loads(done.stdout)
 
 
@@ -50,7 +52,7 @@ def test_subgroup_fits_and_difference_test(bcg_effects, direct_subgroups):
         assert glance.loc[level, "k"] == k
     # Q_between from first principles: inverse-variance weighted spread of the subgroup estimates
     b, se = (np.array([row[i] for row in direct_subgroups.values()]) for i in (0, 1))
-    w = 1 / se ** 2
+    w = 1 / se**2
     q = float(np.sum(w * (b - np.sum(w * b) / np.sum(w)) ** 2))
     between = grouped.between().iloc[0]
     assert between["q_between"] == pytest.approx(q, rel=1e-9)
@@ -116,8 +118,10 @@ def test_subgroup_studies_keep_their_row_numbers_without_slab(bcg_effects):
 
 def test_subgroup_column_with_nan_is_missing_labels(bcg_effects):
     with pytest.raises(ketabridge.InputError, match="column 'grp' has no label in row 5"):
-        ketabridge.rma(bcg_effects.assign(grp=np.where(bcg_effects.index == 5, np.nan, 1.0 * (bcg_effects["year"] > 1960))),
-                       subgroup="grp")
+        ketabridge.rma(
+            bcg_effects.assign(grp=np.where(bcg_effects.index == 5, np.nan, 1.0 * (bcg_effects["year"] > 1960))),
+            subgroup="grp",
+        )
 
 
 def test_moderators_give_the_omnibus_test_in_glance(bcg_effects):
@@ -139,6 +143,6 @@ def test_subgroups_refuse_moderators(bcg_effects):
 def test_rma_type_hints_resolve():
     import typing
 
-    from ketabridge.results import MetaResult, SubgroupResult
+    from ketabridge.analyses.results import MetaResult, SubgroupResult
 
     assert typing.get_type_hints(ketabridge.rma)["return"] == MetaResult | SubgroupResult

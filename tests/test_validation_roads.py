@@ -38,14 +38,18 @@ def single_message(call) -> str:
 def effects_table(bad: dict[str, list], n_bad: int = 4, n_good: int = 5) -> pd.DataFrame:
     """A bad analysis 'a' (rows 0..n_bad-1, columns spoiled by `bad`) then a good analysis 'b'."""
     rng = np.random.default_rng(3)
-    frame = pd.DataFrame({
-        "id": ["a"] * n_bad + ["b"] * n_good,
-        "yi": rng.normal(0.3, 0.2, n_bad + n_good),
-        "vi": rng.uniform(0.01, 0.05, n_bad + n_good),
-    })
+    frame = pd.DataFrame(
+        {
+            "id": ["a"] * n_bad + ["b"] * n_good,
+            "yi": rng.normal(0.3, 0.2, n_bad + n_good),
+            "vi": rng.uniform(0.01, 0.05, n_bad + n_good),
+        }
+    )
     for column, values in bad.items():
-        frame[column] = pd.Series(list(values) + list(frame[column].iloc[n_bad:]), dtype=object if any(
-            isinstance(v, str) for v in values) else None)
+        frame[column] = pd.Series(
+            list(values) + list(frame[column].iloc[n_bad:]),
+            dtype=object if any(isinstance(v, str) for v in values) else None,
+        )
     return frame
 
 
@@ -122,29 +126,57 @@ def test_non_numeric_type_on_both_roads():
 
 
 def counts_table(**bad: list) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "id": ["a"] * 3 + ["b"] * 3,
-        "ai": [4, 6, 3, 5, 2, 8], "bi": [30, 40, 35, 25, 31, 28], "ci": [9, 8, 12, 10, 7, 11],
-        "di": [25, 33, 30, 22, 29, 26], "xi": [4, 6, 3, 5, 2, 8], "mi": [26, 34, 32, 20, 29, 20],
-        "r": [0.2, 0.4, 0.3, 0.5, 0.1, 0.3], "n": [40, 50, 60, 45, 55, 65],
-        "m": [1.5, -2.0, 0.3, 1.1, 0.2, -0.4], "sd": [1.0, 2.0, 1.5, 1.2, 0.8, 1.1],
-    })
+    frame = pd.DataFrame(
+        {
+            "id": ["a"] * 3 + ["b"] * 3,
+            "ai": [4, 6, 3, 5, 2, 8],
+            "bi": [30, 40, 35, 25, 31, 28],
+            "ci": [9, 8, 12, 10, 7, 11],
+            "di": [25, 33, 30, 22, 29, 26],
+            "xi": [4, 6, 3, 5, 2, 8],
+            "mi": [26, 34, 32, 20, 29, 20],
+            "r": [0.2, 0.4, 0.3, 0.5, 0.1, 0.3],
+            "n": [40, 50, 60, 45, 55, 65],
+            "m": [1.5, -2.0, 0.3, 1.1, 0.2, -0.4],
+            "sd": [1.0, 2.0, 1.5, 1.2, 0.8, 1.1],
+        }
+    )
     for column, values in bad.items():
         frame[column] = list(values) + list(frame[column].iloc[3:])
     return frame
 
 
 ESCALC_CASES = {
-    "negative counts": ("OR", {"ai": "ai", "bi": "bi", "ci": "ci", "di": "di"}, {"ci": [9, -1, -2]},
-                        "column 'ci' must be >= 0, but rows 1, 2 are not"),
-    "correlation outside [-1, 1]": ("ZCOR", {"ri": "r", "ni": "n"}, {"r": [1.5, 0.2, -1.01]},
-                                    "column 'r' must be between -1 and 1, but rows 0, 2 are not"),
-    "mi counts non-events for PR": ("PR", {"xi": "xi", "mi": "mi"}, {"mi": [26, -3, 32]},
-                                    "column 'mi' must be >= 0, but row 1 is not"),
-    "negative sample size": ("MN", {"mi": "m", "sdi": "sd", "ni": "n"}, {"n": [40, -5, 60]},
-                             "column 'n' must be >= 0, but row 1 is not"),
-    "infinite count": ("RR", {"ai": "ai", "bi": "bi", "ci": "ci", "di": "di"}, {"bi": [30, np.inf, 35]},
-                       "column 'bi' must be finite, but row 1 is infinite"),
+    "negative counts": (
+        "OR",
+        {"ai": "ai", "bi": "bi", "ci": "ci", "di": "di"},
+        {"ci": [9, -1, -2]},
+        "column 'ci' must be >= 0, but rows 1, 2 are not",
+    ),
+    "correlation outside [-1, 1]": (
+        "ZCOR",
+        {"ri": "r", "ni": "n"},
+        {"r": [1.5, 0.2, -1.01]},
+        "column 'r' must be between -1 and 1, but rows 0, 2 are not",
+    ),
+    "mi counts non-events for PR": (
+        "PR",
+        {"xi": "xi", "mi": "mi"},
+        {"mi": [26, -3, 32]},
+        "column 'mi' must be >= 0, but row 1 is not",
+    ),
+    "negative sample size": (
+        "MN",
+        {"mi": "m", "sdi": "sd", "ni": "n"},
+        {"n": [40, -5, 60]},
+        "column 'n' must be >= 0, but row 1 is not",
+    ),
+    "infinite count": (
+        "RR",
+        {"ai": "ai", "bi": "bi", "ci": "ci", "di": "di"},
+        {"bi": [30, np.inf, 35]},
+        "column 'bi' must be finite, but row 1 is infinite",
+    ),
 }
 
 
@@ -261,7 +293,8 @@ def test_checks_are_vectorised_over_thousands_of_analyses():
     vi[[7, 50_001, 99_999]] = [-1.0, 0.0, -2.0]
     groups = validate.Groups(np.full(n, size), rows)
     values, problems = validate.check_columns(
-        groups, [("yi", pa.array(yi), validate.FINITE), ("vi", pa.array(vi), validate.VARIANCES)],
+        groups,
+        [("yi", pa.array(yi), validate.FINITE), ("vi", pa.array(vi), validate.VARIANCES)],
     )
     assert sorted(problems.found) == [1, 10_000, 19_999]
     assert problems.message(10_000) == "column 'vi' holds variances, which must be > 0, but row 50001 is not (0)"
@@ -271,7 +304,9 @@ def test_checks_are_vectorised_over_thousands_of_analyses():
 def test_text_cells_parse_as_pyarrow_reads_csv():
     cells = pa.array(["0.5", " 1e3 ", "inf", "NA", "", "   ", "1,5", "0x10", None, "-.25"])
     parsed = validate.parse_numbers(cells, text_cells=True)
-    np.testing.assert_array_equal(parsed.values, [0.5, 1000.0, np.inf, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, -0.25])
+    np.testing.assert_array_equal(
+        parsed.values, [0.5, 1000.0, np.inf, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, -0.25]
+    )
     assert np.flatnonzero(parsed.text).tolist() == [6, 7]
     assert not parsed.stored.any()
     typed = validate.parse_numbers(cells)

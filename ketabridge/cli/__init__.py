@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import click
 
-from .analyze import analyze
-from .batch import batch
-from .crosscheck import crosscheck
-from .doctor import doctor
-from .run import run
+from ketabridge.cli.analyze import analyze
+from ketabridge.cli.batch import batch
+from ketabridge.cli.crosscheck import crosscheck
+from ketabridge.cli.doctor import doctor
+from ketabridge.cli.run import run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
