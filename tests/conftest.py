@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-BCG_CSV = REPO / "data" / "bcg" / "bcg.csv"
+from lane import BCG_CSV
 
 
 @pytest.fixture

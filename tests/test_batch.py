@@ -14,6 +14,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+from simulated import simulated
 
 import ketabridge
 from ketabridge.batches import tables
@@ -77,15 +78,6 @@ COMPARED = [
 ]
 
 
-def simulated(groups: int, k: int, seed: int = 20181112) -> pd.DataFrame:
-    """The benchmark's generator (bench/bench_batch.py): true effects around 0.3, tau2 = 0.04."""
-    rng = np.random.default_rng(seed)
-    vi = rng.uniform(0.01, 0.2, size=(groups, k))
-    true = rng.normal(0.3, 0.2, size=(groups, 1))
-    yi = rng.normal(true, np.sqrt(vi + 0.04))
-    return pd.DataFrame({"id": np.repeat(np.arange(groups), k), "yi": yi.ravel(), "vi": vi.ravel()})
-
-
 def plain_r(data: pd.DataFrame, tmp_path) -> pd.DataFrame:
     data_path, out_path, script = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "loop.R"
     data.to_csv(data_path, index=False, float_format="%.17g")
@@ -107,6 +99,7 @@ def with_extras(data):
     return ketabridge.batch(data, by="id", trimfill=True, regtest=True, ranktest=True, workers=2, chunk_size=5)
 
 
+@pytest.mark.requires_r
 def test_batch_equals_a_plain_metafor_loop(data, with_extras, tmp_path):
     expected = plain_r(data, tmp_path).set_index("id")
     glance = with_extras.glance().assign(key=with_extras.glance()["analysis_id"].astype(str)).set_index("key")
@@ -133,6 +126,7 @@ def test_batch_equals_a_plain_metafor_loop(data, with_extras, tmp_path):
     assert glance.loc[failed, ["estimate", "tau2", "trimfill_estimate"]].isna().all(axis=None)
 
 
+@pytest.mark.requires_r
 def test_batch_equals_ketabridge_rma_per_group(data, with_extras):
     """The single-analysis road (kb_rma, kb_trimfill, kb_regtest) gives the same tables."""
     for analysis in (6, 7, 25):
@@ -153,6 +147,7 @@ def test_batch_equals_ketabridge_rma_per_group(data, with_extras):
         pd.testing.assert_frame_equal(tidy, single.tidy(), check_dtype=False, rtol=RTOL)
 
 
+@pytest.mark.requires_r
 def test_schema_status_and_provenance(data, with_extras, installed):
     expected_glance = ["analysis_id", *tables.glance_schema(["trimfill", "regtest", "ranktest"])]
     assert list(with_extras.glance().columns) == expected_glance
@@ -172,12 +167,14 @@ def test_schema_status_and_provenance(data, with_extras, installed):
     assert provenance["options"]["trimfill"] is True
 
 
+@pytest.mark.requires_r
 def test_one_worker_in_process_equals_two_workers(data, with_extras):
     inline = ketabridge.batch(data, by="id", trimfill=True, regtest=True, ranktest=True, workers=0)
     for kind in ("glance", "tidy", "status"):
         pd.testing.assert_frame_equal(getattr(inline, kind)(), getattr(with_extras, kind)())
 
 
+@pytest.mark.requires_r
 def test_fallback_policy_refits_and_is_recorded(data, tmp_path):
     """Group 19: REML fails; the default policy's first step (stepadj 0.5, maxiter 1000) converges.
 
@@ -208,6 +205,7 @@ def test_fallback_policy_refits_and_is_recorded(data, tmp_path):
     assert off.status()["status"].iloc[0] == "error" and off.status()["fallback"].iloc[0] == ""
 
 
+@pytest.mark.requires_r
 def test_injected_bad_groups_become_status_rows(tmp_path):
     """Text in a numeric column, vi <= 0, k = 1, a missing value and non-convergence: the batch goes on."""
     good = simulated(300, 15)
@@ -247,6 +245,7 @@ def test_injected_bad_groups_become_status_rows(tmp_path):
     assert glance.loc[["text", "neg", "single", "stuck"], "k"].isna().all()
 
 
+@pytest.mark.requires_r
 def test_escalc_columns_and_string_ids(bcg):
     """measure= with escalc's columns: the same as escalc() then rma() (metafor's BCG example)."""
     bcg = bcg.assign(era=np.where(bcg["year"] < 1960, "early", "late"))

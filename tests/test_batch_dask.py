@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from test_batch import simulated
+from simulated import simulated
 
 import ketabridge
+
+pytestmark = pytest.mark.requires_r
 
 distributed = pytest.importorskip("distributed")
 

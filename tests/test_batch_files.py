@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from test_batch import simulated
+from simulated import simulated
 
 import ketabridge
 from ketabridge.batches import source
@@ -43,6 +43,7 @@ def assert_same(result, reference) -> None:
         pd.testing.assert_frame_equal(getattr(result, kind)(), getattr(reference, kind)(), check_dtype=False)
 
 
+@pytest.mark.requires_r
 def test_parquet_row_groups_split_analyses_across_batch_boundaries(data, reference, tmp_path, monkeypatch):
     """Batches of 7 rows cut every 6-row analysis somewhere; the carried-over rows join the next batch."""
     path = tmp_path / "long.parquet"
@@ -51,6 +52,7 @@ def test_parquet_row_groups_split_analyses_across_batch_boundaries(data, referen
     assert_same(ketabridge.batch(path, by="id", workers=0, chunk_size=4), reference)
 
 
+@pytest.mark.requires_r
 def test_interleaved_ids_are_grouped(data, reference, tmp_path):
     # even rows first, then odd rows: every id's rows are split in two runs far apart
     shuffled = data.iloc[list(range(0, len(data), 2)) + list(range(1, len(data), 2))]
@@ -64,6 +66,7 @@ def test_interleaved_ids_are_grouped(data, reference, tmp_path):
     pd.testing.assert_frame_equal(ordered[cols], expected[cols], rtol=1e-12)
 
 
+@pytest.mark.requires_r
 def test_interleaved_csv_text_cell_after_the_first_block_is_a_status_row(data, reference, tmp_path, monkeypatch):
     """Interleaved ids read the CSV whole: data columns as text too, so a late bad cell fails one analysis."""
     shuffled = data.iloc[list(range(0, len(data), 2)) + list(range(1, len(data), 2))].reset_index(drop=True)
@@ -103,6 +106,7 @@ def test_numbers_stored_as_text_in_a_parquet_file_fail_every_analysis_by_name(da
     assert first.endswith("; convert it to a numeric type")
 
 
+@pytest.mark.requires_r
 def test_csv_null_tokens_are_missing_not_text(data, reference, tmp_path):
     """The batch reads a CSV's data columns as text; 'NA' and blank cells are then missing, as
     pyarrow's CSV reader (and so rma() on the same file) reads them, not text."""
@@ -118,6 +122,7 @@ def test_csv_null_tokens_are_missing_not_text(data, reference, tmp_path):
     assert (status.drop(index=gapped)["status"] == "ok").all()
 
 
+@pytest.mark.requires_r
 def test_outputs_on_disk_and_resume_never_duplicates(data, reference, tmp_path, installed):
     out = tmp_path / "out"
     first = ketabridge.batch(data[data["id"] < 30], by="id", workers=0, out=out, csv=True)
@@ -144,6 +149,7 @@ def test_outputs_on_disk_and_resume_never_duplicates(data, reference, tmp_path, 
     assert provenance["options"]["method"] == "REML" and provenance["metafor_version"] == installed["metafor_version"]
 
 
+@pytest.mark.requires_r
 def test_run_killed_with_sigkill_then_resumed(tmp_path):
     """The whole CLI process group is killed after some chunks are on disk; --resume finishes it."""
     path, out = tmp_path / "long.parquet", tmp_path / "out"
@@ -184,6 +190,7 @@ def test_run_killed_with_sigkill_then_resumed(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(out / "tidy.parquet"), reference.tidy(), check_dtype=False)
 
 
+@pytest.mark.requires_r
 def test_worker_killed_mid_chunk_is_retried_in_a_fresh_worker(data, reference, tmp_path, monkeypatch):
     monkeypatch.setenv("KETABRIDGE_TEST_KILL_CHUNK", "2")
     monkeypatch.setenv("KETABRIDGE_TEST_KILL_ONCE", str(tmp_path / "killed-once"))
@@ -192,6 +199,7 @@ def test_worker_killed_mid_chunk_is_retried_in_a_fresh_worker(data, reference, t
     assert_same(result, reference)
 
 
+@pytest.mark.requires_r
 def test_worker_killed_twice_marks_its_chunk_and_the_batch_completes(data, reference, monkeypatch):
     monkeypatch.setenv("KETABRIDGE_TEST_KILL_CHUNK", "1")  # no KILL_ONCE: the retry dies too
     result = ketabridge.batch(data, by="id", workers=1, chunk_size=5)
@@ -208,6 +216,7 @@ def test_worker_killed_twice_marks_its_chunk_and_the_batch_completes(data, refer
     )
 
 
+@pytest.mark.requires_r
 def test_cli_writes_the_tables_and_reports_counts(data, reference, tmp_path):
     path, out = tmp_path / "long.csv", tmp_path / "out"
     data.to_csv(path, index=False, float_format="%.17g")

@@ -159,6 +159,7 @@ def _r_says(expression: str) -> str:
     ).stdout.strip()
 
 
+@pytest.mark.requires_r
 def test_doctor(runner):
     result = run(runner, "doctor")
     ok(result)
@@ -173,6 +174,7 @@ def test_doctor(runner):
 # --- analyze: the three formats --------------------------------------------------------------
 
 
+@pytest.mark.requires_r
 def test_table_format(runner, bcg_api):
     result = run(runner, "analyze", BCG_CSV, *RR_ARGS, "--slab", "author", *EXTRAS)
     ok(result)
@@ -188,6 +190,7 @@ def test_table_format(runner, bcg_api):
     assert f"R call: {bcg_api['result'].provenance.r_call}" in result.stdout
 
 
+@pytest.mark.requires_r
 def test_json_format(runner, bcg_api):
     result = run(runner, "analyze", BCG_CSV, *RR_ARGS, "--slab", "author", "--format", "json", *EXTRAS)
     ok(result)
@@ -208,12 +211,14 @@ def test_json_format(runner, bcg_api):
     assert sum(row["filled"] for row in document["trimfill"]["augment"]) == document["trimfill"]["glance"]["k0"]
 
 
+@pytest.mark.requires_r
 def test_json_without_extras(runner):
     result = run(runner, "analyze", BCG_CSV, *RR_ARGS, "--format", "json")
     ok(result)
     assert set(json.loads(result.stdout)) == {"tidy", "glance", "augment", "provenance"}
 
 
+@pytest.mark.requires_r
 def test_csv_format(runner, bcg_api):
     result = run(runner, "analyze", BCG_CSV, *RR_ARGS, "--slab", "author", "--format", "csv", *EXTRAS)
     ok(result)
@@ -237,6 +242,7 @@ def test_csv_format(runner, bcg_api):
     )
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("output_format", ["table", "json", "csv"])
 def test_out_writes_the_file(runner, tmp_path, output_format):
     path = tmp_path / f"result.{output_format}"
@@ -256,6 +262,7 @@ def test_out_writes_the_file(runner, tmp_path, output_format):
 # --- analyze: inputs and options -------------------------------------------------------------
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("suffix", [".parquet", ".feather", ".arrow"])
 def test_arrow_file_inputs(runner, tmp_path, bcg_api, suffix):
     from pyarrow import csv, feather, parquet
@@ -273,6 +280,7 @@ def test_arrow_file_inputs(runner, tmp_path, bcg_api, suffix):
     assert [row["study"] for row in document["augment"]] == bcg_api["result"].augment()["study"].tolist()
 
 
+@pytest.mark.requires_r
 def test_precomputed_yi_vi(runner, effects_csv):
     result = run(runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--format", "json")
     ok(result)
@@ -282,6 +290,7 @@ def test_precomputed_yi_vi(runner, effects_csv):
     assert round(glance["estimate"], 4) == -0.7145
 
 
+@pytest.mark.requires_r
 def test_sei(runner, effects_csv):
     result = run(runner, "analyze", effects_csv, "--yi", "effect", "--sei", "se", "--format", "json")
     ok(result)
@@ -290,6 +299,7 @@ def test_sei(runner, effects_csv):
     assert "sei = sei" in json.loads(result.stdout)["provenance"]["r_call"]
 
 
+@pytest.mark.requires_r
 def test_mods_repeated(runner, effects_csv):
     result = run(
         runner,
@@ -318,6 +328,7 @@ def test_mods_repeated(runner, effects_csv):
 @pytest.mark.parametrize(
     "method, test, level", [("DL", "knha", 90.0), ("EE", "t", 99.0), ("PM", "z", 80.0), ("REML", "z", 95.0)]
 )
+@pytest.mark.requires_r
 def test_method_test_level(runner, effects_csv, method, test, level):
     result = run(
         runner,
@@ -343,6 +354,7 @@ def test_method_test_level(runner, effects_csv, method, test, level):
     approx_records(glance, api_record(api.glance()))
 
 
+@pytest.mark.requires_r
 def test_warning_lines(runner, tmp_path, effects_csv):
     frame = pd.read_csv(effects_csv)
     frame.loc[3, "effect"] = None
@@ -356,6 +368,7 @@ def test_warning_lines(runner, tmp_path, effects_csv):
     assert json.loads(result.stdout)["glance"]["k"] == 12
 
 
+@pytest.mark.requires_r
 def test_metafor_warning_line(runner, tmp_path):
     path = tmp_path / "ratio.csv"
     pd.DataFrame({"yi": [0.1, 0.5, 0.9], "vi": [1e-9, 1e3, 1e9]}).to_csv(path, index=False)
@@ -370,6 +383,7 @@ def test_metafor_warning_line(runner, tmp_path):
 # --- analyze: errors -------------------------------------------------------------------------
 
 
+@pytest.mark.requires_r
 def test_missing_column(runner, effects_csv):
     result = run(runner, "analyze", effects_csv, "--yi", "nope", "--vi", "variance")
     line = assert_clean_error(result)
@@ -377,6 +391,7 @@ def test_missing_column(runner, effects_csv):
     assert line == f"Error: column 'nope' not found; the data has: {', '.join(columns)}"
 
 
+@pytest.mark.requires_r
 def test_text_in_numeric_column(runner, tmp_path, effects_csv):
     frame = pd.read_csv(effects_csv).astype({"variance": object})
     frame.loc[2, "variance"] = "oops"
@@ -416,6 +431,7 @@ def test_unsupported_suffix(runner, tmp_path):
     )
 
 
+@pytest.mark.requires_r
 def test_regtest_predictor_without_sizes(runner, effects_csv):
     result = run(
         runner,
@@ -433,11 +449,13 @@ def test_regtest_predictor_without_sizes(runner, effects_csv):
     assert line == "Error: predictor 'sqrtninv' needs sample sizes: pass ni='<column>' to rma"
 
 
+@pytest.mark.requires_r
 def test_trimfill_with_mods(runner, effects_csv):
     result = run(runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--mods", "ablat", "--trimfill")
     assert assert_clean_error(result) == "Error: trim-and-fill needs a model without moderators"
 
 
+@pytest.mark.requires_r
 def test_metafor_error(runner, tmp_path):
     path = tmp_path / "three.csv"
     pd.DataFrame(
@@ -452,6 +470,7 @@ def test_metafor_error(runner, tmp_path):
     assert "Warning: Redundant predictors dropped from the model." in result.stderr
 
 
+@pytest.mark.requires_r
 def test_multiline_metafor_error_is_one_line(runner):
     result = run(runner, "analyze", BCG_CSV, "--measure", "RR", "--ai", "tpos")
     line = assert_clean_error(result)

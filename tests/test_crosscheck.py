@@ -119,6 +119,7 @@ def verdicts(result, **where):
     return table["verdict"].value_counts().to_dict()
 
 
+@pytest.mark.requires_r
 def test_correct_engine_agrees_on_every_quantity_test_and_suite():
     for suite in ("reference", "edge"):
         result = crosscheck(numpy_dl, suite)
@@ -128,6 +129,7 @@ def test_correct_engine_agrees_on_every_quantity_test_and_suite():
         assert set(result.discrepancies()["quantity"]) == set(FIRST_PRINCIPLES)
 
 
+@pytest.mark.requires_r
 def test_tau2_off_by_one_percent_is_caught_and_only_where_tau2_is_positive():
     result = crosscheck(tau2_off_by_1pct, "reference")
     assert not result.ok
@@ -138,12 +140,14 @@ def test_tau2_off_by_one_percent_is_caught_and_only_where_tau2_is_positive():
     assert np.allclose(tau2.loc[positive, "rel_diff"], 0.01, rtol=1e-6)
 
 
+@pytest.mark.requires_r
 def test_normal_quantile_where_metafor_uses_t_is_caught():
     result = crosscheck(normal_quantile, "reference")
     assert verdicts(result, quantity="conf_low") == {"disagree": 8}
     assert verdicts(result, quantity="p_value").get("disagree", 0) >= 7  # p-values of 1e-10 and below agree
 
 
+@pytest.mark.requires_r
 def test_last_iterate_without_converging_is_caught_but_converged_reml_agrees():
     good = crosscheck(numpy_reml, "reference")
     assert good.ok, good.disagreements()
@@ -152,6 +156,7 @@ def test_last_iterate_without_converging_is_caught_but_converged_reml_agrees():
     assert not bad.ok
 
 
+@pytest.mark.requires_r
 def test_an_engine_that_says_it_did_not_converge_or_raises_is_engine_failed():
     @declare_engine(methods=("DL",), quantities=("tau2",))
     def unconverged(yi, vi, *, method, test, level):
@@ -166,6 +171,7 @@ def test_an_engine_that_says_it_did_not_converge_or_raises_is_engine_failed():
     assert set(failed["verdict"]) == {"engine-failed"} and set(failed["note"]) == {"ZeroDivisionError: boom"}
 
 
+@pytest.mark.requires_r
 def test_reml_non_convergence_in_metafor_is_metafor_failed():
     result = crosscheck(numpy_reml, "edge")
     failed = result.discrepancies()[result.discrepancies()["verdict"] == "metafor-failed"]
@@ -173,6 +179,7 @@ def test_reml_non_convergence_in_metafor_is_metafor_failed():
     assert failed["note"].str.contains("did not converge").all()
 
 
+@pytest.mark.requires_r
 def test_definitions_converted_where_exact_and_reported_otherwise():
     @declare_engine(methods=("DL", "REML"), quantities=("i2", "h2"), definitions={"i2": "q_fraction", "h2": "h_q"})
     def q_based(yi, vi, *, method, test, level):
@@ -188,6 +195,7 @@ def test_definitions_converted_where_exact_and_reported_otherwise():
     assert reml.get("differ-by-definition", 0) >= 10 and "disagree" not in reml
 
 
+@pytest.mark.requires_r
 def test_tolerances_override_by_quantity():
     loose = crosscheck(tau2_off_by_1pct, "reference", tolerances={"tau2": (0.02, 0.0), "estimate": (0.05, 0)})
     assert loose.ok
@@ -195,6 +203,7 @@ def test_tolerances_override_by_quantity():
         crosscheck(tau2_off_by_1pct, "reference", tolerances={"tua2": (0.02, 0.0)})
 
 
+@pytest.mark.requires_r
 def test_statsmodels_dl_agrees_on_the_random_suite_wherever_metafor_tau2_is_positive():
     result = crosscheck("statsmodels", "random", methods=["DL"], tests=["z"], n=200, seed=1)
     table = result.discrepancies()
@@ -244,6 +253,7 @@ def test_harness_and_verification_read_one_rule_per_quantity():
     assert statistic_of("q_pvalue") == ("q", 1) and statistic_of("tau2") is None
 
 
+@pytest.mark.requires_r
 def test_egger_names_still_work_for_one_release_with_a_deprecation_warning():
     fast = load_engine("fast")
     renamed = {

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from ketabridge.cli import main
@@ -39,6 +40,7 @@ def run(args, monkeypatch, folder):
     return CliRunner().invoke(main, ["crosscheck", *args])
 
 
+@pytest.mark.requires_r
 def test_exit_code_is_0_for_a_correct_engine_and_1_for_a_planted_error(tmp_path, monkeypatch):
     write_engine_module(tmp_path, "good_engine", 1.0)
     write_engine_module(tmp_path, "bad_engine", 1.01)
@@ -50,6 +52,7 @@ def test_exit_code_is_0_for_a_correct_engine_and_1_for_a_planted_error(tmp_path,
     assert " disagree" in bad.stderr and "0 disagree" not in bad.stderr
 
 
+@pytest.mark.requires_r
 def test_user_file_by_column_and_outputs_with_a_reproducer_that_runs(tmp_path, monkeypatch, bcg_effects, installed):
     write_engine_module(tmp_path, "bad_engine2", 1.01)
     long = bcg_effects.assign(allocation=bcg_effects["alloc"])[["allocation", "yi", "vi"]]

@@ -6,7 +6,7 @@ import importlib.util
 
 import pandas as pd
 import pytest
-from conftest import REPO
+from lane import REPO
 
 FOLDER = REPO / "data" / "crps_ketamine"
 NUMBERS = ["baseline_mean", "baseline_disp", "post_mean", "post_disp", "change_mean", "change_disp", "events", "total"]

@@ -133,6 +133,7 @@ def compare_ranktest(data, reference: pd.DataFrame) -> int:
     return handed_back
 
 
+@pytest.mark.requires_r
 @settings(max_examples=6, **HYPOTHESIS)
 @given(seed=st.integers(0, 2**32 - 1), ties=st.sampled_from(["none", "vi", "both"]))
 def test_ranktest_matches_metafor(seed, ties):
@@ -140,6 +141,7 @@ def test_ranktest_matches_metafor(seed, ties):
     assert compare_ranktest(data, metafor_ranktests(data)) == 0
 
 
+@pytest.mark.requires_r
 def test_ranktest_every_tie_pattern_and_degenerate_case(installed):
     """Each branch of cor.test in one batch: exact, ties (warning), constant vi (cor's NA).
     metafor 5.0 wraps cor.test in suppressWarnings (its ranktest.r), so from 5.0 on there are none."""
@@ -155,6 +157,7 @@ def test_ranktest_every_tie_pattern_and_degenerate_case(installed):
     assert found == (set() if quiet else {"Cannot compute exact p-value with ties", "the standard deviation is zero"})
 
 
+@pytest.mark.requires_r
 def test_ranktest_exact_p_value_for_large_n():
     """R's permutation counts pass 2^53 from n = 19 and overflow gamma(n + 1) from n = 171
     (p then NaN or 0 in R; from metafor 5.0 the normal approximation where it is NaN, NEWS
@@ -163,6 +166,7 @@ def test_ranktest_exact_p_value_for_large_n():
     assert compare_ranktest(data, metafor_ranktests(data)) == 0
 
 
+@pytest.mark.requires_r
 def test_ranktest_planted_error_is_caught():
     """The tied p-value without R's tie correction of var(S) must fail the comparison."""
     data = draw_batch(31, (15,), per_size=12, ties="vi")
@@ -223,6 +227,7 @@ def compare_egger(yi: np.ndarray, vi: np.ndarray, level: float, fast=None) -> No
             record_worst(f"egger {name}", got, [want[name]])
 
 
+@pytest.mark.requires_r
 @settings(max_examples=6, **HYPOTHESIS)
 @given(seed=st.integers(0, 2**32 - 1), level=st.sampled_from([95.0, 90.0, 99.0]))
 def test_egger_lm_matches_metafor(seed, level):
@@ -230,6 +235,7 @@ def test_egger_lm_matches_metafor(seed, level):
         compare_egger(yi, vi, level)
 
 
+@pytest.mark.requires_r
 def test_egger_lm_edge_cases():
     """k = 2 (df 0: NaN with two 'NaNs produced' warnings), constant and near-constant sei."""
     rng = np.random.default_rng(41)
@@ -249,6 +255,7 @@ def test_egger_lm_edge_cases():
     compare_egger(yi[:, :2], vi[:, :2], 95.0, pair)
 
 
+@pytest.mark.requires_r
 def test_egger_lm_planted_error_is_caught():
     """df = k - 1 instead of metafor's k - 2 (a tempting slip) must fail the comparison."""
     yi, vi = draw_batch(51, (4,), per_size=1, ties="none")[4]

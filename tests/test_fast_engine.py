@@ -47,6 +47,7 @@ GRID = [
 ]
 
 pytestmark = [
+    pytest.mark.requires_r,
     pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
     pytest.mark.filterwarnings("ignore::ketabridge.MissingValuesWarning"),
 ]

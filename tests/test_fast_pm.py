@@ -137,6 +137,7 @@ def _run_uniroot(problems: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+@pytest.mark.requires_r
 def test_zeroin_takes_uniroots_steps():
     problems = _uniroot_problems(seed=20240607, count=240)
     expected = _run_uniroot(problems)
@@ -262,6 +263,7 @@ def pm_batches(draw):
     return [make_dataset(*spec) for spec in sets]
 
 
+@pytest.mark.requires_r
 @settings(max_examples=20, **HYPOTHESIS)
 @given(pm_batches())
 def test_pm_matches_metafor_on_random_batches(datasets):
@@ -279,6 +281,7 @@ def fixed_collection():
     return datasets, glance, status
 
 
+@pytest.mark.requires_r
 def test_fixed_collection_covers_every_outcome(fixed_collection):
     datasets, glance, status = fixed_collection
     tau2 = glance["tau2"].to_numpy(dtype=float)
@@ -289,6 +292,7 @@ def test_fixed_collection_covers_every_outcome(fixed_collection):
     assert worst_relative(np.array(fast["tau2"]), tau2) <= RTOL
 
 
+@pytest.mark.requires_r
 def test_planted_error_is_caught(fixed_collection, monkeypatch):
     """A uniroot tolerance 10x too loose still lands within 1e-4 of the root: the comparison must see it."""
     datasets, glance, _ = fixed_collection
@@ -308,6 +312,7 @@ def metafor_pm_with_moderator(yi: np.ndarray, vi: np.ndarray, x: np.ndarray) -> 
         return np.nan, error.r_message
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("moderator", ["sqrt_vi", "random"])
 def test_pm_with_moderator_matches_metafor(moderator):
     """x = sqrt(vi) is trimfill's side model and regtest's "sei" predictor; random x a general one."""
@@ -333,6 +338,7 @@ def test_pm_with_moderator_matches_metafor(moderator):
         assert worst_relative(fit.tau2, [expected]) <= RTOL, (n, scenario, fit.tau2[0], expected)
 
 
+@pytest.mark.requires_r
 def test_moderator_needs_three_studies():
     """k = 2 with intercept + x: metafor stops before estimating anything."""
     yi, vi = np.array([0.1, 0.9]), np.array([0.2, 0.05])

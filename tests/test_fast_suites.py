@@ -24,6 +24,7 @@ METHODS = ("EE", "FE", "DL", "HE", "SJ", "PM", "ML", "REML")
 TESTS = ("z", "knha")
 EXTRAS = dict(trimfill=True, regtest=True, ranktest=True)
 pytestmark = [
+    pytest.mark.requires_r,
     pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
     pytest.mark.filterwarnings("ignore::ketabridge.MissingValuesWarning"),
 ]

@@ -15,6 +15,8 @@ from scipy import stats
 import ketabridge
 from ketabridge import schema
 
+pytestmark = pytest.mark.requires_r
+
 
 @pytest.fixture
 def proportions() -> pd.DataFrame:
@@ -136,7 +138,7 @@ def test_predict_ni_must_be_numbers_not_a_column_name(proportions):
 
 def test_augment_is_one_r_round_trip(bcg_effects, monkeypatch):
     """The natural-scale columns come from the kb_augment call itself, not a second one."""
-    from ketabridge import api, intervals
+    from ketabridge.analyses import intervals, models
     from ketabridge.bridge import call as r_call  # augment's call is data in the result, run through _r.call
 
     result = ketabridge.rma(bcg_effects)
@@ -149,7 +151,7 @@ def test_augment_is_one_r_round_trip(bcg_effects, monkeypatch):
 
         return call
 
-    monkeypatch.setattr(api, "call_entry", counting(api.call_entry))
+    monkeypatch.setattr(models, "call_entry", counting(models.call_entry))
     monkeypatch.setattr(intervals, "call_entry", counting(intervals.call_entry))
     monkeypatch.setattr(r_call, "call_entry", counting(r_call.call_entry))
     table = result.augment()

@@ -11,7 +11,8 @@ import pyarrow.parquet as parquet
 import pytest
 
 import ketabridge
-from ketabridge import io, validate
+from ketabridge import io
+from ketabridge.analyses import validate
 from ketabridge.io import to_arrow
 
 
@@ -43,6 +44,7 @@ def inputs(bcg_effects, tmp_path):
     }
 
 
+@pytest.mark.requires_r
 def test_every_input_kind_gives_the_same_result(inputs):
     results = {name: ketabridge.rma(data, slab="author", mods=["ablat"]) for name, data in inputs.items()}
     expected = results["dataframe"]
@@ -52,6 +54,7 @@ def test_every_input_kind_gives_the_same_result(inputs):
         assert result.augment()["study"].tolist() == expected.augment()["study"].tolist(), name
 
 
+@pytest.mark.requires_r
 def test_dictionary_labels_and_integer_columns_are_accepted(bcg):
     table = pa.Table.from_pandas(bcg.assign(author=bcg["author"].astype("category")), preserve_index=False)
     assert pa.types.is_dictionary(table.schema.field("author").type)
@@ -65,6 +68,7 @@ def test_to_arrow_rejects_other_objects():
         to_arrow([1, 2, 3])
 
 
+@pytest.mark.requires_r
 def test_a_column_mixing_numbers_and_text_is_read_as_cells(bcg_effects):
     """An object column of numbers and text has no type: its numbers stay numbers (exactly) and
     only its text is named, as in a CSV; a column mixing other things still raises."""

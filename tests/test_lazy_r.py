@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import BCG_CSV
+import pytest
+from lane import BCG_CSV
 
 BIN = Path(sys.executable).parent
 
@@ -96,6 +97,7 @@ def _mismatched_rinterface(r_version: str) -> str:
     return "3.6.7" if r < (4, 5) else ("3.6.5" if r >= (4, 6) else "3.5.1")
 
 
+@pytest.mark.requires_r
 def test_an_rpy2_that_cannot_load_into_this_r_is_named_before_it_is_imported(tmp_path, installed):
     """A distribution record placed first on sys.path stands in for a mismatched rpy2 install:
     ketabridge must refuse it by its version, without importing rpy2, and doctor must say so."""

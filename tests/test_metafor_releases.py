@@ -15,6 +15,8 @@ import pytest
 import ketabridge
 from ketabridge.bridge.compat import version_tuple
 
+pytestmark = pytest.mark.requires_r
+
 
 @pytest.fixture(scope="module")
 def release(installed) -> tuple[int, ...]:

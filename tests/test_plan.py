@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import REPO
+from lane import REPO
 
 from ketabridge.options import METHODS
 from ketabridge.plans.plan_file import EXTRAS, PlanError, bundled_plan_path, load_plan

@@ -54,12 +54,14 @@ def mc_grid():
     return ketabridge.correlation_grid(TREATMENT, "MC", GRID, method="DL", **MC_COLUMNS)
 
 
+@pytest.mark.requires_r
 def test_grid_has_one_glance_row_per_correlation(mc_grid):
     assert list(mc_grid.columns) == list(schema.CORRELATION_GRID)
     assert mc_grid["ri"].tolist() == list(GRID)
     assert (mc_grid["k"] == 5).all() and (mc_grid["method"] == "DL").all() and (mc_grid["measure"] == "MC").all()
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("row", range(len(GRID)))
 def test_mean_change_grid_matches_first_principles(mc_grid, row):
     r = GRID[row]
@@ -74,6 +76,7 @@ def test_mean_change_grid_matches_first_principles(mc_grid, row):
         assert actual[name] == pytest.approx(value, rel=1e-10, abs=1e-12), name
 
 
+@pytest.mark.requires_r
 def test_smcr_reml_grid_matches_metafor_in_a_separate_rscript():
     grid = ketabridge.correlation_grid(TREATMENT, "SMCR", GRID, m1i="m_post", m2i="m_pre", sd1i="sd_pre", ni="ni")
     values = ", ".join(
@@ -99,6 +102,7 @@ def test_smcr_reml_grid_matches_metafor_in_a_separate_rscript():
     np.testing.assert_allclose(actual, expected, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.requires_r
 def test_assumed_correlation_is_in_the_provenance(mc_grid):
     effects = ketabridge.escalc("MC", TREATMENT, ri=0.5, **MC_COLUMNS)
     assert 'measure = "MC", ri = 0.5' in effects.attrs["ketabridge_provenance"]["r_call"]
@@ -108,6 +112,7 @@ def test_assumed_correlation_is_in_the_provenance(mc_grid):
     assert "ri = 0.7" in rows[3]["escalc"]["r_call"] and rows[3]["rma"]["r_call"].startswith("rma.uni(")
 
 
+@pytest.mark.requires_r
 def test_assumed_correlation_equals_a_column_of_it():
     # metafor's own result for a column of 0.5s (R recycles nothing here: every row has ri)
     with_column = ketabridge.escalc("SMCC", TREATMENT.assign(r=0.5), ri="r", **MC_COLUMNS)
@@ -143,6 +148,7 @@ def test_assumed_correlation_equals_a_column_of_it():
         ),
     ],
 )
+@pytest.mark.requires_r
 def test_bad_correlations_raise_input_error(call, message):
     with pytest.raises(ketabridge.InputError, match=message):
         call()

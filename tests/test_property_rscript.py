@@ -30,9 +30,10 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from lane import running_vocabulary
 
 import ketabridge
-from ketabridge.options import METHODS_NEEDING_WEIGHTS, accepted
+from ketabridge.options import METHODS_NEEDING_WEIGHTS
 
 RSCRIPT = Path(__file__).parent / "rscript"
 DIRECT_METAFOR = RSCRIPT / "direct_metafor.R"
@@ -40,8 +41,8 @@ DIRECT_ESCALC = RSCRIPT / "direct_escalc.R"
 
 # The methods and tests compared: every one this lane's metafor accepts ("adhoc" from 3.8-1,
 # "hksj" from 4.6, "CO"/"VC" from 5.0), each compared like the others.
-METHODS: tuple[str, ...] = accepted("method")  # this lane's metafor's (checked by test_vocabulary.py)
-TESTS_COMPARED: tuple[str, ...] = accepted("test")
+METHODS: tuple[str, ...] = running_vocabulary("method")  # this lane's metafor's (checked by test_vocabulary.py)
+TESTS_COMPARED: tuple[str, ...] = running_vocabulary("test")
 
 # Every (method, test) pair test_rma_grid_matches_direct_metafor runs. GENQ/GENQM get
 # weights = 1/vi (metafor's `weights=`), every other method none. test_schema_contract.py
@@ -64,6 +65,7 @@ HYPOTHESIS = dict(
 )
 
 pytestmark = [
+    pytest.mark.requires_r,
     pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
     pytest.mark.filterwarnings("ignore::ketabridge.MissingValuesWarning"),
 ]

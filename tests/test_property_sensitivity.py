@@ -98,6 +98,7 @@ COLUMNS = {
 }
 
 pytestmark = [
+    pytest.mark.requires_r,
     pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
     pytest.mark.filterwarnings("ignore::ketabridge.MissingValuesWarning"),
 ]

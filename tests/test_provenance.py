@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from importlib import metadata
 
+import pytest
+
 import ketabridge
+
+pytestmark = pytest.mark.requires_r
 
 
 def _distributions() -> set[str]:

@@ -90,6 +90,7 @@ def _run(source: dict, analysis: dict) -> tuple[dict[str, pd.DataFrame], pd.Data
     return tables, data
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("source, analysis", list(_cases()))
 def test_published_values(source, analysis):
     tables, data = _run(source, analysis)

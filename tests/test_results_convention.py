@@ -19,11 +19,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BCG_CSV
+from lane import BCG_CSV
 
 import ketabridge
 from ketabridge import InputError, Provenance, provenance_of
 from ketabridge.analyses.results import PROVENANCE_ATTR, AugmentCall, meta_result
+
+pytestmark = pytest.mark.requires_r
 
 # Each result type and its table methods.
 TABLES = {

@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from lane import REPO
 from PIL import Image
 
 from ketabridge.cli import main
@@ -42,6 +42,7 @@ def independent():
     return {name: float(value) for name, value in (line.split(",") for line in lines)}
 
 
+@pytest.mark.requires_r
 def test_summary_has_one_line_per_analysis_and_progress_is_shown(run_dir):
     _, result = run_dir
     summary = result.stdout.splitlines()
@@ -50,6 +51,7 @@ def test_summary_has_one_line_per_analysis_and_progress_is_shown(run_dir):
     assert "[1/3] pain_change_immediate" in result.stderr and "report.html" in result.stderr
 
 
+@pytest.mark.requires_r
 def test_pooled_numbers_equal_an_independent_metafor_run(run_dir, independent):
     out, _ = run_dir
     summary = pd.read_parquet(out / "summary.parquet").set_index("analysis")
@@ -65,6 +67,7 @@ def test_pooled_numbers_equal_an_independent_metafor_run(run_dir, independent):
     assert summary.loc["relief_immediate", "k"] == 3 and summary.loc["pain_change_immediate", "k"] == 2
 
 
+@pytest.mark.requires_r
 def test_comparison_sets_our_figures_beside_zhaos(run_dir):
     out, _ = run_dir
     comparison = pd.read_parquet(out / "comparison.parquet")
@@ -76,6 +79,7 @@ def test_comparison_sets_our_figures_beside_zhaos(run_dir):
     assert (immediate["difference"] == immediate["estimate"] - expected["estimate"]).all()
 
 
+@pytest.mark.requires_r
 def test_every_output_file_exists_and_parses(run_dir, installed):
     out, _ = run_dir
     for kind in ("summary", "glance", "studies", "proportions", "comparison", "correlation_grid", "leave1out", "notes"):
@@ -96,6 +100,7 @@ def test_every_output_file_exists_and_parses(run_dir, installed):
             assert ElementTree.parse(out / "plots" / f"{name}_{kind}.svg").getroot().tag.endswith("svg")
 
 
+@pytest.mark.requires_r
 def test_notes_say_what_was_left_out_and_why(run_dir):
     out, _ = run_dir
     notes = pd.read_parquet(out / "notes.parquet")
@@ -120,6 +125,7 @@ class _Tables(HTMLParser):
             self.values.setdefault((*self.table, attrs["data-column"]), []).append(attrs["data-value"])
 
 
+@pytest.mark.requires_r
 def test_report_numbers_equal_the_parquet_results(run_dir):
     out, _ = run_dir
     parser = _Tables()
@@ -139,6 +145,7 @@ def test_report_numbers_equal_the_parquet_results(run_dir):
     assert checked > 100
 
 
+@pytest.mark.requires_r
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make setup installs it as root)")
 def test_report_renders_in_headless_chromium_with_its_images(run_dir, tmp_path):
     out, _ = run_dir
@@ -177,6 +184,7 @@ def copy_of_bundled_plan(tmp_path, old: str, new: str):
     return folder / "plan.toml"
 
 
+@pytest.mark.requires_r
 def test_the_dispersion_assumption_is_the_plans_to_change(tmp_path):
     """With "±" read as an SD, Sigtermans 2010's MC variance is (sd1² + sd2² - 2·ri·sd1·sd2)/n of the printed values."""
     from ketabridge.plans.plan_file import load_plan
@@ -227,6 +235,7 @@ def test_a_dispersion_type_other_than_sd_or_se_follows_the_plans_rule():
     assert list(derived["sd_assumption"]) == ["", "", "unknown taken as SE", "unknown taken as SE"]
 
 
+@pytest.mark.requires_r
 def test_report_says_which_r_and_metafor_made_it(run_dir, installed):
     out, _ = run_dir
     page = (out / "report.html").read_text()

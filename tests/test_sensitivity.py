@@ -16,6 +16,8 @@ from scipy import stats
 import ketabridge
 from ketabridge import schema
 
+pytestmark = pytest.mark.requires_r
+
 
 def test_tables_have_one_row_per_study_with_the_users_labels(bcg_effects):
     result = ketabridge.rma(bcg_effects, slab="author")

@@ -19,11 +19,13 @@ from ketabridge.bridge.session import (
 )
 
 
+@pytest.mark.requires_r
 def test_session_starts_once(bcg_effects):
     ketabridge.rma(bcg_effects)
     assert r_session() is r_session()
 
 
+@pytest.mark.requires_r
 def test_entry_points_live_in_a_private_environment_not_the_global_one():
     import rpy2.rinterface as ri
 
@@ -62,6 +64,7 @@ def r_files() -> dict[str, dict[str, list[str]]]:
     return files
 
 
+@pytest.mark.requires_r
 def test_r_files_are_entry_points_or_helpers_and_only_define_functions(r_files):
     """Sourced in sorted order into one environment: order cannot matter when no file runs code."""
     for name, contents in r_files.items():
@@ -71,6 +74,7 @@ def test_r_files_are_entry_points_or_helpers_and_only_define_functions(r_files):
     assert sorted(function for function in set(defined) if defined.count(function) > 1) == []
 
 
+@pytest.mark.requires_r
 def test_every_kb_file_defines_exactly_the_entry_point_of_its_name(r_files):
     declared = entry_points()
     assert declared == {name.removesuffix(".R") for name in r_files if name.startswith(ENTRY_FILE_PREFIX)}
@@ -80,6 +84,7 @@ def test_every_kb_file_defines_exactly_the_entry_point_of_its_name(r_files):
         assert declared & set(contents["defines"]) == own, name  # helper files: none
 
 
+@pytest.mark.requires_r
 def test_helpers_in_an_entry_point_file_are_its_own(r_files):
     """A helper two entry points share lives in a helpers_*.R file, not in one of theirs."""
     for name, contents in r_files.items():
@@ -90,6 +95,7 @@ def test_helpers_in_an_entry_point_file_are_its_own(r_files):
             assert users == [], f"{helper} of {name} is used by {users}: move it to a helpers_*.R file"
 
 
+@pytest.mark.requires_r
 def test_every_entry_point_is_an_r_function_in_the_session():
     import rpy2.rinterface as ri
 
@@ -124,12 +130,14 @@ def test_versions_at_or_above_the_floor_pass(version):
     _check_floor("R", version, R_FLOOR)
 
 
+@pytest.mark.requires_r
 def test_installed_versions_pass_their_floors():
     session = r_session()
     _check_floor("R", session.r_version, R_FLOOR)
     _check_floor("metafor", session.metafor_version, METAFOR_FLOOR)
 
 
+@pytest.mark.requires_r
 def test_threads_share_the_one_r_session_safely(bcg_effects):
     """R is single-threaded; concurrent analyses from Python threads must queue, not crash."""
     from concurrent.futures import ThreadPoolExecutor
@@ -142,6 +150,7 @@ def test_threads_share_the_one_r_session_safely(bcg_effects):
         assert len(result.augment()) == len(bcg_effects)
 
 
+@pytest.mark.requires_r
 def test_children_do_not_inherit_r_library_path():
     """R's start-up sets LD_LIBRARY_PATH; a Python child with it imports the wrong libpython into _ssl."""
     import subprocess
@@ -190,6 +199,7 @@ def test_rpy2_and_r_pairs(rinterface, r_version, problem):
     assert found == problem if problem is None else found.startswith(problem), found
 
 
+@pytest.mark.requires_r
 def test_the_installed_rpy2_fits_the_installed_r(installed):
     """`make setup` chose the rpy2 for this lane's R; the session reports both halves' versions."""
     from ketabridge.bridge.compat import rpy2_problem, rpy2_versions

@@ -6,11 +6,13 @@ import os
 import shutil
 import subprocess
 
-from conftest import REPO
+import pytest
+from lane import REPO
 
 SCRIPT = REPO / "scripts" / "setup-r.sh"
 
 
+@pytest.mark.requires_r
 def test_r_present_means_nothing_to_do():
     done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0

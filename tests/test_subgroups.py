@@ -13,7 +13,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import BCG_CSV
+from lane import BCG_CSV
 from scipy import stats
 
 import ketabridge
@@ -40,6 +40,7 @@ def direct_subgroups() -> dict:
     return json.loads(done.stdout)
 
 
+@pytest.mark.requires_r
 def test_subgroup_fits_and_difference_test(bcg_effects, direct_subgroups):
     grouped = ketabridge.rma(bcg_effects, subgroup="alloc", slab="author")
     assert isinstance(grouped, ketabridge.SubgroupResult)
@@ -60,6 +61,7 @@ def test_subgroup_fits_and_difference_test(bcg_effects, direct_subgroups):
     assert between["p_value"] == pytest.approx(stats.chi2.sf(q, len(b) - 1), rel=1e-9)
 
 
+@pytest.mark.requires_r
 def test_subgroup_tables_and_follow_ups(bcg_effects):
     grouped = ketabridge.rma(bcg_effects, subgroup="alloc", slab="author")
     assert list(grouped.glance().columns) == list(schema.SUBGROUP_GLANCE)
@@ -73,6 +75,7 @@ def test_subgroup_tables_and_follow_ups(bcg_effects):
     assert len(ketabridge.leave1out(random)) == random.glance()["k"].iloc[0]
 
 
+@pytest.mark.requires_r
 def test_subgroup_errors_name_groups_and_rows(bcg_effects):
     alternate = list(bcg_effects.index[bcg_effects["alloc"] == "alternate"])
     lonely = bcg_effects.drop(index=alternate[1:]).reset_index(drop=True)
@@ -95,6 +98,7 @@ def test_subgroup_errors_name_groups_and_rows(bcg_effects):
     ],
     ids=["int", "float", "bool", "text"],
 )
+@pytest.mark.requires_r
 def test_fits_are_keyed_by_the_column_s_own_values(bcg_effects, values, keys, shown):
     """An integer subgroup column gives int keys (not "0"/"1"); the R call shows each level as R
     would be typed (1, not 1L; TRUE; "text"); the tables' subgroup column is text, as its schema says."""
@@ -106,6 +110,7 @@ def test_fits_are_keyed_by_the_column_s_own_values(bcg_effects, values, keys, sh
     assert sorted(grouped.glance()["subgroup"]) == sorted(str(key) for key in keys)
 
 
+@pytest.mark.requires_r
 def test_subgroup_studies_keep_their_row_numbers_without_slab(bcg_effects):
     """As metafor's rma(..., subset=) labels studies by their row of the data (1-based)."""
     grouped = ketabridge.rma(bcg_effects, subgroup="alloc")
@@ -116,6 +121,7 @@ def test_subgroup_studies_keep_their_row_numbers_without_slab(bcg_effects):
     assert sorted(studies["study"], key=int) == [str(row) for row in range(1, len(bcg_effects) + 1)]
 
 
+@pytest.mark.requires_r
 def test_subgroup_column_with_nan_is_missing_labels(bcg_effects):
     with pytest.raises(ketabridge.InputError, match="column 'grp' has no label in row 5"):
         ketabridge.rma(
@@ -124,6 +130,7 @@ def test_subgroup_column_with_nan_is_missing_labels(bcg_effects):
         )
 
 
+@pytest.mark.requires_r
 def test_moderators_give_the_omnibus_test_in_glance(bcg_effects):
     """?rma.uni example: rma(yi, vi, mods = ~ ablat + year) prints QM(df = 2) = 12.2043, p-val = 0.0022."""
     row = ketabridge.rma(bcg_effects, mods=["ablat", "year"]).glance().iloc[0]
@@ -133,6 +140,7 @@ def test_moderators_give_the_omnibus_test_in_glance(bcg_effects):
     assert row["qm_pvalue"] == pytest.approx(stats.chi2.sf(row["qm"], 2), rel=1e-9)
 
 
+@pytest.mark.requires_r
 def test_subgroups_refuse_moderators(bcg_effects):
     # with mods, each subgroup's intercept is its effect at moderators = 0, so the test of
     # subgroup differences would compare intercepts, not subgroup effects

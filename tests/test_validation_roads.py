@@ -17,7 +17,8 @@ import pyarrow as pa
 import pytest
 
 import ketabridge as kb
-from ketabridge import InputError, MissingValuesWarning, validate
+from ketabridge import InputError, MissingValuesWarning
+from ketabridge.analyses import validate
 
 
 def status_of(result) -> pd.DataFrame:
@@ -61,6 +62,7 @@ RMA_CASES = {
 }
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("case", RMA_CASES, ids=list(RMA_CASES))
 def test_rma_and_batch_give_the_same_message(case):
     frame = effects_table(RMA_CASES[case])
@@ -71,6 +73,7 @@ def test_rma_and_batch_give_the_same_message(case):
     assert status.loc["b", "status"] == "ok"
 
 
+@pytest.mark.requires_r
 def test_standard_errors_give_the_same_message():
     frame = effects_table({"vi": [0.02, 0.0, 0.1, -0.3]}).rename(columns={"vi": "se"})
     expected = single_message(lambda: kb.rma(frame[frame["id"] == "a"], sei="se"))
@@ -104,6 +107,7 @@ def test_text_beats_stored_numbers_in_one_message():
     assert status_of(kb.batch(frame, by="id", workers=0)).loc["a", "message"] == expected
 
 
+@pytest.mark.requires_r
 def test_several_problems_are_joined_in_the_same_order():
     frame = effects_table({"yi": [0.1, np.inf, 0.2, 0.3], "vi": [0.02, 0.01, -0.5, 0.03]})
     expected = single_message(lambda: kb.rma(frame[frame["id"] == "a"]))
@@ -180,6 +184,7 @@ ESCALC_CASES = {
 }
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("case", ESCALC_CASES, ids=list(ESCALC_CASES))
 def test_escalc_and_batch_give_the_same_message(case):
     measure, columns, bad, message = ESCALC_CASES[case]
@@ -191,6 +196,7 @@ def test_escalc_and_batch_give_the_same_message(case):
     assert status.loc["b", "status"] == "ok"
 
 
+@pytest.mark.requires_r
 def test_mi_is_a_mean_for_mn_on_both_roads():
     """metafor's `mi` is a mean (any sign) for MN: neither road refuses a negative one."""
     frame = counts_table()
@@ -203,6 +209,7 @@ def test_mi_is_a_mean_for_mn_on_both_roads():
 # --- CSV files: cells, not types ---------------------------------------------------------------
 
 
+@pytest.mark.requires_r
 def test_csv_cells_are_read_alike_on_both_roads(tmp_path):
     """A CSV has no types: on both roads its numeric cells are numbers, 'NA' and blank cells
     are missing, and only the other cells are text, named with their input rows."""
@@ -217,6 +224,7 @@ def test_csv_cells_are_read_alike_on_both_roads(tmp_path):
     assert status.loc["a", "message"] == expected and status.loc["b", "status"] == "ok"
 
 
+@pytest.mark.requires_r
 def test_csv_null_tokens_and_blank_cells_are_missing_on_both_roads(tmp_path):
     frame = effects_table({"yi": [0.1, "NA", 0.2, 0.3]})
     path = tmp_path / "effects.csv"
@@ -265,6 +273,7 @@ cat(names(weights(res)), sep = "\\n")
 """
 
 
+@pytest.mark.requires_r
 def test_studies_left_out_keep_their_row_numbers_as_labels():
     """Without slab, metafor labels studies by their row of the data, so rows 1-2 left out for
     missing values leave 3..7 (names(weights(res)), leave1out's rows, forest's 'Study 3'...)."""

@@ -8,7 +8,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import BCG_CSV, REPO
+from lane import BCG_CSV, REPO
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,7 @@ def test_wheel_contains_the_r_files(wheel):
     assert shipped == sorted(path.name for path in (REPO / "ketabridge" / "r").glob("*.R"))
 
 
+@pytest.mark.requires_r
 def test_installed_wheel_runs_an_analysis_outside_the_repo(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ketabridge import validate
+from ketabridge.analyses import validate
 from ketabridge.analyses.intervals import natural_scale
 from ketabridge.analyses.results import (
     PROVENANCE_ATTR,

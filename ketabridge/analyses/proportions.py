@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ketabridge import schema, validate
+from ketabridge import schema
+from ketabridge.analyses import validate
 from ketabridge.analyses.results import Provenance, deprecated, records
 from ketabridge.analyses.spec import percent_level
 from ketabridge.analyses.transforms import natural_transform

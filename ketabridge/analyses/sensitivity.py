@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ketabridge import schema, validate
+from ketabridge import schema
+from ketabridge.analyses import validate
 from ketabridge.analyses.intervals import plain_model_result, resolve_transform
 from ketabridge.analyses.results import BiasTestResult, MetaResult, Provenance, bias_test_result, tidy_frame
 from ketabridge.bridge.call import call_entry

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from ketabridge import validate
+from ketabridge.analyses import validate
 from ketabridge.errors import InputError
 from ketabridge.options import (
     CONTROL_KEYS,

@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pyarrow as pa
 
-from ketabridge import schema, validate
+from ketabridge import schema
+from ketabridge.analyses import validate
 from ketabridge.analyses.intervals import natural_scale
 from ketabridge.analyses.results import AugmentCall, Provenance, SubgroupResult, meta_result
 from ketabridge.analyses.spec import ModelSpec, row_labels

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ketabridge import validate
+from ketabridge.analyses import validate
 from ketabridge.batches.settings import BatchSettings
 from ketabridge.batches.source import Chunk
 

@@ -86,7 +86,8 @@ def _image_path(context, parameter, path: Path | None) -> Path | None:
 @click.option("--dpi", type=int, default=150, show_default=True, help="PNG resolution")
 def analyze(input_path: Path, **options) -> None:
     """Fit a random-effects model (metafor's rma) to INPUT (CSV, Parquet, Feather or Arrow IPC)."""
-    from ketabridge import api, render
+    from ketabridge.analyses import models
+    from ketabridge.plans import render
 
     escalc_columns = {name: options.pop(name) for name in ESCALC_COLUMNS if options.get(name)}
     measure = options.pop("measure")
@@ -97,7 +98,7 @@ def analyze(input_path: Path, **options) -> None:
     with clean_errors():
         data = str(input_path)
         if measure:
-            data = api.escalc(
+            data = models.escalc(
                 measure,
                 data,
                 add=options["add"],
@@ -110,7 +111,7 @@ def analyze(input_path: Path, **options) -> None:
             given = next(iter(escalc_columns))
             assumed = given == "ri" and options["assumed_ri"] is not None
             raise click.UsageError(f"--{'assumed-ri' if assumed else given} needs --measure")
-        result = api.rma(
+        result = models.rma(
             data,
             options["yi"],
             options["vi"],
@@ -124,11 +125,11 @@ def analyze(input_path: Path, **options) -> None:
         )
         extras = {}
         if options["trimfill"]:
-            extras["trimfill"] = api.trimfill(result, options["trimfill_side"], options["trimfill_estimator"])
+            extras["trimfill"] = models.trimfill(result, options["trimfill_side"], options["trimfill_estimator"])
         if options["regtest"]:
-            extras["regtest"] = api.regtest(result, options["regtest_model"], options["regtest_predictor"])
+            extras["regtest"] = models.regtest(result, options["regtest_model"], options["regtest_predictor"])
         if options["ranktest"]:
-            extras["ranktest"] = api.ranktest(result)
+            extras["ranktest"] = models.ranktest(result)
         written = _draw_plots(result, extras.get("trimfill"), options)
     text = {"table": render.as_text, "json": render.as_json, "csv": render.as_csv}[options["output_format"]](
         result, extras
@@ -144,7 +145,7 @@ def analyze(input_path: Path, **options) -> None:
 
 def _draw_plots(result, filled, options) -> list[Path]:
     """The forest plot of the model; the funnel of its trim-and-fill version when there is one."""
-    from ketabridge import plots
+    from ketabridge.analyses import plots
 
     sizes = {name: options[f"plot_{name}"] for name in ("width", "height") if options[f"plot_{name}"] is not None}
     written = []

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ketabridge import api
+from ketabridge.analyses import models
 from ketabridge.analyses.results import PROVENANCE_ATTR, MetaResult
 from ketabridge.analyses.transforms import natural_transform
 from ketabridge.errors import KetabridgeError
@@ -183,7 +183,7 @@ def _one_effect(effect: Effect, rows: pd.DataFrame, ri: float | None) -> pd.Data
         vi = rows[effect.vi].astype(float) if effect.vi else rows[effect.sei].astype(float) ** 2
         return out.assign(vi=vi, ni=np.nan, measure="GEN")
     extra = {"ri": ri} if effect.measure in PREPOST_MEASURES and ri is not None else {}
-    computed = api.escalc(effect.measure, rows.reset_index(drop=True), **effect.columns, **extra)
+    computed = models.escalc(effect.measure, rows.reset_index(drop=True), **effect.columns, **extra)
     return computed.assign(measure=effect.measure)
 
 
@@ -192,7 +192,7 @@ def fit(analysis: Analysis, effects: pd.DataFrame) -> MetaResult:
     measure = measures[0] if len(measures) == 1 and measures[0] != "GEN" else None
     ni = "ni" if effects["ni"].notna().all() else None
     table = effects[["yi", "vi"] + (["ni"] if ni else []) + ([analysis.slab] if analysis.slab else [])]
-    return api.rma(
+    return models.rma(
         table,
         "yi",
         "vi",
@@ -206,7 +206,7 @@ def fit(analysis: Analysis, effects: pd.DataFrame) -> MetaResult:
 
 
 def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | None) -> None:
-    from ketabridge import sensitivity
+    from ketabridge.analyses import sensitivity
 
     analysis, result = run.analysis, run.result
     run.r_calls.append(result.provenance.r_call)
@@ -222,9 +222,9 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
             "funnel asymmetry from chance (Sterne et al. 2011, BMJ 343:d4002); shown for completeness only"
         )
     extras = {
-        "trimfill": lambda: api.trimfill(result),
-        "regtest": lambda: api.regtest(result),
-        "ranktest": lambda: api.ranktest(result),
+        "trimfill": lambda: models.trimfill(result),
+        "regtest": lambda: models.regtest(result),
+        "ranktest": lambda: models.ranktest(result),
         "leave1out": lambda: sensitivity.leave1out(result, transf="natural"),
         "influence": lambda: sensitivity.influence(result),
     }
