@@ -17,7 +17,7 @@ import pytest
 import ketabridge
 
 FUNCTIONS = [name for name in ketabridge.__all__ if inspect.isfunction(getattr(ketabridge, name))]
-# What issue 13 documented: a decorator or wrapper must not hide one of these from FUNCTIONS.
+# The public functions: a decorator or wrapper must not hide one of these from FUNCTIONS.
 DOCUMENTED = {
     "escalc",
     "rma",

@@ -106,7 +106,7 @@ def test_fast_equals_metafor_on_ragged_batches(data, method, test, trimfill, reg
     assert fast.provenance.details["verification"]["checked"] == (fast.status()["engine"] == "fast").sum()
 
 
-# Found by the property test (EE, vi ratio 1.1e8): Q = 73.24650230659044 fast, 73.24650230670568
+# EE with a vi ratio of 1.1e8: Q = 73.24650230659044 fast, 73.24650230670568
 # metafor (1.6e-12 relative); I^2 and DL's tau^2 inherit it (up to ~1e-9 relative in other draws).
 EXTREME = pd.DataFrame(
     {
@@ -161,7 +161,7 @@ def test_extreme_vi_ratio_goes_to_metafor(method):
 
 @pytest.mark.parametrize("method", ["EE", "DL"])
 def test_k2_tied_vi_trimfill(method):
-    """Found by the property test: the side fit's moderator sqrt(vi) is constant, metafor drops it
+    """The side fit's moderator sqrt(vi) is constant, metafor drops it
     and trimfill fails with R's `if (NA < 0)` message; the batch goes on."""
     data = pd.DataFrame(
         {
@@ -369,7 +369,7 @@ def test_no_runtime_warning_escapes_on_edge_suite():
 
 
 def test_knha_on_identical_effects_without_extras():
-    """Found in review: knha with all yi equal has vb = 0; metafor's chol(vb) fails and QM is NA."""
+    """knha with all yi equal has vb = 0; metafor's chol(vb) fails and QM is NA."""
     data = to_long([d for d in edge_suite() if d.name == "edge_identical_effects"])
     for method in ("EE", "REML"):
         fast = _fast_strict(data, by="dataset", method=method, test="knha", verify="all")
@@ -380,7 +380,7 @@ def test_knha_on_identical_effects_without_extras():
 
 
 def test_overflow_and_underflow_go_to_metafor():
-    """Found in review: sei**2 underflowing to 0, or yi near 1e160, are not replayed: metafor decides."""
+    """sei**2 underflowing to 0, or yi near 1e160, are not replayed: metafor decides."""
     data = pd.DataFrame(
         {
             "id": ["tiny"] * 3 + ["huge"] * 3,
@@ -396,7 +396,7 @@ def test_overflow_and_underflow_go_to_metafor():
 
 
 def test_huge_tau2_where_rounding_decides_convergence_goes_to_metafor():
-    """Found by an adversarial review run: yi ~ 1e6 gives REML tau^2 ~ 7e11, where metafor's absolute
+    """yi ~ 1e6 gives REML tau^2 ~ 7e11, where metafor's absolute
     threshold 1e-5 is below one ulp of tau^2. metafor's steps reach exactly 0 and it converges;
     numpy's alternate by an ulp and never stop. Neither is wrong, so metafor decides."""
     data = pd.DataFrame({"id": "big", "yi": [1e6, 2e6, 1.5e6, 3e6], "vi": [1.0, 2.0, 3.0, 4.0]})
@@ -408,7 +408,7 @@ def test_huge_tau2_where_rounding_decides_convergence_goes_to_metafor():
 
 
 def test_far_tail_p_value_is_held_to_its_statistics_tolerance():
-    """Found by an adversarial review run: SJ's Egger z = 32.48 agrees with metafor to 4e-13 relative,
+    """SJ's Egger z = 32.48 agrees with metafor to 4e-13 relative,
     yet its p-value (1.8e-231) differs by 4.3e-10 relative, as the tail's z^2 conditioning predicts
     (d log p / d log z ~ z^2). Verification allows that, and still catches a statistic that is off."""
     data = pd.DataFrame({"id": "outlier", "yi": [0.1, 0.12, 0.11, 0.09, 5.0], "vi": [0.01] * 4 + [0.02]})
@@ -427,7 +427,7 @@ def test_far_tail_p_value_is_held_to_its_statistics_tolerance():
 
 @pytest.mark.parametrize("estimator", ["L0", "R0"])
 def test_trimfill_tie_made_by_the_estimates_last_bits_goes_to_metafor(estimator):
-    """Found by an adversarial review run: rounded data (-84.25 ... -84.29, equal vi). numpy's mean
+    """Rounded data (-84.25 ... -84.29, equal vi). numpy's mean
     is exactly -84.265, so -84.26 and -84.27 lie at equal distances and tie; R's estimate is an ulp
     off, the tie breaks the other way and metafor fills no study where the tie would fill one."""
     data = pd.DataFrame(
@@ -451,7 +451,7 @@ def test_trimfill_equal_values_still_tie_on_the_fast_engine():
 
 
 def test_residual_based_statistic_is_held_to_a_tolerance_growing_with_t():
-    """Found by a review run on realistic scales: Egger's lm test at k = 3 with two equal yi fits
+    """Egger's lm test at k = 3 with two equal yi fits
     almost perfectly (t = -131); its SE comes from residuals ~1/|t| of the data's size, and the two
     engines' t differ by 1.1e-12 relative. Verification allows rtol * (1 + |t|) for such statistics."""
     data = pd.DataFrame(
@@ -473,7 +473,7 @@ def test_residual_based_statistic_is_held_to_a_tolerance_growing_with_t():
     assert found["verdict"] == "disagree" and found["disagreements"][0]["column"] == "regtest_statistic"
 
 
-# Found by a review run at moderate scales: effects near 325 with sei from 0.12 to 3.1 (|yi| / sei up
+# Effects near 325 with sei from 0.12 to 3.1 (|yi| / sei up
 # to 2,700). Egger's slope is near 0 (z = 0.30) and is formed from products of yi / sei, so the two
 # engines' z differ by 1.1e-11: 19 eps x 2,700, rounding of the data's size, not of the slope's.
 LARGE_EFFECTS = pd.DataFrame(
@@ -528,7 +528,7 @@ def test_egger_statistic_is_held_to_rounding_of_the_datas_size():
 
 
 def test_tau2_se_is_held_to_the_squared_weight_ratio():
-    """Found by a review run with sei input: k = 2, an outlier, vi ratio 481. DL's tau^2 SE differs
+    """sei input, k = 2, an outlier, vi ratio 481. DL's tau^2 SE differs
     by 3.4e-12 relative: metafor's trace of PP cancels as the squared weight ratio (eps x 481^2 =
     5e-11 bounds it), the closed form's 1e-12 does not."""
     data = pd.DataFrame(
@@ -547,7 +547,7 @@ def test_tau2_se_is_held_to_the_squared_weight_ratio():
     assert 1e-12 < relative < np.finfo(float).eps * ratio**2
 
 
-# Found by a review run at extreme scales: effects near 11,912 +- 2.5 with sei 0.2 to 5 (|yi| / sei up
+# Effects near 11,912 +- 2.5 with sei 0.2 to 5 (|yi| / sei up
 # to 61,000). Trim-and-fill mirrors the filled studies about an estimate that numpy and R round ~1e-12
 # apart, and the refit's Q and I^2 differ by up to 3.6e-11 relative.
 MIRRORED = pd.DataFrame(

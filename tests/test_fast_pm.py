@@ -26,7 +26,7 @@ from ketabridge.fast import paule_mandel as pm_module
 from ketabridge.fast.paule_mandel import paule_mandel
 from ketabridge.fast.zeroin import not_converged_warning, uniroot_error, zeroin
 
-# issue 7's bar for iterative estimators. metafor's uniroot stops at tol ~ 1.2e-4, so only the
+# The fast engine's bar for iterative estimators. metafor's uniroot stops at tol ~ 1.2e-4, so only the
 # same steps can meet it; what is left is Q's round-off (numpy's sums vs R's matrix products),
 # which moves the root by ~1e-15 relative, ~1e-12 where tau2 is as small as one tolerance step.
 RTOL = 1e-10

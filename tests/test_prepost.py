@@ -8,22 +8,15 @@ REML from metafor called directly in a separate Rscript process (nothing from ke
 
 from __future__ import annotations
 
-import json
 import subprocess
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from morris import GRID, MC_COLUMNS, TREATMENT
 from scipy import stats
 
 import ketabridge
 from ketabridge import schema
-
-MORRIS = json.loads((Path(__file__).parent / "reference" / "morris2008.json").read_text())
-TREATMENT = pd.DataFrame(MORRIS["data"]).iloc[:5].reset_index(drop=True)
-MC_COLUMNS = dict(m1i="m_post", m2i="m_pre", sd1i="sd_post", sd2i="sd_pre", ni="ni")
-GRID = (0.0, 0.3, 0.5, 0.7, 0.9)
 
 
 def dersimonian_laird(yi: np.ndarray, vi: np.ndarray) -> dict[str, float]:

@@ -17,16 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
-from test_property_rscript import (
+from property_direct import (
     HYPOTHESIS,
     RSCRIPT,
     Mismatches,
-    _hex,
-    _num,
-    _quiet,
-    _rscript,
     batches,
     guarded,
+    hex_float,
+    parse_number,
+    quietly,
+    run_rscript,
     same_failure,
 )
 
@@ -115,16 +115,18 @@ def run_direct(data) -> tuple[pd.DataFrame, dict]:
     with tempfile.TemporaryDirectory(prefix="kb-sensitivity-") as folder:
         folder = Path(folder)
         rows = [
-            {"id": f"d{i}", "yi": _hex(y), "vi": _hex(v), "year": _hex(year)}
+            {"id": f"d{i}", "yi": hex_float(y), "vi": hex_float(v), "year": hex_float(year)}
             for i, d in enumerate(data)
             for y, v, year in zip(d.yi, d.vi, _frame(d)["year"])
         ]
         pd.DataFrame(rows).to_csv(folder / "in.csv", index=False)
         pd.DataFrame(SETTINGS, columns=["method", "test", "level"]).to_csv(folder / "settings.csv", index=False)
-        _rscript(SENSITIVITY_DIRECT, *(folder / name for name in ("in.csv", "settings.csv", "status.csv", "long.csv")))
+        run_rscript(
+            SENSITIVITY_DIRECT, *(folder / name for name in ("in.csv", "settings.csv", "status.csv", "long.csv"))
+        )
         status = pd.read_csv(folder / "status.csv", dtype=str, keep_default_na=False)
         long = pd.read_csv(folder / "long.csv", dtype=str, keep_default_na=False)
-    long["value"] = long["value"].map(_num)
+    long["value"] = long["value"].map(parse_number)
     long["row"] = long["row"].astype(int)
     tables = {
         key: part.pivot(index="row", columns="name", values="value")
@@ -158,10 +160,10 @@ def test_sensitivity_matches_direct_metafor(data):
             where = f"d{i} {method}/{test}"
             if status.loc[(f"d{i}", str(number), "fit"), "ok"] != "TRUE":
                 continue  # fit failures are compared by test_property_rscript.py
-            result = _quiet(ketabridge.rma)(_frame(dataset), method=method, test=test, level=level, slab="label")
+            result = quietly(ketabridge.rma)(_frame(dataset), method=method, test=test, level=level, slab="label")
             for analysis, columns in COLUMNS.items():
                 direct = status.loc[(f"d{i}", str(number), analysis)]
-                mine, error = guarded(lambda: _quiet(_ketabridge)(analysis, result))
+                mine, error = guarded(lambda: quietly(_ketabridge)(analysis, result))
                 if direct["ok"] != "TRUE":
                     same_failure(bad, f"{where} {analysis}", direct["error"], error)
                     continue

@@ -1,4 +1,4 @@
-"""Every result is read the same way, stays frozen and survives pickling (issue 13, points 3 and 4).
+"""Every result is read the same way, stays frozen and survives pickling.
 
 The convention: tables are methods returning copies; ``.provenance`` is a ketabridge.Provenance
 (a run keeps its record in ``details``); assigning an attribute raises; ``pickle`` round-trips a
@@ -265,7 +265,7 @@ def test_provenance_of_every_frame_and_result(effects, results):
 
 
 def test_provenance_of_a_correlation_grid_lists_its_rows():
-    from test_prepost import GRID, MC_COLUMNS, TREATMENT
+    from morris import GRID, MC_COLUMNS, TREATMENT
 
     grid = ketabridge.correlation_grid(TREATMENT, "MC", GRID[:2], method="DL", **MC_COLUMNS)
     provenance = provenance_of(grid)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from lane import running_vocabulary
-from test_property_rscript import GRID, PROPERTY_GRID, TESTS_COMPARED
+from property_direct import GRID, PROPERTY_GRID, TESTS_COMPARED
 
 import ketabridge
 from ketabridge import schema

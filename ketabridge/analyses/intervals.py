@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from ketabridge import schema
-from ketabridge.analyses.results import tidy_frame
+from ketabridge.analyses.results import MetaResult, tidy_frame
 from ketabridge.analyses.spec import ModelSpec, percent_level
 from ketabridge.analyses.transforms import TRANSFORMS, TRANSFORMS_NEEDING_NI, natural_transform
 from ketabridge.bridge.call import call_entry
 from ketabridge.errors import InputError
 from ketabridge.options import EQUAL_EFFECTS_METHODS, check_choice
-
-if TYPE_CHECKING:
-    from ketabridge.analyses.results import MetaResult
 
 NATURAL = "natural"  # transf= value meaning "the measure's own back-transform"
 
@@ -237,7 +232,6 @@ def _level(result: MetaResult, level: float | None) -> float:
 
 def plain_model_result(result: object, what: str) -> MetaResult:
     """A plain rma() result; trim-and-fill and subgroup results refit differently, so refuse them."""
-    from ketabridge.analyses.results import MetaResult  # results imports this module lazily, so import here
 
     if not isinstance(result, MetaResult) or result.kind != "rma":
         raise InputError(f"{what} takes the result of ketabridge.rma(), not {type(result).__name__}")

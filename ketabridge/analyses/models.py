@@ -21,6 +21,7 @@ from ketabridge.analyses.results import (
     meta_result,
 )
 from ketabridge.analyses.spec import model_spec
+from ketabridge.analyses.subgroups import fit_subgroups
 from ketabridge.bridge.call import call_entry
 from ketabridge.errors import InputError
 from ketabridge.io import TableLike, to_arrow
@@ -276,7 +277,6 @@ def rma(
     RNotAvailableError
         R, metafor or rpy2 is missing or too old.
     """
-    from ketabridge.analyses.subgroups import fit_subgroups  # subgroups builds on results, as api does
 
     if subgroup is not None and mods:
         raise InputError(

@@ -23,6 +23,8 @@ import pyarrow as pa
 
 from ketabridge import schema
 from ketabridge.analyses.spec import ModelSpec
+from ketabridge.bridge.call import call_entry
+from ketabridge.bridge.session import r_session
 from ketabridge.errors import InputError
 
 PROVENANCE_ATTR = "ketabridge_provenance"
@@ -146,9 +148,6 @@ class Provenance:
     @classmethod
     def from_reply(cls, reply) -> Provenance:
         """Provenance of one R reply, with the versions of the running R session."""
-        # no rpy2 at import: session imports it when R starts
-        from ketabridge.bridge.session import r_session
-
         return cls(
             ketabridge_version=ketabridge_version(),
             **r_session().versions(),
@@ -299,9 +298,6 @@ class AugmentCall:
     estimator: str | None = None
 
     def values(self) -> dict:
-        # R starts on the first augment(), not at import
-        from ketabridge.bridge.call import call_entry
-
         return call_entry("kb_augment", self.spec.to_r(), self.side, self.estimator, self.transform, self.sizes).value
 
 
