@@ -152,47 +152,13 @@ METHODS_NEEDING_WEIGHTS = ("GENQ", "GENQM")
 
 # escalc's per-study inputs (column names in the data) and its scalar options.
 ESCALC_COLUMNS = (
-    "ai",
-    "bi",
-    "ci",
-    "di",
-    "n1i",
-    "n2i",
-    "x1i",
-    "x2i",
-    "t1i",
-    "t2i",
-    "m1i",
-    "m2i",
-    "sd1i",
-    "sd2i",
-    "xi",
-    "mi",
-    "ri",
-    "ti",
-    "sdi",
-    "r2i",
-    "ni",
-)
+    "ai", "bi", "ci", "di", "n1i", "n2i", "x1i", "x2i", "t1i", "t2i", "m1i", "m2i", "sd1i", "sd2i", "xi", "mi",
+    "ri", "ti", "sdi", "r2i", "ni",
+)  # fmt: skip
 # Inputs that are counts or sizes (must be >= 0) and correlations (must lie in [-1, 1]).
 ESCALC_NONNEGATIVE = (
-    "ai",
-    "bi",
-    "ci",
-    "di",
-    "n1i",
-    "n2i",
-    "x1i",
-    "x2i",
-    "t1i",
-    "t2i",
-    "sd1i",
-    "sd2i",
-    "xi",
-    "ti",
-    "sdi",
-    "ni",
-)
+    "ai", "bi", "ci", "di", "n1i", "n2i", "x1i", "x2i", "t1i", "t2i", "sd1i", "sd2i", "xi", "ti", "sdi", "ni",
+)  # fmt: skip
 # `mi` is a count of non-events for the proportion measures but a mean (any sign) for MN, MC...
 ESCALC_MI_IS_COUNT = ("PR", "PLN", "PLO", "PAS", "PFT")
 ESCALC_CORRELATIONS = ("ri",)
@@ -207,17 +173,7 @@ ESCALC_TO = ("all", "only0", "if0all", "none")
 ENGINES = ("metafor", "fast")
 
 # rma.uni control= settings that ketabridge passes on (names as in metafor).
-CONTROL_KEYS = (
-    "tau2.init",
-    "tau2.min",
-    "tau2.max",
-    "threshold",
-    "tol",
-    "maxiter",
-    "stepadj",
-    "REMLf",
-    "evtol",
-)
+CONTROL_KEYS = ("tau2.init", "tau2.min", "tau2.max", "threshold", "tol", "maxiter", "stepadj", "REMLf", "evtol")
 
 
 def _since(release: tuple[int, int], *names: str) -> dict[str, tuple[int, int]]:

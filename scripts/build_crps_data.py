@@ -110,9 +110,7 @@ def build(sources: pd.DataFrame) -> pd.DataFrame:
     table["first_in_window"] = False
     table.loc[order.index, "first_in_window"] = (order == 0).to_numpy()
     table["zhao_event_definition"] = np.where(
-        table["outcome_kind"] == "responders",
-        table["event_definition"].fillna("").map(zhao_definition),
-        "",
+        table["outcome_kind"] == "responders", table["event_definition"].fillna("").map(zhao_definition), ""
     )
     for name in ("events", "total", "n"):
         table[name] = table[name].astype("Int64")

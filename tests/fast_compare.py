@@ -33,16 +33,9 @@ I2_ATOL = EXACT_FLOORS["i2"][0]  # I^2 in percent near tau^2 = 0: tau^2's absolu
 
 PREFIXES = ("trimfill_", "regtest_", "ranktest_")
 LOCATION = (
-    "estimate",
-    "std_error",
-    "conf_low",
-    "conf_high",
-    "pi_low",
-    "pi_high",
-    "limit_estimate",
-    "limit_conf_low",
+    "estimate", "std_error", "conf_low", "conf_high", "pi_low", "pi_high", "limit_estimate", "limit_conf_low",
     "limit_conf_high",
-)
+)  # fmt: skip
 SCALE_OF_VI = ("tau2", "tau2_se")
 SQUARED = ("tau",)  # sqrt() magnifies tau^2's relative error near 0: compared as tau^2
 P_VALUES = {"p_value": "statistic", "q_pvalue": "q", "qm_pvalue": "qm"}  # p-value -> its statistic

@@ -297,25 +297,9 @@ def same_failure(bad: Mismatches, where: str, direct_error: str, error: Exceptio
 
 
 GLANCE_COMPARED = (
-    "k",
-    "estimate",
-    "std_error",
-    "statistic",
-    "df",
-    "p_value",
-    "conf_low",
-    "conf_high",
-    "pi_low",
-    "pi_high",
-    "tau2",
-    "tau2_se",
-    "i2",
-    "h2",
-    "q",
-    "q_pvalue",
-    "qm",
-    "qm_pvalue",
-)
+    "k", "estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high", "pi_low", "pi_high",
+    "tau2", "tau2_se", "i2", "h2", "q", "q_pvalue", "qm", "qm_pvalue",
+)  # fmt: skip
 TIDY_COMPARED = ("estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high")
 AUGMENT_COMPARED = ("weight", "hat", "std_residual", "cooks_distance", "fitted", "residual")
 

@@ -15,14 +15,7 @@ import pandas as pd
 import pytest
 
 import ketabridge as kb
-from ketabridge import (
-    ConvergenceError,
-    InputError,
-    KetabridgeError,
-    MetaforError,
-    MetaforWarning,
-    MissingValuesWarning,
-)
+from ketabridge import ConvergenceError, InputError, KetabridgeError, MetaforError, MetaforWarning, MissingValuesWarning
 
 BCG_CSV = Path(__file__).resolve().parent.parent / "data" / "bcg" / "bcg.csv"
 RR_COLUMNS = dict(ai="tpos", bi="tneg", ci="cpos", di="cneg")

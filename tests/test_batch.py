@@ -54,28 +54,10 @@ write.csv(out, args[2], row.names = FALSE)
 """
 
 COMPARED = [
-    "k",
-    "estimate",
-    "std_error",
-    "p_value",
-    "conf_low",
-    "conf_high",
-    "pi_low",
-    "pi_high",
-    "tau2",
-    "tau2_se",
-    "i2",
-    "h2",
-    "q",
-    "q_pvalue",
-    "trimfill_k0",
-    "trimfill_estimate",
-    "regtest_statistic",
-    "regtest_p_value",
-    "regtest_limit_estimate",
-    "ranktest_kendall_tau",
-    "ranktest_p_value",
-]
+    "k", "estimate", "std_error", "p_value", "conf_low", "conf_high", "pi_low", "pi_high", "tau2", "tau2_se",
+    "i2", "h2", "q", "q_pvalue", "trimfill_k0", "trimfill_estimate", "regtest_statistic", "regtest_p_value",
+    "regtest_limit_estimate", "ranktest_kendall_tau", "ranktest_p_value",
+]  # fmt: skip
 
 
 def plain_r(data: pd.DataFrame, tmp_path) -> pd.DataFrame:

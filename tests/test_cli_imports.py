@@ -15,15 +15,9 @@ import sys
 import pytest
 
 HEAVY = (
-    "pandas",
-    "numpy",
-    "pyarrow",
-    "scipy",
-    "rpy2",
-    "ketabridge.analyses.models",
-    "ketabridge.batches",
+    "pandas", "numpy", "pyarrow", "scipy", "rpy2", "ketabridge.analyses.models", "ketabridge.batches",
     "ketabridge.analyses.plots",
-)
+)  # fmt: skip
 
 # Runs the group as the console script does, then prints the modules loaded as the last stderr line.
 RUN_GROUP = """

@@ -19,19 +19,9 @@ from ketabridge.crosschecks.engines import load_engine
 from ketabridge.crosschecks.protocol import QUANTITIES
 
 FIRST_PRINCIPLES = (
-    "estimate",
-    "std_error",
-    "statistic",
-    "p_value",
-    "conf_low",
-    "conf_high",
-    "pi_low",
-    "pi_high",
-    "tau2",
-    "i2",
-    "h2",
-    "q",
-)
+    "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high", "pi_low", "pi_high", "tau2", "i2",
+    "h2", "q",
+)  # fmt: skip
 
 
 def pooled(yi, vi, tau2, test, level):

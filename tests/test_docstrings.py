@@ -19,25 +19,9 @@ import ketabridge
 FUNCTIONS = [name for name in ketabridge.__all__ if inspect.isfunction(getattr(ketabridge, name))]
 # The public functions: a decorator or wrapper must not hide one of these from FUNCTIONS.
 DOCUMENTED = {
-    "escalc",
-    "rma",
-    "trimfill",
-    "regtest",
-    "ranktest",
-    "predict",
-    "confint",
-    "leave1out",
-    "influence",
-    "cumul",
-    "fsn",
-    "forest",
-    "funnel",
-    "correlation_grid",
-    "pool_proportions",
-    "batch",
-    "crosscheck",
-    "declare_engine",
-}
+    "escalc", "rma", "trimfill", "regtest", "ranktest", "predict", "confint", "leave1out", "influence", "cumul",
+    "fsn", "forest", "funnel", "correlation_grid", "pool_proportions", "batch", "crosscheck", "declare_engine",
+}  # fmt: skip
 ORDER = ("Parameters", "Returns", "Raises")  # numpydoc's order of the sections used here
 ENTRY = re.compile(r"^(?P<name>\*{0,2}[A-Za-z_]\w*) : (?P<type>\S.*)$")
 STARRED = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)

@@ -605,3 +605,18 @@ def test_trimfill_refit_is_held_to_rounding_of_the_datas_size():
     largest_z = (MIRRORED["yi"].abs() / np.sqrt(MIRRORED["vi"])).max()
     relative = abs(fast.glance()["trimfill_i2"][0] / metafor.glance()["trimfill_i2"][0] - 1)
     assert 1e-12 < relative < 1e-12 + 64 * np.finfo(float).eps * largest_z
+
+
+def test_effects_far_from_their_spread_go_to_metafor():
+    """An effect of 1155 (vi 5e5) beside two near 2 (vi 0.47 and 2.1): every Fisher-scoring
+    iterate, numpy's and R's, carries the effects' rounding, and ML's tau^2 = 8.2e-6 ends 1.25e-12
+    from metafor's, past the iterative class's absolute tolerance (1e-13). The fast engine must
+    hand it to metafor, so there is nothing of the fast path left to verify."""
+    data = pd.DataFrame({
+        "id": ["far"] * 3,
+        "yi": [1154.9089034162837, 1.8719288917184671, 2.1536012421439894],
+        "vi": [499880.17947468488, 2.1192166314920793, 0.46668428371423293],
+    })  # fmt: skip
+    result = _fast_strict(data, method="ML", trimfill=True, regtest=True, verify="all")
+    assert result.status()["engine"].tolist() == ["metafor"]
+    assert result.provenance.details["verification"]["verdict"] == "nothing to verify"  # all on metafor

@@ -39,9 +39,7 @@ HYPOTHESIS = dict(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
-]
+pytestmark = [pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning")]
 
 
 def worst_relative(fast: np.ndarray, metafor: np.ndarray) -> float:

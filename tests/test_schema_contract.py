@@ -27,9 +27,7 @@ from ketabridge import schema
 from ketabridge.bridge.compat import version_tuple
 from ketabridge.options import METHODS_NEEDING_WEIGHTS
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
-]
+pytestmark = [pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning")]
 
 BCG_CSV = Path(__file__).resolve().parent.parent / "data" / "bcg" / "bcg.csv"
 # what this lane's metafor accepts (tests/test_vocabulary.py checks that against metafor itself)
@@ -151,11 +149,7 @@ def test_column_names_never_change_with_method_test_or_mods(bcg_model_data):
         seen["glance"].add(tuple(result.glance().columns))
         seen["tidy"].add(tuple(result.tidy().columns))
         seen["augment"].add(tuple(result.augment().columns))
-    assert seen == {
-        "glance": {tuple(schema.GLANCE)},
-        "tidy": {tuple(schema.TIDY)},
-        "augment": {tuple(schema.AUGMENT)},
-    }
+    assert seen == {"glance": {tuple(schema.GLANCE)}, "tidy": {tuple(schema.TIDY)}, "augment": {tuple(schema.AUGMENT)}}
 
 
 def test_grid_guard_property_tests_cover_every_method_and_test():

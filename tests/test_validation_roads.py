@@ -302,8 +302,7 @@ def test_checks_are_vectorised_over_thousands_of_analyses():
     vi[[7, 50_001, 99_999]] = [-1.0, 0.0, -2.0]
     groups = validate.Groups(np.full(n, size), rows)
     values, problems = validate.check_columns(
-        groups,
-        [("yi", pa.array(yi), validate.FINITE), ("vi", pa.array(vi), validate.VARIANCES)],
+        groups, [("yi", pa.array(yi), validate.FINITE), ("vi", pa.array(vi), validate.VARIANCES)]
     )
     assert sorted(problems.found) == [1, 10_000, 19_999]
     assert problems.message(10_000) == "column 'vi' holds variances, which must be > 0, but row 50001 is not (0)"

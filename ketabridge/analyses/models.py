@@ -127,8 +127,7 @@ def escalc(
 
     table = to_arrow(data)
     checked = validate.checked_columns(  # the rules batch(measure=) applies too
-        table,
-        [(column, validate.value_rule(argument, measure)) for argument, column in columns.items()],
+        table, [(column, validate.value_rule(argument, measure)) for argument, column in columns.items()]
     )
     values = {argument: checked[column] for argument, column in columns.items()}
     keep = validate.complete_rows({columns[arg]: array for arg, array in values.items()}, na_action)
@@ -307,12 +306,7 @@ def rma(
         return fit_subgroups(table, spec, subgroup)
     reply = call_entry("kb_rma", spec.to_r())
     return meta_result(
-        "rma",
-        spec,
-        reply,
-        Provenance.from_reply(reply),
-        AugmentCall(spec, *natural_scale(spec)),
-        source=table,
+        "rma", spec, reply, Provenance.from_reply(reply), AugmentCall(spec, *natural_scale(spec)), source=table
     )
 
 

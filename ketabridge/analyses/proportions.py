@@ -50,13 +50,7 @@ class ProportionsResult:
 
 
 def pool_proportions(
-    data: TableLike,
-    events: str,
-    totals: str,
-    *,
-    slab: str | None = None,
-    level: float = 95,
-    na_action: str = "omit",
+    data: TableLike, events: str, totals: str, *, slab: str | None = None, level: float = 95, na_action: str = "omit"
 ) -> ProportionsResult:
     """Pool the same events/totals as PR (DL), PLO, PFT and PAS (REML), side by side.
 

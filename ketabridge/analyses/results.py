@@ -30,25 +30,14 @@ from ketabridge.errors import InputError
 PROVENANCE_ATTR = "ketabridge_provenance"
 # The versions a provenance names, as fields and as keys of a run's record.
 VERSION_FIELDS = (
-    "ketabridge_version",
-    "r_version",
-    "metafor_version",
-    "rpy2_version",
-    "rpy2_rinterface_version",
+    "ketabridge_version", "r_version", "metafor_version", "rpy2_version", "rpy2_rinterface_version",
     "rpy2_robjects_version",
-)
+)  # fmt: skip
 # Provenance.to_dict() of one R call: these keys, in this order (as provenance.json has always had them).
 CALL_FIELDS = (
-    "ketabridge_version",
-    "r_version",
-    "metafor_version",
-    "rpy2_version",
-    "r_call",
-    "r_warnings",
-    "rpy2_rinterface_version",
-    "rpy2_robjects_version",
-    "created",
-)
+    "ketabridge_version", "r_version", "metafor_version", "rpy2_version", "r_call", "r_warnings",
+    "rpy2_rinterface_version", "rpy2_robjects_version", "created",
+)  # fmt: skip
 
 
 @cache
@@ -329,8 +318,7 @@ class MetaResult:
     @cached_property
     def _augment(self) -> pd.DataFrame:
         return schema.frame(
-            self._augment_call.values(),
-            schema.TRIMFILL_AUGMENT if self.kind == "trimfill" else schema.AUGMENT,
+            self._augment_call.values(), schema.TRIMFILL_AUGMENT if self.kind == "trimfill" else schema.AUGMENT
         )
 
     def glance(self) -> pd.DataFrame:
@@ -465,12 +453,7 @@ def records(table: pd.DataFrame) -> list[dict]:
 
 
 def meta_result(
-    kind: str,
-    spec: ModelSpec,
-    reply,
-    provenance: Provenance,
-    augment: AugmentCall,
-    source: pa.Table | None = None,
+    kind: str, spec: ModelSpec, reply, provenance: Provenance, augment: AugmentCall, source: pa.Table | None = None
 ) -> MetaResult:
     if not isinstance(augment, AugmentCall):  # a closure would make the result unpicklable
         raise TypeError(f"meta_result takes the augment call as an AugmentCall, not {type(augment).__name__}")

@@ -332,9 +332,7 @@ def checked_columns(table: pa.Table, columns: Sequence[tuple[str, str]]) -> dict
     require_columns(table, [name for name, _ in columns])
     groups = Groups.single(table.num_rows)
     values, problems = check_columns(
-        groups,
-        [(name, table.column(name), rule) for name, rule in columns],
-        text_cells=text_cell_columns(table.schema),
+        groups, [(name, table.column(name), rule) for name, rule in columns], text_cells=text_cell_columns(table.schema)
     )
     problems.raise_first()
     return values

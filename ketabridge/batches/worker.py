@@ -35,11 +35,7 @@ def run_chunk(payload: dict) -> dict:
         notes = [f"{note}; {message}" if note else message for note in payload["notes"]]
         tables = failed_tables(payload["ids"], notes, payload["settings"], payload["by"])
         fit_seconds = 0.0
-    return {
-        "tables": tables,
-        "versions": session.versions(),
-        "fit_seconds": fit_seconds,
-    }
+    return {"tables": tables, "versions": session.versions(), "fit_seconds": fit_seconds}
 
 
 def _test_kill_hook(index: int) -> None:

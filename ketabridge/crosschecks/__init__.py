@@ -8,13 +8,6 @@ from ketabridge.crosschecks.protocol import DEFINITIONS, QUANTITIES, Engine, dec
 from ketabridge.crosschecks.suites import Dataset
 
 __all__ = [
-    "crosscheck",
-    "CrosscheckResult",
-    "Engine",
-    "declare_engine",
-    "Dataset",
-    "Tolerance",
-    "QUANTITIES",
-    "DEFINITIONS",
-    "DEFAULT_TOLERANCES",
-]
+    "crosscheck", "CrosscheckResult", "Engine", "declare_engine", "Dataset", "Tolerance", "QUANTITIES",
+    "DEFINITIONS", "DEFAULT_TOLERANCES",
+]  # fmt: skip

@@ -17,24 +17,10 @@ from typing import Protocol, runtime_checkable
 # What an engine may return, named as the batch's glance columns: regtest_* is metafor's regtest
 # (Egger's test; model "rma", predictor "sei") and trimfill_* its trim-and-fill (estimator L0).
 QUANTITIES = (
-    "estimate",
-    "std_error",
-    "statistic",
-    "p_value",
-    "conf_low",
-    "conf_high",
-    "pi_low",
-    "pi_high",
-    "tau2",
-    "i2",
-    "h2",
-    "q",
-    "trimfill_k0",
-    "trimfill_estimate",
-    "regtest_statistic",
-    "regtest_p_value",
+    "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high", "pi_low", "pi_high", "tau2", "i2",
+    "h2", "q", "trimfill_k0", "trimfill_estimate", "regtest_statistic", "regtest_p_value",
     "regtest_limit_estimate",
-)
+)  # fmt: skip
 
 # Quantities with more than one definition in use. The first of each is metafor's.
 DEFINITIONS: dict[str, tuple[str, ...]] = {

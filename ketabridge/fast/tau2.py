@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ketabridge.agreement.tolerances import EXACT
 from ketabridge.fast import messages
 from ketabridge.fast.steps import Outcome
 from ketabridge.fast.weighted import design, leverage, trace_p, trace_pp, wls
@@ -138,12 +139,36 @@ def _fisher_scoring(ymc, vi, X, k, p, method, start, outcome) -> Tau2:
         tau2 = np.where(stuck, 0.0, tau2)
     tau2 = np.where(converged, np.maximum(0.0, tau2), np.nan)
     w = 1.0 / (vi + tau2[:, None])
+    outcome.needs_metafor |= _rounding_of_the_effects_matters(ymc, w, X, tau2)
     if method == "ML":
         se = np.sqrt(2.0 / np.sum(w * w, axis=1))
     else:
         fit = wls(ymc, w, X)
         se = np.sqrt(2.0 / trace_pp(w, leverage(X, fit.inverse), X, fit.inverse))
     return Tau2(tau2, se, outcome)
+
+
+def _rounding_of_the_effects_matters(ymc, w, X, tau2) -> np.ndarray:
+    """Whether the effects' own rounding can move tau^2 by more than the fast engine's tolerance.
+
+    Each Fisher step is formed from weighted residuals, which carry the rounding of the effects'
+    size (eps x max |yi|); numpy and R form them in another order, so every step may differ by
+    about eps x max|yi| x max(w |res|) x max(w) / sum(w^2), and the iterations carry that absolute
+    difference down to the estimate (seen: effects up to 1155 with vi from 0.47 to 5e5 leave ML's
+    tau^2 = 8.2e-6 at 1.25e-12 from metafor's, every iterate off by the same). Where twice that,
+    with 64 ulps to spare, could pass the iterative class's absolute tolerance, metafor decides.
+    """
+    fit = wls(ymc, w, X)
+    eps = np.finfo(float).eps
+    per_step = (
+        eps
+        * np.max(np.abs(ymc), axis=1)
+        * np.max(np.abs(w * fit.residual), axis=1)
+        * np.max(w, axis=1)
+        / np.sum(w * w, axis=1)
+    )
+    allowed = EXACT["iterative"].atol + EXACT["iterative"].rtol * np.abs(np.nan_to_num(tau2))
+    return 2 * 64 * per_step > allowed
 
 
 def _halve_below_zero(tau2: np.ndarray, adj: np.ndarray) -> np.ndarray:

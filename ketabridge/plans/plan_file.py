@@ -27,22 +27,9 @@ DISPERSION_TYPES = ("SD", "SE")
 PLAN_KEYS = ("title", "description", "data", "published", "dispersion", "analysis")
 DISPERSION_KEYS = ("columns", "type_column", "n_column", "unknown_as")
 ANALYSIS_KEYS = (
-    "name",
-    "title",
-    "note",
-    "where",
-    "slab",
-    "effect",
-    "method",
-    "test",
-    "level",
-    "ri",
-    "ri_grid",
-    "proportions",
-    "extras",
-    "plots",
-    "compare",
-)
+    "name", "title", "note", "where", "slab", "effect", "method", "test", "level", "ri", "ri_grid",
+    "proportions", "extras", "plots", "compare",
+)  # fmt: skip
 EFFECT_KEYS = ("where", "measure", "yi", "vi", "sei", *ESCALC_COLUMNS)
 PROPORTION_KEYS = ("events", "totals")
 COMPARE_KEYS = ("quantity", "timepoint")
