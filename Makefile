@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup r browser venv test test-lanes demo bench clean
+.PHONY: setup r browser venv lint test test-fast test-lanes demo bench clean
 
 setup: r browser venv
 
@@ -22,8 +22,17 @@ $(STAMP): pyproject.toml scripts/setup-venv.sh
 	@PYTHON=$(PYTHON) bash scripts/setup-venv.sh $(VENV)
 	@touch $(STAMP)
 
-test: setup
+# ruff's linter and formatter, as configured in pyproject.toml.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup lint
 	$(BIN)/python -m pytest -q
+
+# The tests that need no R, run with R hidden (a test that needs R and is not marked requires_r fails).
+test-fast: venv lint
+	bash scripts/without-r.sh $(BIN)/python -m pytest -q -m "not requires_r"
 
 # The whole suite in each lane (scripts/lanes/lanes.txt): Debian bookworm, trixie and sid roots with
 # their own R, metafor, rpy2, Python and pandas, built once under ~/.cache/ketabridge-lanes.

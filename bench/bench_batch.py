@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_bridge import data_sets  # the same seeded generator as the bridge benchmark
 
 import ketabridge
-from bench_bridge import data_sets  # the same seeded generator as the bridge benchmark
 
 COMPARED = ["estimate", "std_error", "tau2", "q", "pi_low", "pi_high"]
 
@@ -63,8 +63,14 @@ def plain_r_loop(data: pd.DataFrame, folder: Path, repeats: int) -> tuple[float,
     data_path, out_path, script = folder / "loop.csv", folder / "loop_out.csv", folder / "loop.R"
     data.to_csv(data_path, index=False, float_format="%.17g")
     script.write_text(R_LOOP)
-    seconds = float(subprocess.run(["Rscript", str(script), str(data_path), str(out_path), str(repeats)],
-                                   capture_output=True, text=True, check=True).stdout)
+    seconds = float(
+        subprocess.run(
+            ["Rscript", str(script), str(data_path), str(out_path), str(repeats)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     return seconds, pd.read_csv(out_path)
 
 
@@ -131,24 +137,30 @@ def main() -> None:
         r_seconds, r_values = plain_r_loop(data, folder, options.repeats)
         runs = [timed_batch(data, workers=1)[1] for _ in range(options.repeats)]
         one = runs[0]
-        fit_seconds = min(run.provenance["r_fit_seconds"] for run in runs)
+        fit_seconds = min(run.provenance.details["r_fit_seconds"] for run in runs)
         print(f"{options.analyses} analyses, k = {options.k}, REML; fit phases are the best of {options.repeats} runs")
         print(f"plain R loop (Rscript, rma.uni + predict): {1000 * r_seconds / options.analyses:7.2f} ms per analysis")
-        print(f"batch, 1 worker, fit phase (R loop):       {1000 * fit_seconds / options.analyses:7.2f} ms per analysis")
+        print(
+            f"batch, 1 worker, fit phase (R loop):       {1000 * fit_seconds / options.analyses:7.2f} ms per analysis"
+        )
         print(f"ratio batch fit phase / plain R loop:      {fit_seconds / r_seconds:7.3f}x  (target <= 1.05)")
-        got = one.glance.set_index("analysis_id")[COMPARED].astype(float)
+        got = one.glance().set_index("analysis_id")[COMPARED].astype(float)
         expected = r_values.set_index("id")[COMPARED]
         same_failures = np.array_equal(got.isna().to_numpy(), expected.isna().to_numpy())
         with np.errstate(invalid="ignore"):  # the failed analyses are NaN on both sides
             difference = np.nanmax(np.abs(got.to_numpy() - expected.to_numpy()), axis=0)
-        print(f"largest |difference| vs plain R loop ({', '.join(COMPARED)}): {' '.join(f'{d:.2g}' for d in difference)}; "
-              f"failed analyses {'the same' if same_failures else 'DIFFERENT'} ({int(got['estimate'].isna().sum())})")
+        print(
+            f"largest |difference| vs plain R loop ({', '.join(COMPARED)}): {' '.join(f'{d:.2g}' for d in difference)}; "
+            f"failed analyses {'the same' if same_failures else 'DIFFERENT'} ({int(got['estimate'].isna().sum())})"
+        )
 
         scaling = data_sets(options.scaling, options.k, seed=1)
         one_seconds, _ = timed_batch(scaling, workers=1)
         two_seconds, _ = timed_batch(scaling, workers=2)
-        print(f"{options.scaling} analyses: 1 worker {one_seconds:.2f} s, 2 workers {two_seconds:.2f} s, "
-              f"speed-up {one_seconds / two_seconds:.2f}x  (target >= 1.8)")
+        print(
+            f"{options.scaling} analyses: 1 worker {one_seconds:.2f} s, 2 workers {two_seconds:.2f} s, "
+            f"speed-up {one_seconds / two_seconds:.2f}x  (target >= 1.8)"
+        )
 
         big = folder / "big.parquet"
         data_sets(options.memory, options.k, seed=2).to_parquet(big, row_group_size=65_536)
@@ -156,8 +168,10 @@ def main() -> None:
         script.write_text(MEMORY_RUN)
         start = time.perf_counter()
         peak = peak_rss([sys.executable, str(script), str(big), str(folder / "big_out"), "2"])
-        print(f"{options.memory} analyses from Parquet to an output directory, 2 workers: "
-              f"{time.perf_counter() - start:.1f} s, peak RSS (parent + workers) {peak / 2**20:.0f} MiB  (target < 1024)")
+        print(
+            f"{options.memory} analyses from Parquet to an output directory, 2 workers: "
+            f"{time.perf_counter() - start:.1f} s, peak RSS (parent + workers) {peak / 2**20:.0f} MiB  (target < 1024)"
+        )
 
 
 if __name__ == "__main__":

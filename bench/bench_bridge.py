@@ -55,8 +55,11 @@ def main(n: int = 500, k: int = 15) -> None:
         data_path, out_path, script = (Path(folder, name) for name in ("in.csv", "out.csv", "loop.R"))
         long.to_csv(data_path, index=False, float_format="%.17g")
         script.write_text(R_LOOP)
-        r_seconds = float(subprocess.run(["Rscript", str(script), str(data_path), str(out_path)],
-                                         capture_output=True, text=True, check=True).stdout)
+        r_seconds = float(
+            subprocess.run(
+                ["Rscript", str(script), str(data_path), str(out_path)], capture_output=True, text=True, check=True
+            ).stdout
+        )
         r_estimates = pd.read_csv(out_path)["estimate"].to_numpy()
 
     groups = [group for _, group in long.groupby("id")]
@@ -67,12 +70,16 @@ def main(n: int = 500, k: int = 15) -> None:
 
     print(f"{n} analyses, k = {k}, REML")
     print(f"plain R loop (Rscript):   {1000 * r_seconds / n:7.2f} ms per analysis")
-    print(f"ketabridge.rma, one call: {1000 * bridge_seconds / n:7.2f} ms per analysis "
-          "(validation, R call, tidy frames; augment() is computed on first use)")
+    print(
+        f"ketabridge.rma, one call: {1000 * bridge_seconds / n:7.2f} ms per analysis "
+        "(validation, R call, tidy frames; augment() is computed on first use)"
+    )
     print(f"ratio bridge / R loop:    {bridge_seconds / r_seconds:7.2f}x")
     same_failures = np.array_equal(np.isnan(bridge_estimates), np.isnan(r_estimates))
-    print(f"non-converged: {int(np.isnan(r_estimates).sum())} in R, {int(np.isnan(bridge_estimates).sum())} "
-          f"in ketabridge ({'the same data sets' if same_failures else 'DIFFERENT data sets'})")
+    print(
+        f"non-converged: {int(np.isnan(r_estimates).sum())} in R, {int(np.isnan(bridge_estimates).sum())} "
+        f"in ketabridge ({'the same data sets' if same_failures else 'DIFFERENT data sets'})"
+    )
     print(f"largest |difference| in estimates: {np.nanmax(np.abs(bridge_estimates - r_estimates)):.3g}")
 
 

@@ -1,31 +1,73 @@
 """ketabridge: metafor-validated meta-analysis for Python.
 
-Nothing here starts R: R starts on the first analysis.
+Nothing here starts R: R starts on the first analysis. The API's names are imported on first
+use (PEP 562), so ``import ketabridge``, and with it ``ketabridge --help``, loads no pandas,
+numpy or pyarrow.
 """
 
-from .api import escalc, ranktest, regtest, rma, trimfill
-from ._batch import BatchResult, batch
-from ._crosscheck import CrosscheckResult, Dataset, Engine, Tolerance, crosscheck, declare_engine
-from .errors import (
-    ConvergenceError, InputError, KetabridgeError, MetaforError, MetaforWarning, MissingValuesWarning,
-    RNotAvailableError, VerificationError,
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from ketabridge.errors import (
+    ConvergenceError,
+    InputError,
+    KetabridgeError,
+    MetaforError,
+    MetaforWarning,
+    MissingValuesWarning,
+    RNotAvailableError,
+    VerificationError,
 )
-from .results import BiasTestResult, MetaResult, Provenance
-from .intervals import confint, predict
-from .sensitivity import cumul, fsn, influence, leave1out
-from .results import SubgroupResult
-from .plots import forest, funnel
-from .prepost import correlation_grid
-from .proportions import ProportionsResult, ProportionWarning, pool_proportions
 
 __all__ = [
-    "escalc", "rma", "trimfill", "regtest", "ranktest",
-    "batch", "BatchResult",
-    "crosscheck", "CrosscheckResult", "Engine", "declare_engine", "Dataset", "Tolerance",
-    "forest", "funnel",
-    "correlation_grid", "pool_proportions", "ProportionsResult", "ProportionWarning",
-    "predict", "confint", "leave1out", "influence", "cumul", "fsn", "SubgroupResult",
-    "MetaResult", "BiasTestResult", "Provenance",
-    "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError", "VerificationError",
-    "MetaforWarning", "MissingValuesWarning",
-]
+    "escalc", "rma", "trimfill", "regtest", "ranktest", "batch", "BatchResult", "crosscheck",
+    "CrosscheckResult", "Engine", "declare_engine", "Dataset", "Tolerance", "forest", "funnel",
+    "correlation_grid", "pool_proportions", "ProportionsResult", "ProportionWarning", "predict", "confint",
+    "leave1out", "influence", "cumul", "fsn", "SubgroupResult", "MetaResult", "BiasTestResult", "Provenance",
+    "provenance_of", "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError",
+    "VerificationError", "MetaforWarning", "MissingValuesWarning",
+]  # fmt: skip
+
+# Each lazy public name -> the module that defines it (the imports under TYPE_CHECKING below).
+_HOMES = {
+    **dict.fromkeys(("escalc", "ranktest", "regtest", "rma", "trimfill"), "analyses.models"),
+    **dict.fromkeys(("BatchResult", "batch"), "batches"),
+    **dict.fromkeys(
+        ("CrosscheckResult", "Dataset", "Engine", "Tolerance", "crosscheck", "declare_engine"), "crosschecks"
+    ),
+    **dict.fromkeys(
+        ("BiasTestResult", "MetaResult", "Provenance", "SubgroupResult", "provenance_of"), "analyses.results"
+    ),
+    **dict.fromkeys(("confint", "predict"), "analyses.intervals"),
+    **dict.fromkeys(("cumul", "fsn", "influence", "leave1out"), "analyses.sensitivity"),
+    **dict.fromkeys(("forest", "funnel"), "analyses.plots"),
+    "correlation_grid": "analyses.prepost",
+    **dict.fromkeys(("ProportionsResult", "ProportionWarning", "pool_proportions"), "analyses.proportions"),
+}
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
+    from ketabridge.analyses.intervals import confint, predict
+    from ketabridge.analyses.models import escalc, ranktest, regtest, rma, trimfill
+    from ketabridge.analyses.plots import forest, funnel
+    from ketabridge.analyses.prepost import correlation_grid
+    from ketabridge.analyses.proportions import ProportionsResult, ProportionWarning, pool_proportions
+    from ketabridge.analyses.results import BiasTestResult, MetaResult, Provenance, SubgroupResult, provenance_of
+    from ketabridge.analyses.sensitivity import cumul, fsn, influence, leave1out
+    from ketabridge.batches import BatchResult, batch
+    from ketabridge.crosschecks import CrosscheckResult, Dataset, Engine, Tolerance, crosscheck, declare_engine

@@ -13,21 +13,119 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 Method = Literal[
-    "EE", "FE", "CE", "DL", "DLIT", "HE", "HS", "HSk", "SJ", "SJIT",
-    "ML", "REML", "EB", "PM", "MP", "PMM", "GENQ", "GENQM", "CO", "VC",
+    "EE",
+    "FE",
+    "CE",
+    "DL",
+    "DLIT",
+    "HE",
+    "HS",
+    "HSk",
+    "SJ",
+    "SJIT",
+    "ML",
+    "REML",
+    "EB",
+    "PM",
+    "MP",
+    "PMM",
+    "GENQ",
+    "GENQM",
+    "CO",
+    "VC",
 ]
 Test = Literal["z", "t", "knha", "hksj", "adhoc"]
 Measure = Literal[
-    "RR", "OR", "PETO", "RD", "AS", "PHI", "YUQ", "YUY", "RTET", "PBIT", "OR2D", "OR2DN",
-    "OR2DL", "MPRD", "MPRR", "MPOR", "MPORC", "MPPETO", "MPORM", "IRR", "IRD", "IRSD", "MD",
-    "SMD", "SMDH", "SMD1", "SMD1H", "ROM", "CVR", "VR", "RPB", "RBIS", "D2OR", "D2ORN",
-    "D2ORL", "COR", "UCOR", "ZCOR", "PCOR", "ZPCOR", "SPCOR", "PR", "PLN", "PLO", "PAS",
-    "PFT", "IR", "IRLN", "IRS", "IRFT", "MN", "MNLN", "CVLN", "SDLN", "SMN", "MC", "SMCC",
-    "SMCR", "SMCRH", "ROMC", "CVRC", "VRC", "ARAW", "AHW", "ABT", "REH",
+    "RR",
+    "OR",
+    "PETO",
+    "RD",
+    "AS",
+    "PHI",
+    "YUQ",
+    "YUY",
+    "RTET",
+    "PBIT",
+    "OR2D",
+    "OR2DN",
+    "OR2DL",
+    "MPRD",
+    "MPRR",
+    "MPOR",
+    "MPORC",
+    "MPPETO",
+    "MPORM",
+    "IRR",
+    "IRD",
+    "IRSD",
+    "MD",
+    "SMD",
+    "SMDH",
+    "SMD1",
+    "SMD1H",
+    "ROM",
+    "CVR",
+    "VR",
+    "RPB",
+    "RBIS",
+    "D2OR",
+    "D2ORN",
+    "D2ORL",
+    "COR",
+    "UCOR",
+    "ZCOR",
+    "PCOR",
+    "ZPCOR",
+    "SPCOR",
+    "PR",
+    "PLN",
+    "PLO",
+    "PAS",
+    "PFT",
+    "IR",
+    "IRLN",
+    "IRS",
+    "IRFT",
+    "MN",
+    "MNLN",
+    "CVLN",
+    "SDLN",
+    "SMN",
+    "MC",
+    "SMCC",
+    "SMCR",
+    "SMCRH",
+    "ROMC",
+    "CVRC",
+    "VRC",
+    "ARAW",
+    "AHW",
+    "ABT",
+    "REH",
     # later releases (RELEASE_OF below)
-    "ZPHI", "ZTET", "ZPB", "ZBIS", "ZSPCOR", "R2", "ZR2", "SMCRP", "SMCRPH", "HR", "HD",
-    "PRZ", "CLES", "CLESN", "AUC", "AUCN", "CLESCN", "AUCCN", "R2F", "ZR2F",
-    "POMPMD", "POMPMN", "POMPMC",
+    "ZPHI",
+    "ZTET",
+    "ZPB",
+    "ZBIS",
+    "ZSPCOR",
+    "R2",
+    "ZR2",
+    "SMCRP",
+    "SMCRPH",
+    "HR",
+    "HD",
+    "PRZ",
+    "CLES",
+    "CLESN",
+    "AUC",
+    "AUCN",
+    "CLESCN",
+    "AUCCN",
+    "R2F",
+    "ZR2F",
+    "POMPMD",
+    "POMPMN",
+    "POMPMC",
 ]
 TrimfillEstimator = Literal["L0", "R0", "Q0"]
 TrimfillSide = Literal["left", "right"]
@@ -46,19 +144,21 @@ REGTEST_PREDICTORS: tuple[str, ...] = get_args(RegtestPredictor)
 NA_ACTIONS: tuple[str, ...] = get_args(NaAction)
 FSN_TYPES: tuple[str, ...] = get_args(FsnType)
 
+# The equal-effects model under its three names (CE, FE and EE are one model in metafor): no tau^2.
+EQUAL_EFFECTS_METHODS = ("EE", "FE", "CE")
+
 # Estimators that need more than yi and vi: GENQ/GENQM take user weights.
 METHODS_NEEDING_WEIGHTS = ("GENQ", "GENQM")
 
 # escalc's per-study inputs (column names in the data) and its scalar options.
 ESCALC_COLUMNS = (
-    "ai", "bi", "ci", "di", "n1i", "n2i", "x1i", "x2i", "t1i", "t2i", "m1i", "m2i",
-    "sd1i", "sd2i", "xi", "mi", "ri", "ti", "sdi", "r2i", "ni",
-)
+    "ai", "bi", "ci", "di", "n1i", "n2i", "x1i", "x2i", "t1i", "t2i", "m1i", "m2i", "sd1i", "sd2i", "xi", "mi",
+    "ri", "ti", "sdi", "r2i", "ni",
+)  # fmt: skip
 # Inputs that are counts or sizes (must be >= 0) and correlations (must lie in [-1, 1]).
 ESCALC_NONNEGATIVE = (
-    "ai", "bi", "ci", "di", "n1i", "n2i", "x1i", "x2i", "t1i", "t2i",
-    "sd1i", "sd2i", "xi", "ti", "sdi", "ni",
-)
+    "ai", "bi", "ci", "di", "n1i", "n2i", "x1i", "x2i", "t1i", "t2i", "sd1i", "sd2i", "xi", "ti", "sdi", "ni",
+)  # fmt: skip
 # `mi` is a count of non-events for the proportion measures but a mean (any sign) for MN, MC...
 ESCALC_MI_IS_COUNT = ("PR", "PLN", "PLO", "PAS", "PFT")
 ESCALC_CORRELATIONS = ("ri",)
@@ -68,11 +168,12 @@ PREPOST_MEASURES = ("MC", "SMCC", "SMCR", "SMCRH", "ROMC", "CVRC", "VRC")
 ESCALC_VTYPES = ("LS", "LS2", "UB", "HO", "ST", "CS", "AV", "AVHO", "AV2", "LS3", "H0", "H0a", "H0b", "MAX")
 ESCALC_TO = ("all", "only0", "if0all", "none")
 
+# ketabridge's own vocabulary, not metafor's: the batch engines (here, so `ketabridge batch --help`
+# lists them without importing the batch engine).
+ENGINES = ("metafor", "fast")
+
 # rma.uni control= settings that ketabridge passes on (names as in metafor).
-CONTROL_KEYS = (
-    "tau2.init", "tau2.min", "tau2.max", "threshold", "tol", "maxiter", "stepadj", "REMLf",
-    "evtol",
-)
+CONTROL_KEYS = ("tau2.init", "tau2.min", "tau2.max", "threshold", "tol", "maxiter", "stepadj", "REMLf", "evtol")
 
 
 def _since(release: tuple[int, int], *names: str) -> dict[str, tuple[int, int]]:
@@ -93,16 +194,22 @@ RELEASE_OF: dict[str, dict[str, tuple[int, int]]] = {
     "vtype": {**_since((4, 4), "AV2"), **_since((4, 8), "LS3", "H0", "H0a", "H0b", "MAX")},
 }
 VOCABULARIES: dict[str, tuple[str, ...]] = {
-    "method": METHODS, "test": TESTS, "measure": MEASURES, "vtype": ESCALC_VTYPES,
-    "trimfill_estimator": TRIMFILL_ESTIMATORS, "trimfill_side": TRIMFILL_SIDES,
-    "regtest_model": REGTEST_MODELS, "regtest_predictor": REGTEST_PREDICTORS,
+    "method": METHODS,
+    "test": TESTS,
+    "measure": MEASURES,
+    "vtype": ESCALC_VTYPES,
+    "trimfill_estimator": TRIMFILL_ESTIMATORS,
+    "trimfill_side": TRIMFILL_SIDES,
+    "regtest_model": REGTEST_MODELS,
+    "regtest_predictor": REGTEST_PREDICTORS,
 }
 
 
 def accepted(kind: str, metafor_release: tuple[int, ...] | None = None) -> tuple[str, ...]:
     """The names of vocabulary `kind` that a metafor release (default: this machine's) accepts."""
     if metafor_release is None:
-        from ._r.compat import installed_metafor_version, version_tuple
+        from ketabridge.bridge.compat import version_tuple
+        from ketabridge.bridge.session import installed_metafor_version
 
         metafor_release = version_tuple(installed_metafor_version())
     since = RELEASE_OF.get(kind, {})
@@ -114,8 +221,9 @@ def check_release(value: str, kind: str) -> str:
     since = RELEASE_OF.get(kind, {}).get(value)
     if since is None:
         return value
-    from ._r.compat import installed_metafor_version, version_tuple
-    from .errors import InputError
+    from ketabridge.bridge.compat import version_tuple
+    from ketabridge.bridge.session import installed_metafor_version
+    from ketabridge.errors import InputError
 
     running = installed_metafor_version()
     if version_tuple(running)[:2] < since:
@@ -125,7 +233,7 @@ def check_release(value: str, kind: str) -> str:
 
 def check_choice(value: object, allowed: tuple[str, ...], what: str) -> str:
     """Return value if it is one of allowed, else raise InputError listing them."""
-    from .errors import InputError
+    from ketabridge.errors import InputError
 
     if not isinstance(value, str) or value not in allowed:
         raise InputError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")

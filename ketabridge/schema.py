@@ -66,7 +66,7 @@ AUGMENT = {
     "hat": FLOAT,
     "cooks_distance": FLOAT,
     # yi and its normal-theory interval on the measure's natural scale (risk ratio, proportion...);
-    # the model scale when the measure has no back-transform (ketabridge/transforms.py)
+    # the model scale when the measure has no back-transform (ketabridge/analyses/transforms.py)
     "yi_natural": FLOAT,
     "ci_low_natural": FLOAT,
     "ci_high_natural": FLOAT,
@@ -182,18 +182,41 @@ SUBGROUP_TEST = {"q_between": FLOAT, "df": INT, "p_value": FLOAT}
 # crosscheck(): one row per data set x method x test x quantity. verdict: agree |
 # differ-by-definition | disagree | engine-failed | metafor-failed; tolerance names the class used.
 CROSSCHECK = {
-    "dataset": TEXT, "method": TEXT, "test": TEXT, "quantity": TEXT,
-    "metafor_value": FLOAT, "engine_value": FLOAT, "abs_diff": FLOAT, "rel_diff": FLOAT,
-    "tolerance": TEXT, "verdict": TEXT, "note": TEXT,
+    "dataset": TEXT,
+    "method": TEXT,
+    "test": TEXT,
+    "quantity": TEXT,
+    "metafor_value": FLOAT,
+    "engine_value": FLOAT,
+    "abs_diff": FLOAT,
+    "rel_diff": FLOAT,
+    "tolerance": TEXT,
+    "verdict": TEXT,
+    "note": TEXT,
 }
 # One row per method x test x quantity: verdict counts; the largest differences where both had a value.
 CROSSCHECK_SUMMARY = {
-    "method": TEXT, "test": TEXT, "quantity": TEXT, "compared": INT, "agree": INT,
-    "differ_by_definition": INT, "disagree": INT, "engine_failed": INT, "metafor_failed": INT,
-    "max_abs_diff": FLOAT, "max_rel_diff": FLOAT,
+    "method": TEXT,
+    "test": TEXT,
+    "quantity": TEXT,
+    "compared": INT,
+    "agree": INT,
+    "differ_by_definition": INT,
+    "disagree": INT,
+    "engine_failed": INT,
+    "metafor_failed": INT,
+    "max_abs_diff": FLOAT,
+    "max_rel_diff": FLOAT,
 }
 # One row per data set x method x test with a disagreement: the data and the R call that reproduce it.
-CROSSCHECK_REPRODUCER = {"dataset": TEXT, "method": TEXT, "test": TEXT, "quantities": TEXT, "data_csv": TEXT, "r_call": TEXT}
+CROSSCHECK_REPRODUCER = {
+    "dataset": TEXT,
+    "method": TEXT,
+    "test": TEXT,
+    "quantities": TEXT,
+    "data_csv": TEXT,
+    "r_call": TEXT,
+}
 
 
 def frame(columns: Mapping[str, object], schema: Mapping[str, str]) -> pd.DataFrame:
@@ -201,10 +224,11 @@ def frame(columns: Mapping[str, object], schema: Mapping[str, str]) -> pd.DataFr
     missing = [name for name in schema if name not in columns]
     if missing:
         raise KeyError(f"result is missing columns {missing}")
-    return pd.DataFrame({name: pd.array(_plain(columns[name]), dtype=dtype) for name, dtype in schema.items()})
+    return pd.DataFrame(
+        {name: pd.array(_listed_if_object(columns[name]), dtype=dtype) for name, dtype in schema.items()}
+    )
 
 
-def _plain(values: object) -> object:
+def _listed_if_object(values: object) -> object:
     # R's logical vectors arrive as object arrays of True/False/None; bool columns never hold NA.
     return list(values) if isinstance(values, np.ndarray) and values.dtype == object else values
-

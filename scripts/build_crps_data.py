@@ -25,11 +25,38 @@ WINDOWS = ("immediate", "followup_1_3m")  # Zhao's two windows; "later" is outsi
 # The first time point of each study in a window is the one that counts (rows are in time order
 # within a study in the sources); later ones in the same window would count the same patients twice.
 COLUMNS = [
-    "row_id", "label", "study", "year", "citation", "source_id", "source_urls", "design", "zhao2018_inclusion",
-    "n", "infusion_days", "timepoint", "timepoint_class", "in_zhao_window", "first_in_window",
-    "outcome", "outcome_kind", "baseline_mean", "baseline_disp", "post_mean", "post_disp",
-    "change_mean", "change_disp", "disp_type", "events", "total", "event_definition",
-    "zhao_event_definition", "reported_text", "value_status", "derivation", "confidence",
+    "row_id",
+    "label",
+    "study",
+    "year",
+    "citation",
+    "source_id",
+    "source_urls",
+    "design",
+    "zhao2018_inclusion",
+    "n",
+    "infusion_days",
+    "timepoint",
+    "timepoint_class",
+    "in_zhao_window",
+    "first_in_window",
+    "outcome",
+    "outcome_kind",
+    "baseline_mean",
+    "baseline_disp",
+    "post_mean",
+    "post_disp",
+    "change_mean",
+    "change_disp",
+    "disp_type",
+    "events",
+    "total",
+    "event_definition",
+    "zhao_event_definition",
+    "reported_text",
+    "value_status",
+    "derivation",
+    "confidence",
 ]
 
 
@@ -83,9 +110,7 @@ def build(sources: pd.DataFrame) -> pd.DataFrame:
     table["first_in_window"] = False
     table.loc[order.index, "first_in_window"] = (order == 0).to_numpy()
     table["zhao_event_definition"] = np.where(
-        table["outcome_kind"] == "responders",
-        table["event_definition"].fillna("").map(zhao_definition),
-        "",
+        table["outcome_kind"] == "responders", table["event_definition"].fillna("").map(zhao_definition), ""
     )
     for name in ("events", "total", "n"):
         table[name] = table[name].astype("Int64")

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-BCG_CSV = REPO / "data" / "bcg" / "bcg.csv"
+from lane import BCG_CSV
 
 
 @pytest.fixture
@@ -32,7 +28,13 @@ def installed() -> dict:
     import subprocess
 
     printed = subprocess.run(
-        ["Rscript", "-e", "cat(paste(R.version$major, R.version$minor, sep='.'), as.character(packageVersion('metafor')))"],
-        capture_output=True, text=True, check=True,
+        [
+            "Rscript",
+            "-e",
+            "cat(paste(R.version$major, R.version$minor, sep='.'), as.character(packageVersion('metafor')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return {"r_version": printed[0], "metafor_version": printed[1]}

@@ -1,5 +1,5 @@
 """Fast engine vs metafor engine: one batch's tables compared value by value, independently of
-ketabridge._batch.verify.compare (its own tolerance rules, written from the numbers' error
+ketabridge.batches.verify.compare (its own tolerance rules, written from the numbers' error
 analysis, not from tolerances.EXACT except for I^2's floor, which the brief fixes).
 
 Expected values always come from ``ketabridge.batch(..., engine="metafor")``: real metafor 3.8-1
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ketabridge._crosscheck.tolerances import EXACT_FLOORS
+from ketabridge.agreement.tolerances import EXACT_FLOORS
 
 ITERATIVE = ("PM", "ML", "REML")  # tau^2 found by iteration (Fisher scoring, uniroot)
 CLOSED_RTOL = 1e-12  # the issue's target for closed forms (EE/FE, DL, HE, SJ)
@@ -32,8 +32,10 @@ P_FLOOR = np.finfo(float).tiny
 I2_ATOL = EXACT_FLOORS["i2"][0]  # I^2 in percent near tau^2 = 0: tau^2's absolute error x 100 / vi
 
 PREFIXES = ("trimfill_", "regtest_", "ranktest_")
-LOCATION = ("estimate", "std_error", "conf_low", "conf_high", "pi_low", "pi_high",
-            "limit_estimate", "limit_conf_low", "limit_conf_high")
+LOCATION = (
+    "estimate", "std_error", "conf_low", "conf_high", "pi_low", "pi_high", "limit_estimate", "limit_conf_low",
+    "limit_conf_high",
+)  # fmt: skip
 SCALE_OF_VI = ("tau2", "tau2_se")
 SQUARED = ("tau",)  # sqrt() magnifies tau^2's relative error near 0: compared as tau^2
 P_VALUES = {"p_value": "statistic", "q_pvalue": "q", "qm_pvalue": "qm"}  # p-value -> its statistic
@@ -47,7 +49,7 @@ class Comparison:
     problems: list[str] = field(default_factory=list)
     worst: dict[str, tuple[float, str]] = field(default_factory=dict)  # column -> (relative, id)
 
-    def merge(self, other: "Comparison", label: str = "") -> None:
+    def merge(self, other: Comparison, label: str = "") -> None:
         self.problems += [f"{label}{problem}" for problem in other.problems]
         for column, (rel, where) in other.worst.items():
             if rel > self.worst.get(column, (-1.0, ""))[0]:
@@ -57,38 +59,48 @@ class Comparison:
         return "\n".join(f"  {column:28s} {rel:9.2e}  ({where})" for column, (rel, where) in sorted(self.worst.items()))
 
 
-def compare_engines(fast, metafor, data: pd.DataFrame, by: str, method: str,
-                    regtest_rtol: float | None = None) -> Comparison:
+def compare_engines(
+    fast, metafor, data: pd.DataFrame, by: str, method: str, regtest_rtol: float | None = None
+) -> Comparison:
     """fast and metafor: BatchResults over the same data; data: the long input (by, yi, vi).
     regtest_rtol overrides the relative tolerance of the regtest_ columns (see test_fast_suites)."""
     out = Comparison()
-    ids = metafor.status["analysis_id"].tolist()
-    if fast.status["analysis_id"].tolist() != ids or fast.glance["analysis_id"].tolist() != metafor.glance["analysis_id"].tolist():
+    fast_glance, fast_status = fast.glance(), fast.status()
+    metafor_glance, metafor_status = metafor.glance(), metafor.status()
+    ids = metafor_status["analysis_id"].tolist()
+    if (
+        fast_status["analysis_id"].tolist() != ids
+        or fast_glance["analysis_id"].tolist() != metafor_glance["analysis_id"].tolist()
+    ):
         out.problems.append("analysis ids or their order differ")
         return out
     for column in ("status", "message", "fallback"):
-        mine, theirs = _text(fast.status[column]), _text(metafor.status[column])
+        mine, theirs = _text(fast_status[column]), _text(metafor_status[column])
         out.problems += [f"{i}: {column} fast {a!r} != metafor {b!r}" for i, a, b in zip(ids, mine, theirs) if a != b]
-    failed = [set(r.status["analysis_id"][r.status["status"] == "error"]) for r in (fast, metafor)]
+    failed = [set(status["analysis_id"][status["status"] == "error"]) for status in (fast_status, metafor_status)]
     if failed[0] != failed[1]:
-        out.problems.append(f"failed analyses differ: fast only {failed[0] - failed[1]}, metafor only {failed[1] - failed[0]}")
-    if list(fast.glance.columns) != list(metafor.glance.columns):
-        out.problems.append(f"glance columns differ: {set(fast.glance.columns) ^ set(metafor.glance.columns)}")
+        out.problems.append(
+            f"failed analyses differ: fast only {failed[0] - failed[1]}, metafor only {failed[1] - failed[0]}"
+        )
+    if list(fast_glance.columns) != list(metafor_glance.columns):
+        out.problems.append(f"glance columns differ: {set(fast_glance.columns) ^ set(metafor_glance.columns)}")
         return out
-    scale = _scales(data, by, metafor.glance["analysis_id"])
+    scale = _scales(data, by, metafor_glance["analysis_id"])
     base = ITERATIVE_RTOL if method in ITERATIVE else CLOSED_RTOL
-    glance_ids = metafor.glance["analysis_id"].to_numpy()
-    for column in metafor.glance.columns:
-        a_col, b_col = fast.glance[column], metafor.glance[column]
+    glance_ids = metafor_glance["analysis_id"].to_numpy()
+    for column in metafor_glance.columns:
+        a_col, b_col = fast_glance[column], metafor_glance[column]
         if not pd.api.types.is_float_dtype(b_col.dtype):  # counts, flags, labels: identical
             mine, theirs = _text(a_col), _text(b_col)
-            out.problems += [f"{i}: {column} fast {a!r} != metafor {b!r}"
-                             for i, a, b in zip(glance_ids, mine, theirs) if a != b]
+            out.problems += [
+                f"{i}: {column} fast {a!r} != metafor {b!r}" for i, a, b in zip(glance_ids, mine, theirs) if a != b
+            ]
             continue
         prefix = next((p for p in PREFIXES if column.startswith(p)), "")
         rtol = regtest_rtol if (prefix == "regtest_" and regtest_rtol is not None) else base
-        a, b, rtol, atol = _tolerance(column, prefix, a_col.to_numpy(float), b_col.to_numpy(float),
-                                      metafor.glance, scale, rtol)
+        a, b, rtol, atol = _tolerance(
+            column, prefix, a_col.to_numpy(float), b_col.to_numpy(float), metafor_glance, scale, rtol
+        )
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             both = np.isfinite(a) & np.isfinite(b)
             same = (a == b) | (np.isnan(a) & np.isnan(b))  # equal infinities and zeros included
@@ -129,10 +141,13 @@ def _tolerance(column, prefix, a, b, glance, scale, rtol):
         # a tail area P(x) turns a relative error e of x into about (x/2) e (chi-square tails, and
         # z^2/2 for normal ones; t tails are flatter): the far tail is ill-conditioned, not wrong
         source = f"{prefix}{P_VALUES.get(quantity, 'statistic')}"
-        x = np.abs(np.nan_to_num(glance[source].to_numpy(float), nan=0.0, posinf=0.0, neginf=0.0)) \
-            if source in glance else np.zeros(len(b))
+        x = (
+            np.abs(np.nan_to_num(glance[source].to_numpy(float), nan=0.0, posinf=0.0, neginf=0.0))
+            if source in glance
+            else np.zeros(len(b))
+        )
         if P_VALUES.get(quantity, "statistic") == "statistic":
-            x = x ** 2
+            x = x**2
         # capped: past x = 200 (z ~ 14, p ~ 1e-44) a p-value may drift 100x its base tolerance, no more
         return a, b, rtol * (1 + np.minimum(x, 200) / 2), P_FLOOR
     if quantity == "statistic":  # Egger's: the slope over its SE, unitless, of order 1

@@ -15,9 +15,7 @@ import pandas as pd
 import pytest
 
 import ketabridge as kb
-from ketabridge import (
-    ConvergenceError, InputError, KetabridgeError, MetaforError, MetaforWarning, MissingValuesWarning,
-)
+from ketabridge import ConvergenceError, InputError, KetabridgeError, MetaforError, MetaforWarning, MissingValuesWarning
 
 BCG_CSV = Path(__file__).resolve().parent.parent / "data" / "bcg" / "bcg.csv"
 RR_COLUMNS = dict(ai="tpos", bi="tneg", ci="cpos", di="cneg")
@@ -48,8 +46,9 @@ def with_values(frame: pd.DataFrame, column: str, rows: dict[int, object]) -> pd
     values = frame[column].astype(object).tolist()
     for row, value in rows.items():
         values[row] = value
-    frame[column] = pd.Series(values, index=frame.index, dtype=object if any(
-        isinstance(v, str) for v in values) else float)
+    frame[column] = pd.Series(
+        values, index=frame.index, dtype=object if any(isinstance(v, str) for v in values) else float
+    )
     return frame
 
 
@@ -74,6 +73,7 @@ def test_input_error_is_a_value_error():
 # --- variances and standard errors -----------------------------------------------------------
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("bad", [{0: 0.0, 3: -0.1}, {5: -1e-12}, {12: 0.0}])
 def test_nonpositive_variances(eff, bad):
     data = with_values(eff, "vi", bad)
@@ -86,6 +86,7 @@ def test_nonpositive_variances(eff, bad):
         assert f"{value:g}" in message
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("bad", [{1: 0.0}, {2: -0.3, 9: 0.0}])
 def test_nonpositive_standard_errors(eff, bad):
     data = with_values(eff.assign(se=np.sqrt(eff["vi"])), "se", bad)
@@ -96,6 +97,7 @@ def test_nonpositive_standard_errors(eff, bad):
     assert names_rows(message, sorted(bad))
 
 
+@pytest.mark.requires_r
 def test_many_bad_rows_are_counted_not_all_listed(eff):
     with pytest.raises(InputError) as caught:
         kb.rma(eff.assign(vi=-eff["vi"]))
@@ -106,6 +108,7 @@ def test_many_bad_rows_are_counted_not_all_listed(eff):
 # --- missing values --------------------------------------------------------------------------
 
 
+@pytest.mark.requires_r
 def test_missing_values_are_omitted_with_a_warning(eff):
     data = with_values(with_values(eff, "yi", {2: np.nan}), "vi", {7: None})
     with pytest.warns(MissingValuesWarning) as caught:
@@ -120,6 +123,7 @@ def test_missing_values_are_omitted_with_a_warning(eff):
     assert result.glance()["tau2"].iloc[0] == pytest.approx(reference.glance()["tau2"].iloc[0], rel=1e-12)
 
 
+@pytest.mark.requires_r
 def test_missing_labels_follow_the_kept_rows(eff):
     data = with_values(eff, "yi", {0: np.nan, 4: np.nan})
     with pytest.warns(MissingValuesWarning, match=r"rows 0, 4"):
@@ -127,6 +131,7 @@ def test_missing_labels_follow_the_kept_rows(eff):
     assert list(result.augment()["study"]) == list(eff["author"].drop(index=[0, 4]))
 
 
+@pytest.mark.requires_r
 def test_missing_values_fail(eff):
     data = with_values(eff, "yi", {3: None, 10: np.nan})
     with pytest.raises(InputError) as caught:
@@ -135,12 +140,14 @@ def test_missing_values_fail(eff):
     assert "yi" in message and names_rows(message, [3, 10]) and "na_action='omit'" in message
 
 
+@pytest.mark.requires_r
 def test_missing_moderator_values_are_named(eff):
     data = with_values(eff, "ablat", {6: np.nan})
     with pytest.raises(InputError, match=r"missing values in ablat \(row 6\)"):
         kb.rma(data, mods=["ablat"], na_action="fail")
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("kept", [0, 1])
 def test_too_few_studies_after_dropping(eff, kept):
     data = eff.iloc[:3].copy()
@@ -150,11 +157,13 @@ def test_too_few_studies_after_dropping(eff, kept):
     assert str(caught.value) == f"a meta-analysis needs at least 2 studies with complete data; got {kept}"
 
 
+@pytest.mark.requires_r
 def test_single_study(eff):
     with pytest.raises(InputError, match="at least 2 studies.*got 1"):
         kb.rma(eff.iloc[:1])
 
 
+@pytest.mark.requires_r
 def test_escalc_missing_counts_warn_and_give_nan(bcg_raw):
     data = with_values(bcg_raw, "tpos", {5: np.nan})
     with pytest.warns(MissingValuesWarning, match=r"1 of 13 rows have missing values in tpos \(row 5\)"):
@@ -177,6 +186,7 @@ def test_escalc_missing_counts_warn_and_give_nan(bcg_raw):
         ("ablat", {11: -np.inf}, {"mods": ["ablat"]}),
     ],
 )
+@pytest.mark.requires_r
 def test_infinite_values(eff, column, bad, kwargs):
     data = with_values(eff.assign(se=np.sqrt(eff["vi"])), column, bad)
     with pytest.raises(InputError) as caught:
@@ -194,6 +204,7 @@ def test_escalc_infinite_counts(bcg_raw):
 # --- text where numbers belong ---------------------------------------------------------------
 
 
+@pytest.mark.requires_r
 def test_text_in_a_str_column(eff):
     data = eff.assign(yi=[str(v) for v in eff["yi"]])
     data.loc[2, "yi"] = "oops"
@@ -206,11 +217,13 @@ def test_text_in_a_str_column(eff):
     assert "'oops'" in message and "'n/a?'" in message
 
 
+@pytest.mark.requires_r
 def test_numbers_stored_as_text(eff):
     with pytest.raises(InputError, match=r"column 'yi' holds numbers stored as text"):
         kb.rma(eff.assign(yi=[str(v) for v in eff["yi"]]))
 
 
+@pytest.mark.requires_r
 def test_text_in_a_mixed_object_column(eff):
     data = eff.copy()
     data["yi"] = pd.Series([*eff["yi"].iloc[:3], "oops", *eff["yi"].iloc[4:]], dtype=object)
@@ -220,6 +233,7 @@ def test_text_in_a_mixed_object_column(eff):
     assert "column 'yi'" in message and names_rows(message, [3]) and "'oops'" in message
 
 
+@pytest.mark.requires_r
 def test_text_in_a_csv_column(eff, tmp_path):
     path = tmp_path / "effects.csv"
     data = eff[["author", "yi", "vi"]].astype({"vi": object})
@@ -233,6 +247,7 @@ def test_text_in_a_csv_column(eff, tmp_path):
     assert "'unknown'" in message and "'see text'" in message
 
 
+@pytest.mark.requires_r
 def test_text_moderator(eff):
     with pytest.raises(InputError) as caught:
         kb.rma(eff, mods=["alloc"])
@@ -251,6 +266,7 @@ def test_escalc_text_counts(bcg_raw):
     assert "column 'tneg'" in message and names_rows(message, [7]) and "'many'" in message
 
 
+@pytest.mark.requires_r
 def test_boolean_column_is_not_numeric(eff):
     with pytest.raises(InputError, match=r"column 'flag' must be numeric, not bool"):
         kb.rma(eff.assign(flag=eff["ablat"] > 30), mods=["flag"])
@@ -270,6 +286,7 @@ def test_boolean_column_is_not_numeric(eff):
         ({"ni": "n"}, "n"),
     ],
 )
+@pytest.mark.requires_r
 def test_missing_column(eff, kwargs, missing):
     with pytest.raises(InputError) as caught:
         kb.rma(eff, **kwargs)
@@ -282,11 +299,13 @@ def test_missing_escalc_column(bcg_raw):
     assert str(caught.value) == f"column 'control_neg' not found; the data has: {', '.join(bcg_raw.columns)}"
 
 
+@pytest.mark.requires_r
 def test_no_variances_given(eff):
     with pytest.raises(InputError, match=r"vi=.*sei="):
         kb.rma(eff, vi=None)
 
 
+@pytest.mark.requires_r
 def test_missing_labels(eff):
     data = eff.assign(lab=eff["author"].astype(object))
     data.loc[8, "lab"] = None
@@ -322,6 +341,7 @@ def fit(effects):
         ("to", lambda e, f: kb.escalc("RR", e, to="some", **RR_COLUMNS), ["all", "only0", "if0all", "none"]),
     ],
 )
+@pytest.mark.requires_r
 def test_unknown_names(effects, fit, what, call, shown):
     with pytest.raises(InputError) as caught:
         call(effects, fit)
@@ -332,28 +352,33 @@ def test_unknown_names(effects, fit, what, call, shown):
         assert allowed in [item.strip() for item in listed], (allowed, message)
 
 
+@pytest.mark.requires_r
 def test_non_string_choice(effects):
     with pytest.raises(InputError, match=r"unknown method None"):
         kb.rma(effects, method=None)
 
 
+@pytest.mark.requires_r
 def test_control_value_must_be_a_number(effects):
     with pytest.raises(InputError, match=r"control setting 'maxiter' must be a number"):
         kb.rma(effects, control={"maxiter": "many"})
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("level", [0, 100, -5, 150, float("nan"), "95", True])
 def test_level_outside_0_100(effects, level):
     with pytest.raises(InputError, match=r"level must be a number between 0 and 100"):
         kb.rma(effects, level=level)
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("method", ["GENQ", "GENQM"])
 def test_genq_without_weights(effects, method):
     with pytest.raises(InputError, match=rf"method '{method}' needs study weights"):
         kb.rma(effects, method=method)
 
 
+@pytest.mark.requires_r
 def test_negative_weights(effects):
     data = effects.assign(w=1 / effects["vi"])
     data.loc[3, "w"] = -1.0
@@ -361,11 +386,13 @@ def test_negative_weights(effects):
         kb.rma(data, method="GENQ", weights="w")
 
 
+@pytest.mark.requires_r
 def test_trimfill_on_a_moderator_model(effects):
     with pytest.raises(InputError, match="trim-and-fill needs a model without moderators"):
         kb.trimfill(kb.rma(effects, mods=["ablat"]))
 
 
+@pytest.mark.requires_r
 def test_bias_tests_take_only_rma_results(fit):
     filled = kb.trimfill(fit)
     for function in (kb.trimfill, kb.regtest, kb.ranktest):
@@ -375,6 +402,7 @@ def test_bias_tests_take_only_rma_results(fit):
         kb.regtest(pd.DataFrame())
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("predictor", ["ni", "ninv", "sqrtni", "sqrtninv"])
 def test_regtest_sample_size_predictor_without_sizes(effects, predictor):
     model = kb.rma(effects.drop(columns="ni"))
@@ -446,6 +474,7 @@ def test_unsupported_data_type():
         kb.rma({"yi": [0.1, 0.2], "vi": [0.1, 0.2]})
 
 
+@pytest.mark.requires_r
 def test_non_string_column_names(effects):
     data = effects[["yi", "vi"]].copy()
     data.columns = [0, 1]
@@ -465,6 +494,7 @@ def _assert_not_rpy2(error):
     assert not isinstance(error.__cause__, RRuntimeError)
 
 
+@pytest.mark.requires_r
 def test_metafor_error_more_moderators_than_studies():
     data = pd.DataFrame(
         {"yi": [0.1, 0.5, 0.9], "vi": [0.01, 0.02, 0.03], "a": [1.0, 2, 3], "b": [2.0, 1, 5], "c": [3.0, 3, 1]}
@@ -481,6 +511,7 @@ def test_metafor_error_more_moderators_than_studies():
     assert str(error) == f"metafor error: {error.r_message} [in {error.r_call}]"
 
 
+@pytest.mark.requires_r
 def test_metafor_error_from_escalc(bcg_raw):
     with pytest.raises(MetaforError) as caught:
         kb.escalc("RR", bcg_raw, ai="tpos")
@@ -490,6 +521,7 @@ def test_metafor_error_from_escalc(bcg_raw):
     assert error.r_call.startswith("escalc(") and 'measure = "RR"' in error.r_call
 
 
+@pytest.mark.requires_r
 def test_metafor_error_event_counts_above_group_sizes():
     with pytest.raises(MetaforError) as caught:
         kb.escalc("PR", pd.DataFrame({"x": [12, 5], "n": [10, 7]}), xi="x", ni="n")
@@ -497,6 +529,7 @@ def test_metafor_error_event_counts_above_group_sizes():
     assert caught.value.r_call.startswith("escalc(")
 
 
+@pytest.mark.requires_r
 def test_reml_non_convergence(effects):
     # BCG is strongly heterogeneous (I^2 92%, Viechtbauer 2010), so one Fisher scoring step is not enough.
     with pytest.raises(ConvergenceError) as caught:
@@ -513,6 +546,67 @@ def test_reml_non_convergence(effects):
     assert glance["tau2"] == pytest.approx(0.3132, abs=2e-4)  # within metafor's convergence tolerance
 
 
+@pytest.mark.requires_r
+@pytest.mark.parametrize("method, plain", [("DLIT", "DL"), ("SJIT", "SJ")])
+def test_iterated_estimator_non_convergence_names_its_own_remedy(effects, method, plain):
+    """DLIT and SJIT repeat their update at most maxiter times until tau^2 changes by less than
+    threshold (metafor's ?rma.uni); Fisher scoring's stepadj is not theirs to take."""
+    with pytest.raises(ConvergenceError) as caught:
+        kb.rma(effects, method=method, control={"maxiter": 1})
+    message = str(caught.value)
+    assert caught.value.r_message.startswith(f"Iterative {plain} estimator did not converge")
+    assert "stepadj" not in message and "Fisher" not in message
+    assert "'maxiter': 1000" in message and "'threshold'" in message and f"method='{plain}'" in message
+    assert caught.value.remedy == message.rsplit("; ", 1)[1]
+    # the remedy the message names works on the BCG data
+    assert kb.rma(effects, method=method, control={"maxiter": 1000}).glance()["converged"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    "message, call, named, not_named",
+    [
+        (
+            "Fisher scoring algorithm did not converge. See 'help(rma)' for possible remedies.",
+            'rma.uni(yi = yi, vi = vi, data = dat, method = "EB")',
+            ["stepadj", "maxiter"],
+            ["threshold", "tau2.max"],
+        ),
+        (
+            "_NOT_ converged in 1 iteration",
+            'rma.uni(yi = yi, vi = vi, data = dat, method = "PM")',
+            ["tau2.max", "maxiter"],
+            ["stepadj"],
+        ),
+        (
+            "Some future wording of a failure",
+            'rma.uni(yi = yi, vi = vi, data = dat, method = "GENQM")',
+            ["tau2.max"],
+            ["stepadj"],
+        ),
+        (
+            "Trim and fill algorithm did not converge.",
+            'trimfill(rma.uni(yi = yi, vi = vi, data = dat, method = "REML"))',
+            ["estimator", "side"],
+            ["stepadj", "control"],
+        ),
+        (
+            "Iterative DL estimator did not converge.",
+            'trimfill(rma.uni(yi = yi, vi = vi, data = dat, method = "DLIT"))',
+            ["maxiter", "threshold", "method='DL'"],
+            ["stepadj"],
+        ),
+    ],
+)
+def test_convergence_remedy_fits_the_algorithm(message, call, named, not_named):
+    error = ConvergenceError(message, call)
+    for word in named:
+        assert word in error.remedy, (word, error.remedy)
+    for word in not_named:
+        assert word not in error.remedy, (word, error.remedy)
+    assert str(error).endswith(error.remedy)
+
+
+@pytest.mark.requires_r
 def test_pm_non_convergence_is_reported_as_not_converged(effects):
     """metafor 3.8's PM estimator (uniroot) only warns when it stops early; glance says so."""
     with pytest.warns(MetaforWarning, match="_NOT_ converged"):
@@ -521,6 +615,7 @@ def test_pm_non_convergence_is_reported_as_not_converged(effects):
     assert kb.rma(effects, method="PM").glance()["converged"].iloc[0]
 
 
+@pytest.mark.requires_r
 def test_metafor_warning_from_escalc():
     data = pd.DataFrame({"a": [0, 5, 3], "b": [10, 5, 8], "c": [2, 3, 4], "d": [10, 7, 6]})
     with pytest.warns(MetaforWarning, match=r"Some 'yi' and/or 'vi' values equal to \+-Inf"):
@@ -529,6 +624,7 @@ def test_metafor_warning_from_escalc():
     assert any("+-Inf" in w for w in out.attrs["ketabridge_provenance"]["r_warnings"])
 
 
+@pytest.mark.requires_r
 def test_metafor_warning_from_rma():
     data = pd.DataFrame({"yi": [0.1, 0.5, 0.9], "vi": [1e-9, 1e3, 1e9]})
     with pytest.warns(MetaforWarning, match="Ratio of largest to smallest sampling variance extremely large"):
@@ -541,9 +637,9 @@ def test_metafor_warning_from_rma():
 
 def hostile_labels(marker: Path) -> list[str]:
     return [
-        f'"); system(\'touch {marker}\'); ("',
+        f"\"); system('touch {marker}'); (\"",
         "`rm`",
-        "it's \"quoted\"",
+        'it\'s "quoted"',
         "back\\slash \\n",
         "new\nline",
         "tab\there",
@@ -557,6 +653,7 @@ def hostile_labels(marker: Path) -> list[str]:
     ]
 
 
+@pytest.mark.requires_r
 def test_hostile_labels_round_trip(effects, tmp_path):
     marker = tmp_path / "kb_pwned"
     labels = hostile_labels(marker)
@@ -573,6 +670,7 @@ def test_hostile_labels_round_trip(effects, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.requires_r
 def test_hostile_labels_from_csv(effects, tmp_path):
     marker = tmp_path / "kb_pwned"
     labels = hostile_labels(marker)  # including "NA", "" and a newline, which CSV must keep as text
@@ -583,11 +681,14 @@ def test_hostile_labels_from_csv(effects, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.requires_r
 def test_hostile_column_names(effects, tmp_path):
     marker = tmp_path / "kb_pwned"
-    evil = f'x"); system(\'touch {marker}\'); ("'
+    evil = f"x\"); system('touch {marker}'); (\""
     backticked = "`lat` + 1"
-    data = effects.rename(columns={"yi": "y`i", "vi": "v\"i"}).assign(**{evil: effects["ablat"], backticked: effects["year"]})
+    data = effects.rename(columns={"yi": "y`i", "vi": 'v"i'}).assign(
+        **{evil: effects["ablat"], backticked: effects["year"]}
+    )
     result = kb.rma(data, yi="y`i", vi='v"i', mods=[evil, backticked])
     assert result.tidy()["term"].tolist() == ["intrcpt", evil, backticked]
     plain = kb.rma(effects, mods=["ablat", "year"]).tidy()
@@ -595,6 +696,7 @@ def test_hostile_column_names(effects, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.requires_r
 def test_mi_is_a_count_only_for_proportions():
     """metafor's `mi` is non-events for PR/PLN/PLO/PAS/PFT but a mean for MN (?escalc): yi = mi, vi = sdi^2/ni."""
     frame = pd.DataFrame({"m": [-7.2, 1.0], "s": [2.0, 1.0], "n": [18, 10], "x": [1, 2]})

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from simulated import simulated
 
 import ketabridge
-from test_batch import simulated
+
+pytestmark = pytest.mark.requires_r
 
 distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    local = distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                     dashboard_address=None, silence_logs=40)
+    local = distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=40
+    )
     yield local
     local.close()
 
@@ -25,10 +28,12 @@ def test_dask_cluster_equals_local_run(cluster):
     local = ketabridge.batch(data, by="id", workers=0, trimfill=True)
     remote = ketabridge.batch(data, by="id", scheduler=cluster.scheduler_address, chunk_size=4, trimfill=True)
     for kind in ("glance", "tidy", "status"):
-        pd.testing.assert_frame_equal(getattr(remote, kind), getattr(local, kind))
-    assert remote.provenance["scheduler"] == cluster.scheduler_address
-    assert remote.provenance["chunks_run"] == 10
+        pd.testing.assert_frame_equal(getattr(remote, kind)(), getattr(local, kind)())
+    assert remote.provenance.details["scheduler"] == cluster.scheduler_address
+    assert remote.provenance.details["chunks_run"] == 10
     # each Dask worker process started R once and kept it
     with distributed.Client(cluster.scheduler_address) as client:
-        started = client.run(lambda: __import__("ketabridge._r.session", fromlist=["_start"])._start.cache_info().currsize)
+        started = client.run(
+            lambda: __import__("ketabridge.bridge.session", fromlist=["_start"])._start.cache_info().currsize
+        )
     assert sorted(started.values()) == [1, 1]

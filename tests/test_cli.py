@@ -13,13 +13,12 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
 import ketabridge as kb
 from ketabridge.cli import main
-from ketabridge.schema import GLANCE, RANKTEST_GLANCE, REGTEST_GLANCE, TIDY, TRIMFILL_GLANCE
+from ketabridge.schema import GLANCE, RANKTEST_GLANCE, REGTEST_GLANCE, TRIMFILL_GLANCE
 
 BCG_CSV = Path(__file__).resolve().parent.parent / "data" / "bcg" / "bcg.csv"
 RR_ARGS = ["--measure", "RR", "--ai", "tpos", "--bi", "tneg", "--ci", "cpos", "--di", "cneg"]
@@ -75,10 +74,16 @@ def effects_csv(tmp_path_factory, bcg_api) -> Path:
     """Precomputed effects under non-default column names, with a standard error column."""
     path = tmp_path_factory.mktemp("cli") / "effects.csv"
     data = bcg_api["effects"]
-    frame = pd.DataFrame({
-        "study": data["author"], "effect": data["yi"], "variance": data["vi"], "se": data["vi"] ** 0.5,
-        "ablat": data["ablat"], "year": data["year"],
-    })
+    frame = pd.DataFrame(
+        {
+            "study": data["author"],
+            "effect": data["yi"],
+            "variance": data["vi"],
+            "se": data["vi"] ** 0.5,
+            "ablat": data["ablat"],
+            "year": data["year"],
+        }
+    )
     frame.to_csv(path, index=False)
     return path
 
@@ -116,10 +121,36 @@ def test_version(runner):
 def test_analyze_help(runner):
     result = run(runner, "analyze", "--help")
     ok(result)
-    for option in ["--yi", "--vi", "--sei", "--slab", "--mods", "--measure", "--ai", "--method", "--test",
-                   "--level", "--na-action", "--trimfill", "--regtest", "--ranktest", "--format", "--out"]:
+    for option in [
+        "--yi",
+        "--vi",
+        "--sei",
+        "--slab",
+        "--mods",
+        "--measure",
+        "--ai",
+        "--method",
+        "--test",
+        "--level",
+        "--na-action",
+        "--trimfill",
+        "--regtest",
+        "--ranktest",
+        "--format",
+        "--out",
+    ]:
         assert option in result.output, option
     assert "table|json|csv" in result.output
+
+
+def test_batch_help_lists_the_engines_and_checks_verify_when_it_runs(runner, tmp_path):
+    result = run(runner, "batch", "--help")
+    ok(result)
+    assert "--engine [metafor|fast]" in result.output and "--verify FRACTION|all" in result.output
+    result = run(runner, "batch", BCG_CSV, "--by", "trial", "--out", tmp_path / "out", "--verify", "2")
+    assert result.exit_code == 2
+    assert "Invalid value for '--verify': '2' is neither a fraction in (0, 1] nor 'all'" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def _r_says(expression: str) -> str:
@@ -128,6 +159,7 @@ def _r_says(expression: str) -> str:
     ).stdout.strip()
 
 
+@pytest.mark.requires_r
 def test_doctor(runner):
     result = run(runner, "doctor")
     ok(result)
@@ -142,6 +174,7 @@ def test_doctor(runner):
 # --- analyze: the three formats --------------------------------------------------------------
 
 
+@pytest.mark.requires_r
 def test_table_format(runner, bcg_api):
     result = run(runner, "analyze", BCG_CSV, *RR_ARGS, "--slab", "author", *EXTRAS)
     ok(result)
@@ -157,6 +190,7 @@ def test_table_format(runner, bcg_api):
     assert f"R call: {bcg_api['result'].provenance.r_call}" in result.stdout
 
 
+@pytest.mark.requires_r
 def test_json_format(runner, bcg_api):
     result = run(runner, "analyze", BCG_CSV, *RR_ARGS, "--slab", "author", "--format", "json", *EXTRAS)
     ok(result)
@@ -177,19 +211,23 @@ def test_json_format(runner, bcg_api):
     assert sum(row["filled"] for row in document["trimfill"]["augment"]) == document["trimfill"]["glance"]["k0"]
 
 
+@pytest.mark.requires_r
 def test_json_without_extras(runner):
     result = run(runner, "analyze", BCG_CSV, *RR_ARGS, "--format", "json")
     ok(result)
     assert set(json.loads(result.stdout)) == {"tidy", "glance", "augment", "provenance"}
 
 
+@pytest.mark.requires_r
 def test_csv_format(runner, bcg_api):
     result = run(runner, "analyze", BCG_CSV, *RR_ARGS, "--slab", "author", "--format", "csv", *EXTRAS)
     ok(result)
     row = pd.read_csv(io.StringIO(result.stdout))
     assert len(row) == 1
     expected_columns = (
-        list(GLANCE) + [f"trimfill_{c}" for c in TRIMFILL_GLANCE] + [f"regtest_{c}" for c in REGTEST_GLANCE]
+        list(GLANCE)
+        + [f"trimfill_{c}" for c in TRIMFILL_GLANCE]
+        + [f"regtest_{c}" for c in REGTEST_GLANCE]
         + [f"ranktest_{c}" for c in RANKTEST_GLANCE]
     )
     assert list(row.columns) == expected_columns
@@ -204,6 +242,7 @@ def test_csv_format(runner, bcg_api):
     )
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("output_format", ["table", "json", "csv"])
 def test_out_writes_the_file(runner, tmp_path, output_format):
     path = tmp_path / f"result.{output_format}"
@@ -223,6 +262,7 @@ def test_out_writes_the_file(runner, tmp_path, output_format):
 # --- analyze: inputs and options -------------------------------------------------------------
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("suffix", [".parquet", ".feather", ".arrow"])
 def test_arrow_file_inputs(runner, tmp_path, bcg_api, suffix):
     from pyarrow import csv, feather, parquet
@@ -240,6 +280,7 @@ def test_arrow_file_inputs(runner, tmp_path, bcg_api, suffix):
     assert [row["study"] for row in document["augment"]] == bcg_api["result"].augment()["study"].tolist()
 
 
+@pytest.mark.requires_r
 def test_precomputed_yi_vi(runner, effects_csv):
     result = run(runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--format", "json")
     ok(result)
@@ -249,6 +290,7 @@ def test_precomputed_yi_vi(runner, effects_csv):
     assert round(glance["estimate"], 4) == -0.7145
 
 
+@pytest.mark.requires_r
 def test_sei(runner, effects_csv):
     result = run(runner, "analyze", effects_csv, "--yi", "effect", "--sei", "se", "--format", "json")
     ok(result)
@@ -257,10 +299,22 @@ def test_sei(runner, effects_csv):
     assert "sei = sei" in json.loads(result.stdout)["provenance"]["r_call"]
 
 
+@pytest.mark.requires_r
 def test_mods_repeated(runner, effects_csv):
     result = run(
-        runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--mods", "ablat", "--mods", "year",
-        "--format", "json",
+        runner,
+        "analyze",
+        effects_csv,
+        "--yi",
+        "effect",
+        "--vi",
+        "variance",
+        "--mods",
+        "ablat",
+        "--mods",
+        "year",
+        "--format",
+        "json",
     )
     ok(result)
     document = json.loads(result.stdout)
@@ -274,10 +328,24 @@ def test_mods_repeated(runner, effects_csv):
 @pytest.mark.parametrize(
     "method, test, level", [("DL", "knha", 90.0), ("EE", "t", 99.0), ("PM", "z", 80.0), ("REML", "z", 95.0)]
 )
+@pytest.mark.requires_r
 def test_method_test_level(runner, effects_csv, method, test, level):
     result = run(
-        runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--method", method, "--test", test,
-        "--level", level, "--format", "json",
+        runner,
+        "analyze",
+        effects_csv,
+        "--yi",
+        "effect",
+        "--vi",
+        "variance",
+        "--method",
+        method,
+        "--test",
+        test,
+        "--level",
+        level,
+        "--format",
+        "json",
     )
     ok(result)
     glance = json.loads(result.stdout)["glance"]
@@ -286,6 +354,7 @@ def test_method_test_level(runner, effects_csv, method, test, level):
     approx_records(glance, api_record(api.glance()))
 
 
+@pytest.mark.requires_r
 def test_warning_lines(runner, tmp_path, effects_csv):
     frame = pd.read_csv(effects_csv)
     frame.loc[3, "effect"] = None
@@ -295,12 +364,11 @@ def test_warning_lines(runner, tmp_path, effects_csv):
     result = run(runner, "analyze", path, "--yi", "effect", "--vi", "variance", "--format", "json")
     ok(result)
     warning_lines = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
-    assert warning_lines == [
-        "Warning: 1 of 13 rows have missing values in effect (row 3); left out of the analysis"
-    ]
+    assert warning_lines == ["Warning: 1 of 13 rows have missing values in effect (row 3); left out of the analysis"]
     assert json.loads(result.stdout)["glance"]["k"] == 12
 
 
+@pytest.mark.requires_r
 def test_metafor_warning_line(runner, tmp_path):
     path = tmp_path / "ratio.csv"
     pd.DataFrame({"yi": [0.1, 0.5, 0.9], "vi": [1e-9, 1e3, 1e9]}).to_csv(path, index=False)
@@ -315,6 +383,7 @@ def test_metafor_warning_line(runner, tmp_path):
 # --- analyze: errors -------------------------------------------------------------------------
 
 
+@pytest.mark.requires_r
 def test_missing_column(runner, effects_csv):
     result = run(runner, "analyze", effects_csv, "--yi", "nope", "--vi", "variance")
     line = assert_clean_error(result)
@@ -322,6 +391,7 @@ def test_missing_column(runner, effects_csv):
     assert line == f"Error: column 'nope' not found; the data has: {', '.join(columns)}"
 
 
+@pytest.mark.requires_r
 def test_text_in_numeric_column(runner, tmp_path, effects_csv):
     frame = pd.read_csv(effects_csv).astype({"variance": object})
     frame.loc[2, "variance"] = "oops"
@@ -355,22 +425,37 @@ def test_unsupported_suffix(runner, tmp_path):
     path = tmp_path / "bcg.xlsx"
     path.write_bytes(BCG_CSV.read_bytes())
     line = assert_clean_error(run(runner, "analyze", path, *RR_ARGS))
-    assert line == f"Error: {path}: unknown file type '.xlsx'; use one of .arrow, .arrows, .csv, .feather, .ipc, .parquet, .pq"
+    assert (
+        line
+        == f"Error: {path}: unknown file type '.xlsx'; use one of .arrow, .arrows, .csv, .feather, .ipc, .parquet, .pq"
+    )
 
 
+@pytest.mark.requires_r
 def test_regtest_predictor_without_sizes(runner, effects_csv):
-    result = run(runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--regtest",
-                 "--regtest-predictor", "sqrtninv")
+    result = run(
+        runner,
+        "analyze",
+        effects_csv,
+        "--yi",
+        "effect",
+        "--vi",
+        "variance",
+        "--regtest",
+        "--regtest-predictor",
+        "sqrtninv",
+    )
     line = assert_clean_error(result)
     assert line == "Error: predictor 'sqrtninv' needs sample sizes: pass ni='<column>' to rma"
 
 
+@pytest.mark.requires_r
 def test_trimfill_with_mods(runner, effects_csv):
-    result = run(runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--mods", "ablat",
-                 "--trimfill")
+    result = run(runner, "analyze", effects_csv, "--yi", "effect", "--vi", "variance", "--mods", "ablat", "--trimfill")
     assert assert_clean_error(result) == "Error: trim-and-fill needs a model without moderators"
 
 
+@pytest.mark.requires_r
 def test_metafor_error(runner, tmp_path):
     path = tmp_path / "three.csv"
     pd.DataFrame(
@@ -385,8 +470,9 @@ def test_metafor_error(runner, tmp_path):
     assert "Warning: Redundant predictors dropped from the model." in result.stderr
 
 
+@pytest.mark.requires_r
 def test_multiline_metafor_error_is_one_line(runner):
     result = run(runner, "analyze", BCG_CSV, "--measure", "RR", "--ai", "tpos")
     line = assert_clean_error(result)
     assert line.startswith("Error: metafor error: Cannot compute outcomes.")
-    assert "[in escalc(ai = ai, data = dat, measure = \"RR\")]" in line
+    assert '[in escalc(ai = ai, data = dat, measure = "RR")]' in line

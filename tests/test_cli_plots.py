@@ -6,23 +6,41 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 from click.testing import CliRunner
+from lane import BCG_CSV
 from PIL import Image
 
-from conftest import BCG_CSV
 from ketabridge.cli import main
 
-BCG_RR = ["analyze", str(BCG_CSV), "--measure", "RR", "--ai", "tpos", "--bi", "tneg", "--ci", "cpos",
-          "--di", "cneg", "--slab", "author", "--format", "csv"]
+BCG_RR = [
+    "analyze",
+    str(BCG_CSV),
+    "--measure",
+    "RR",
+    "--ai",
+    "tpos",
+    "--bi",
+    "tneg",
+    "--ci",
+    "cpos",
+    "--di",
+    "cneg",
+    "--slab",
+    "author",
+    "--format",
+    "csv",
+]
 
 
 def run(*arguments: str):
     return CliRunner().invoke(main, [*BCG_RR, *arguments])
 
 
+@pytest.mark.requires_r
 def test_forest_and_funnel_files_are_written(tmp_path):
     forest, funnel = tmp_path / "forest.png", tmp_path / "funnel.svg"
-    result = run("--forest", str(forest), "--funnel", str(funnel), "--plot-width", "5", "--plot-height", "4",
-                 "--dpi", "80")
+    result = run(
+        "--forest", str(forest), "--funnel", str(funnel), "--plot-width", "5", "--plot-height", "4", "--dpi", "80"
+    )
     assert result.exit_code == 0, result.output
     with Image.open(forest) as image:
         assert image.size == (400, 320)
@@ -33,6 +51,7 @@ def test_forest_and_funnel_files_are_written(tmp_path):
     assert result.stdout.startswith("k,measure,method")  # the analysis output is unchanged
 
 
+@pytest.mark.requires_r
 def test_funnel_of_trimfill_with_contours(tmp_path):
     funnel = tmp_path / "funnel.pdf"
     result = run("--trimfill", "--funnel", str(funnel), "--funnel-contours")
@@ -55,6 +74,7 @@ def test_unknown_image_suffix_is_a_usage_error_before_any_analysis(tmp_path):
         (["--plot-width", "1", "--plot-height", "1"], "Error: metafor error: figure margins too large"),
     ],
 )
+@pytest.mark.requires_r
 def test_plot_errors_end_in_one_line(tmp_path, options, message):
     result = run("--forest", str(tmp_path / "forest.png"), *options)
     assert result.exit_code == 1

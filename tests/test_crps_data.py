@@ -6,8 +6,7 @@ import importlib.util
 
 import pandas as pd
 import pytest
-
-from conftest import REPO
+from lane import REPO
 
 FOLDER = REPO / "data" / "crps_ketamine"
 NUMBERS = ["baseline_mean", "baseline_disp", "post_mean", "post_disp", "change_mean", "change_disp", "events", "total"]
@@ -62,4 +61,7 @@ def test_one_time_point_per_study_and_window():
     table = pd.read_parquet(FOLDER / "crps_ketamine.parquet")
     first = table[table["first_in_window"] & table["in_zhao_window"]]
     assert not first.duplicated(["study", "year", "outcome_kind", "timepoint_class"]).any()
-    assert set(table.loc[~table["first_in_window"] & (table["outcome_kind"] != "no_numbers"), "row_id"]) == {"K08b-3", "S10-5h"}
+    assert set(table.loc[~table["first_in_window"] & (table["outcome_kind"] != "no_numbers"), "row_id"]) == {
+        "K08b-3",
+        "S10-5h",
+    }

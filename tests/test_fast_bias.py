@@ -2,7 +2,7 @@
 
 Expected values: Begg's test from ONE ``ketabridge.batch(..., ranktest=True)`` call per
 hypothesis example (the batch runs metafor 3.8-1's ``ranktest(fit)`` on each analysis, see
-r/kb_batch.R); Egger's lm test from ``ketabridge.regtest(ketabridge.rma(...), model="lm")``
+ketabridge/r/kb_batch.R); Egger's lm test from ``ketabridge.regtest(ketabridge.rma(...), model="lm")``
 (the batch only runs model "rma"). Warnings and errors are metafor's as the bridge reports them.
 
 Tolerance (closed forms): |fast - metafor| <= 1e-12 * max(1, |metafor|), the house's combined
@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import ketabridge
-from ketabridge._fast.distributions import pnorm_two_sided, pt_two_sided
-from ketabridge._fast.egger_lm import RANK_ERROR, egger_lm
-from ketabridge._fast.ranktest import _standardised_effects, _tie_sizes, ranktest
-from ketabridge._r.compat import version_tuple
+from ketabridge.bridge.compat import version_tuple
+from ketabridge.fast.distributions import pnorm_two_sided, pt_two_sided
+from ketabridge.fast.egger_lm import RANK_ERROR, egger_lm
+from ketabridge.fast.ranktest import _standardised_effects, _tie_sizes, ranktest
 
 RTOL = 1e-12
 SIZES = (2, 3, 4, 15, 60)
@@ -101,7 +101,7 @@ def metafor_ranktests(data: Batch) -> pd.DataFrame:
     result = ketabridge.batch(
         long_table(data), "id", yi="yi", vi="vi", method="EE", ranktest=True, workers=0, progress=False
     )
-    table = result.glance.merge(result.status, on="analysis_id").set_index("analysis_id")
+    table = result.glance().merge(result.status(), on="analysis_id").set_index("analysis_id")
     table["rank_warnings"] = [split_messages(m, "ranktest: ") for m in table["message"].fillna("")]
     messages = table["message"].fillna("")
     table["rank_errors"] = [" ".join(split_messages(m, "ranktest failed: ")) for m in messages]
@@ -109,10 +109,11 @@ def metafor_ranktests(data: Batch) -> pd.DataFrame:
 
 
 def split_messages(message: str, prefix: str) -> tuple[str, ...]:
-    return tuple(part[len(prefix):] for part in message.split("; ") if part.startswith(prefix))
+    return tuple(part[len(prefix) :] for part in message.split("; ") if part.startswith(prefix))
 
 
 # ----------------------------------------------------------------------------- Begg's rank test
+
 
 def compare_ranktest(data, reference: pd.DataFrame) -> int:
     """Assert fast == metafor for every analysis not handed back; return how many were handed back."""
@@ -132,6 +133,7 @@ def compare_ranktest(data, reference: pd.DataFrame) -> int:
     return handed_back
 
 
+@pytest.mark.requires_r
 @settings(max_examples=6, **HYPOTHESIS)
 @given(seed=st.integers(0, 2**32 - 1), ties=st.sampled_from(["none", "vi", "both"]))
 def test_ranktest_matches_metafor(seed, ties):
@@ -139,6 +141,7 @@ def test_ranktest_matches_metafor(seed, ties):
     assert compare_ranktest(data, metafor_ranktests(data)) == 0
 
 
+@pytest.mark.requires_r
 def test_ranktest_every_tie_pattern_and_degenerate_case(installed):
     """Each branch of cor.test in one batch: exact, ties (warning), constant vi (cor's NA).
     metafor 5.0 wraps cor.test in suppressWarnings (its ranktest.r), so from 5.0 on there are none."""
@@ -154,6 +157,7 @@ def test_ranktest_every_tie_pattern_and_degenerate_case(installed):
     assert found == (set() if quiet else {"Cannot compute exact p-value with ties", "the standard deviation is zero"})
 
 
+@pytest.mark.requires_r
 def test_ranktest_exact_p_value_for_large_n():
     """R's permutation counts pass 2^53 from n = 19 and overflow gamma(n + 1) from n = 171
     (p then NaN or 0 in R; from metafor 5.0 the normal approximation where it is NaN, NEWS
@@ -162,6 +166,7 @@ def test_ranktest_exact_p_value_for_large_n():
     assert compare_ranktest(data, metafor_ranktests(data)) == 0
 
 
+@pytest.mark.requires_r
 def test_ranktest_planted_error_is_caught():
     """The tied p-value without R's tie correction of var(S) must fail the comparison."""
     data = draw_batch(31, (15,), per_size=12, ties="vi")
@@ -222,13 +227,15 @@ def compare_egger(yi: np.ndarray, vi: np.ndarray, level: float, fast=None) -> No
             record_worst(f"egger {name}", got, [want[name]])
 
 
+@pytest.mark.requires_r
 @settings(max_examples=6, **HYPOTHESIS)
 @given(seed=st.integers(0, 2**32 - 1), level=st.sampled_from([95.0, 90.0, 99.0]))
 def test_egger_lm_matches_metafor(seed, level):
-    for n, (yi, vi) in draw_batch(seed, (3, 4, 15, 60), per_size=2, ties="none").items():
+    for yi, vi in draw_batch(seed, (3, 4, 15, 60), per_size=2, ties="none").values():
         compare_egger(yi, vi, level)
 
 
+@pytest.mark.requires_r
 def test_egger_lm_edge_cases():
     """k = 2 (df 0: NaN with two 'NaNs produced' warnings), constant and near-constant sei."""
     rng = np.random.default_rng(41)
@@ -248,6 +255,7 @@ def test_egger_lm_edge_cases():
     compare_egger(yi[:, :2], vi[:, :2], 95.0, pair)
 
 
+@pytest.mark.requires_r
 def test_egger_lm_planted_error_is_caught():
     """df = k - 1 instead of metafor's k - 2 (a tempting slip) must fail the comparison."""
     yi, vi = draw_batch(51, (4,), per_size=1, ties="none")[4]

@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import ketabridge
-from ketabridge._fast import paule_mandel as pm_module
-from ketabridge._fast.paule_mandel import paule_mandel
-from ketabridge._fast.zeroin import not_converged_warning, uniroot_error, zeroin
+from ketabridge.fast import paule_mandel as pm_module
+from ketabridge.fast.paule_mandel import paule_mandel
+from ketabridge.fast.zeroin import not_converged_warning, uniroot_error, zeroin
 
-# issue 7's bar for iterative estimators. metafor's uniroot stops at tol ~ 1.2e-4, so only the
+# The fast engine's bar for iterative estimators. metafor's uniroot stops at tol ~ 1.2e-4, so only the
 # same steps can meet it; what is left is Q's round-off (numpy's sums vs R's matrix products),
 # which moves the root by ~1e-15 relative, ~1e-12 where tau2 is as small as one tolerance step.
 RTOL = 1e-10
@@ -39,9 +39,7 @@ HYPOTHESIS = dict(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
-]
+pytestmark = [pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning")]
 
 
 def worst_relative(fast: np.ndarray, metafor: np.ndarray) -> float:
@@ -81,9 +79,11 @@ writeLines(lines, args[2])
 
 def _functions(family, r, s):
     """The three test functions, with the same floating-point operations as UNIROOT_R's."""
+
     def f(x):
         with np.errstate(all="ignore"):
             return np.where(family == 0, (x - r) * (s + x * x), np.where(family == 1, x * x * x - r, 1 / (x + s) - r))
+
     return f
 
 
@@ -102,7 +102,9 @@ def _uniroot_problems(seed: int, count: int) -> pd.DataFrame:
     lower[miss], upper[miss] = x0[miss] + 1, x0[miss] + 2
     tol = 10 ** rng.uniform(-12, -1, count)
     maxiter = rng.choice([1, 2, 3, 5, 1000], count, p=[0.1, 0.1, 0.1, 0.1, 0.6])
-    return pd.DataFrame({"family": family, "r": r, "s": s, "lower": lower, "upper": upper, "tol": tol, "maxiter": maxiter})
+    return pd.DataFrame(
+        {"family": family, "r": r, "s": s, "lower": lower, "upper": upper, "tol": tol, "maxiter": maxiter}
+    )
 
 
 def _run_uniroot(problems: pd.DataFrame) -> pd.DataFrame:
@@ -114,19 +116,26 @@ def _run_uniroot(problems: pd.DataFrame) -> pd.DataFrame:
         for column in ("r", "s", "lower", "upper", "tol"):
             hexed[column] = [float(v).hex() for v in problems[column]]
         hexed.to_csv(folder / "in.csv", index=False)
-        done = subprocess.run(["Rscript", str(script), str(folder / "in.csv"), str(folder / "out.txt")],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            ["Rscript", str(script), str(folder / "in.csv"), str(folder / "out.txt")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         lines = (folder / "out.txt").read_text().splitlines()
     fields = [line.split("|") for line in lines]
-    return pd.DataFrame({
-        "root": [np.nan if f[0] == "NA" else float.fromhex(f[0]) for f in fields],
-        "iter": [-1 if f[1] == "NA" else int(f[1]) for f in fields],
-        "warning": [f[2] for f in fields],
-        "error": [f[3] for f in fields],
-    })
+    return pd.DataFrame(
+        {
+            "root": [np.nan if f[0] == "NA" else float.fromhex(f[0]) for f in fields],
+            "iter": [-1 if f[1] == "NA" else int(f[1]) for f in fields],
+            "warning": [f[2] for f in fields],
+            "error": [f[3] for f in fields],
+        }
+    )
 
 
+@pytest.mark.requires_r
 def test_zeroin_takes_uniroots_steps():
     problems = _uniroot_problems(seed=20240607, count=240)
     expected = _run_uniroot(problems)
@@ -197,21 +206,27 @@ def make_dataset(n: int, scenario: str, seed: int) -> tuple[np.ndarray, np.ndarr
 
 def metafor_batch(datasets: list[tuple[np.ndarray, np.ndarray]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """metafor's PM fits through the bridge: glance and status, indexed by position."""
-    long = pd.DataFrame({
-        "id": np.repeat(np.arange(len(datasets)), [len(y) for y, _ in datasets]),
-        "yi": np.concatenate([y for y, _ in datasets]),
-        "vi": np.concatenate([v for _, v in datasets]),
-    })
+    long = pd.DataFrame(
+        {
+            "id": np.repeat(np.arange(len(datasets)), [len(y) for y, _ in datasets]),
+            "yi": np.concatenate([y for y, _ in datasets]),
+            "vi": np.concatenate([v for _, v in datasets]),
+        }
+    )
     result = ketabridge.batch(long, "id", method="PM", workers=0, progress=False)
-    glance = result.glance.set_index("analysis_id").reindex(range(len(datasets)))
-    status = result.status.set_index("analysis_id").reindex(range(len(datasets)))
+    glance = result.glance().set_index("analysis_id").reindex(range(len(datasets)))
+    status = result.status().set_index("analysis_id").reindex(range(len(datasets)))
     return glance, status
 
 
 def fast_pm(datasets: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, list]:
     """paule_mandel on the datasets bucketed by k (the fast path's dense layout), back in input order."""
-    out = {"tau2": [np.nan] * len(datasets), "status": [""] * len(datasets), "message": [""] * len(datasets),
-           "needs_metafor": [False] * len(datasets)}
+    out = {
+        "tau2": [np.nan] * len(datasets),
+        "status": [""] * len(datasets),
+        "message": [""] * len(datasets),
+        "needs_metafor": [False] * len(datasets),
+    }
     sizes = np.array([len(y) for y, _ in datasets])
     for k in np.unique(sizes):
         rows = np.flatnonzero(sizes == k)
@@ -236,11 +251,17 @@ def compare_with_metafor(datasets) -> float:
 
 @st.composite
 def pm_batches(draw):
-    sets = draw(st.lists(st.tuples(st.integers(2, 30), st.sampled_from(SCENARIOS), st.integers(0, 2**32 - 1)),
-                         min_size=25, max_size=40))
+    sets = draw(
+        st.lists(
+            st.tuples(st.integers(2, 30), st.sampled_from(SCENARIOS), st.integers(0, 2**32 - 1)),
+            min_size=25,
+            max_size=40,
+        )
+    )
     return [make_dataset(*spec) for spec in sets]
 
 
+@pytest.mark.requires_r
 @settings(max_examples=20, **HYPOTHESIS)
 @given(pm_batches())
 def test_pm_matches_metafor_on_random_batches(datasets):
@@ -250,12 +271,15 @@ def test_pm_matches_metafor_on_random_batches(datasets):
 @pytest.fixture(scope="module")
 def fixed_collection():
     """Every scenario at several k, seeded: the planted-error test needs searches that matter."""
-    datasets = [make_dataset(n, scenario, seed)
-                for seed, (n, scenario) in enumerate((n, s) for n in (2, 3, 5, 12, 30) for s in SCENARIOS for _ in range(3))]
+    datasets = [
+        make_dataset(n, scenario, seed)
+        for seed, (n, scenario) in enumerate((n, s) for n in (2, 3, 5, 12, 30) for s in SCENARIOS for _ in range(3))
+    ]
     glance, status = metafor_batch(datasets)
     return datasets, glance, status
 
 
+@pytest.mark.requires_r
 def test_fixed_collection_covers_every_outcome(fixed_collection):
     datasets, glance, status = fixed_collection
     tau2 = glance["tau2"].to_numpy(dtype=float)
@@ -266,6 +290,7 @@ def test_fixed_collection_covers_every_outcome(fixed_collection):
     assert worst_relative(np.array(fast["tau2"]), tau2) <= RTOL
 
 
+@pytest.mark.requires_r
 def test_planted_error_is_caught(fixed_collection, monkeypatch):
     """A uniroot tolerance 10x too loose still lands within 1e-4 of the root: the comparison must see it."""
     datasets, glance, _ = fixed_collection
@@ -274,6 +299,7 @@ def test_planted_error_is_caught(fixed_collection, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- with a moderator
+
 
 def metafor_pm_with_moderator(yi: np.ndarray, vi: np.ndarray, x: np.ndarray) -> tuple[float, str]:
     """rma.uni(yi, vi, mods = ~ x, method = "PM") through the bridge: (tau2, error message)."""
@@ -284,12 +310,22 @@ def metafor_pm_with_moderator(yi: np.ndarray, vi: np.ndarray, x: np.ndarray) -> 
         return np.nan, error.r_message
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("moderator", ["sqrt_vi", "random"])
 def test_pm_with_moderator_matches_metafor(moderator):
     """x = sqrt(vi) is trimfill's side model and regtest's "sei" predictor; random x a general one."""
     rng = np.random.default_rng(7 if moderator == "sqrt_vi" else 8)
-    for n, scenario in [(3, "moderate"), (4, "large"), (6, "homogeneous"), (9, "large"), (15, "moderate"),
-                        (25, "huge"), (12, "outlier"), (20, "large"), (30, "outlier")]:
+    for n, scenario in [
+        (3, "moderate"),
+        (4, "large"),
+        (6, "homogeneous"),
+        (9, "large"),
+        (15, "moderate"),
+        (25, "huge"),
+        (12, "outlier"),
+        (20, "large"),
+        (30, "outlier"),
+    ]:
         yi, vi = make_dataset(n, scenario, int(rng.integers(2**32)))
         x = np.sqrt(vi) if moderator == "sqrt_vi" else rng.uniform(-1, 1, n)
         yi = yi + rng.uniform(-1, 1) * x  # a moderator effect to estimate
@@ -300,6 +336,7 @@ def test_pm_with_moderator_matches_metafor(moderator):
         assert worst_relative(fit.tau2, [expected]) <= RTOL, (n, scenario, fit.tau2[0], expected)
 
 
+@pytest.mark.requires_r
 def test_moderator_needs_three_studies():
     """k = 2 with intercept + x: metafor stops before estimating anything."""
     yi, vi = np.array([0.1, 0.9]), np.array([0.2, 0.05])

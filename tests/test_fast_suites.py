@@ -15,15 +15,16 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from fast_compare import Comparison, assert_engines_agree, compare_engines
 
 import ketabridge
-from ketabridge._crosscheck.suites import edge_suite, random_suite, to_long
-from fast_compare import Comparison, assert_engines_agree, compare_engines
+from ketabridge.crosschecks.suites import edge_suite, random_suite, to_long
 
 METHODS = ("EE", "FE", "DL", "HE", "SJ", "PM", "ML", "REML")
 TESTS = ("z", "knha")
 EXTRAS = dict(trimfill=True, regtest=True, ranktest=True)
 pytestmark = [
+    pytest.mark.requires_r,
     pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
     pytest.mark.filterwarnings("ignore::ketabridge.MissingValuesWarning"),
 ]
@@ -43,8 +44,19 @@ def worst():
 
 
 def _run(data, method, test, engine, **options):
-    return ketabridge.batch(data, "dataset", yi="yi", vi="vi", method=method, test=test, engine=engine,
-                            workers=0, progress=False, **EXTRAS, **options)
+    return ketabridge.batch(
+        data,
+        "dataset",
+        yi="yi",
+        vi="vi",
+        method=method,
+        test=test,
+        engine=engine,
+        workers=0,
+        progress=False,
+        **EXTRAS,
+        **options,
+    )
 
 
 @pytest.mark.parametrize("method,test", list(itertools.product(METHODS, TESTS)))
@@ -53,11 +65,11 @@ def test_fast_equals_metafor_on_suites(suites, worst, method, test):
     fast = _run(suites, method, test, "fast", verify=0.01, verify_seed=0)
     found = assert_engines_agree(fast, metafor, suites, "dataset", method)
     worst.merge(found, f"{method}/{test} ")
-    assert set(fast.status["engine"]) <= {"fast", "metafor"}
-    assert (fast.status["engine"] == "fast").mean() > 0.9  # the fast path really computed the suite
-    assert fast.provenance["verification"]["verdict"] == "agree"
+    assert set(fast.status()["engine"]) <= {"fast", "metafor"}
+    assert (fast.status()["engine"] == "fast").mean() > 0.9  # the fast path really computed the suite
+    assert fast.provenance.details["verification"]["verdict"] == "agree"
     if method == "REML":  # the edge suite's non-converging REML fails on both engines, the same way
-        row = fast.status.set_index("analysis_id").loc["edge_reml_not_converging"]
+        row = fast.status().set_index("analysis_id").loc["edge_reml_not_converging"]
         assert row["status"] == "error" and "converge" in row["message"], row.to_dict()
 
 
@@ -66,7 +78,7 @@ def test_verify_all_agrees_on_the_random_suite(suites):
     tolerances), Egger's statistic included: a closed form held to 1e-12 (+1e-12 absolute)."""
     metafor = _run(suites, "EE", "z", "metafor")
     fast = _run(suites, "EE", "z", "fast", verify="all")
-    assert fast.provenance["verification"]["verdict"] == "agree"
+    assert fast.provenance.details["verification"]["verdict"] == "agree"
     found = compare_engines(fast, metafor, suites, "dataset", "EE")
     assert not found.problems, found.problems
 
@@ -76,5 +88,5 @@ def test_crosscheck_harness_holds_fast_to_exact_tolerances(suite):
     """The fast engine as a built-in cross-check engine: metafor's values from the harness's own
     batch run; every quantity within tolerances.EXACT (with its absolute floors)."""
     result = ketabridge.crosscheck("fast", suite=suite, tolerances="exact")
-    assert result.ok, result.disagreements.head(10).to_string()
-    assert result.provenance["tolerances"]["closed_form"]["rtol"] == 1e-12
+    assert result.ok, result.disagreements().head(10).to_string()
+    assert result.provenance.details["tolerances"]["closed_form"]["rtol"] == 1e-12

@@ -15,6 +15,8 @@ from scipy import stats
 import ketabridge
 from ketabridge import schema
 
+pytestmark = pytest.mark.requires_r
+
 
 @pytest.fixture
 def proportions() -> pd.DataFrame:
@@ -29,13 +31,17 @@ def test_predict_intervals_follow_the_model_test(bcg_effects):
         assert (row["conf_high"] - row["estimate"]) / row["std_error"] == pytest.approx(quantile, rel=1e-10)
         # PI half-width = quantile * sqrt(se^2 + tau2) (metafor's predict.rma)
         tau2 = result.glance()["tau2"].iloc[0]
-        assert row["pi_high"] - row["estimate"] == pytest.approx(quantile * np.sqrt(row["std_error"] ** 2 + tau2), rel=1e-10)
+        assert row["pi_high"] - row["estimate"] == pytest.approx(
+            quantile * np.sqrt(row["std_error"] ** 2 + tau2), rel=1e-10
+        )
 
 
 def test_predict_level_and_back_transform(bcg_effects):
     result = ketabridge.rma(bcg_effects)
     model_scale = ketabridge.predict(result, level=80).iloc[0]
-    assert (model_scale["conf_high"] - model_scale["estimate"]) / model_scale["std_error"] == pytest.approx(stats.norm.ppf(0.9))
+    assert (model_scale["conf_high"] - model_scale["estimate"]) / model_scale["std_error"] == pytest.approx(
+        stats.norm.ppf(0.9)
+    )
     natural = ketabridge.predict(result, level=80, transf="natural").iloc[0]
     for column in ("estimate", "conf_low", "conf_high", "pi_low", "pi_high"):
         assert natural[column] == pytest.approx(np.exp(model_scale[column]), rel=1e-12)
@@ -78,7 +84,8 @@ def test_pft_pooled_back_transform_uses_harmonic_mean(proportions):
     effects = ketabridge.escalc("PFT", proportions, xi="events", ni="total")
     result = ketabridge.rma(effects)
     pd.testing.assert_frame_equal(
-        ketabridge.predict(result, transf="natural"), ketabridge.predict(result, transf="ipft.hm", ni=proportions["total"].to_numpy())
+        ketabridge.predict(result, transf="natural"),
+        ketabridge.predict(result, transf="ipft.hm", ni=proportions["total"].to_numpy()),
     )
     without_sizes = ketabridge.rma(effects.drop(columns="ni"))
     with pytest.raises(ketabridge.InputError, match="ipft.hm.*sample sizes"):
@@ -93,16 +100,19 @@ def test_confint_rows_and_bounds(bcg_effects):
     assert (table["conf_low"] <= table["estimate"]).all() and (table["estimate"] <= table["conf_high"]).all()
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"predtype": "between"}, "unknown predtype 'between'; choose one of: default, simple, riley, t"),
-    ({"pi_type": "t"}, "has no option 'pi_type' \\(pi_type: metafor's, not passed on by ketabridge\\)"),
-    ({"hetvar": 0.1}, "has no option 'hetvar'"),
-    ({"adjust": "yes"}, "adjust must be True or False"),
-    ({"newmods": [1.0]}, "has no option 'newmods'"),
-    ({"transf": "log"}, "unknown transf 'log'; choose one of: exp, ilogit, ipft.hm, iarcsin, ztor, natural"),
-    ({"transf": "exp", "ni": [10, 20]}, "ni= is only used by transf='ipft.hm'"),
-    ({"level": 150}, "level must be a number between 0 and 100"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"predtype": "between"}, "unknown predtype 'between'; choose one of: default, simple, riley, t"),
+        ({"pi_type": "t"}, "has no option 'pi_type' \\(pi_type: metafor's, not passed on by ketabridge\\)"),
+        ({"hetvar": 0.1}, "has no option 'hetvar'"),
+        ({"adjust": "yes"}, "adjust must be True or False"),
+        ({"newmods": [1.0]}, "has no option 'newmods'"),
+        ({"transf": "log"}, "unknown transf 'log'; choose one of: exp, ilogit, ipft.hm, iarcsin, ztor, natural"),
+        ({"transf": "exp", "ni": [10, 20]}, "ni= is only used by transf='ipft.hm'"),
+        ({"level": 150}, "level must be a number between 0 and 100"),
+    ],
+)
 def test_predict_rejects_what_metafor_would_ignore(bcg_effects, options, message):
     result = ketabridge.rma(bcg_effects)
     with pytest.raises(ketabridge.InputError, match=message):
@@ -118,7 +128,9 @@ def test_confint_needs_heterogeneity(bcg_effects):
 
 def test_predict_ni_must_be_numbers_not_a_column_name(proportions):
     result = ketabridge.rma(ketabridge.escalc("PFT", proportions, xi="events", ni="total"))
-    with pytest.raises(ketabridge.InputError, match="ni must be the studies' sample sizes \\(numbers\\), not a column name"):
+    with pytest.raises(
+        ketabridge.InputError, match="ni must be the studies' sample sizes \\(numbers\\), not a column name"
+    ):
         ketabridge.predict(result, transf="ipft.hm", ni="total")
     with pytest.raises(ketabridge.InputError, match="ni must be the studies' sample sizes \\(numbers\\)"):
         ketabridge.predict(result, transf="ipft.hm", ni=["a", "b"])
@@ -126,7 +138,8 @@ def test_predict_ni_must_be_numbers_not_a_column_name(proportions):
 
 def test_augment_is_one_r_round_trip(bcg_effects, monkeypatch):
     """The natural-scale columns come from the kb_augment call itself, not a second one."""
-    from ketabridge import api, intervals
+    from ketabridge.analyses import intervals, models
+    from ketabridge.bridge import call as r_call  # augment's call is data in the result, run through _r.call
 
     result = ketabridge.rma(bcg_effects)
     entries = []
@@ -135,10 +148,12 @@ def test_augment_is_one_r_round_trip(bcg_effects, monkeypatch):
         def call(name, *args):
             entries.append(name)
             return real(name, *args)
+
         return call
 
-    monkeypatch.setattr(api, "call_entry", counting(api.call_entry))
+    monkeypatch.setattr(models, "call_entry", counting(models.call_entry))
     monkeypatch.setattr(intervals, "call_entry", counting(intervals.call_entry))
+    monkeypatch.setattr(r_call, "call_entry", counting(r_call.call_entry))
     table = result.augment()
     assert entries == ["kb_augment"]
     assert {"yi_natural", "ci_low_natural", "ci_high_natural"} <= set(table.columns)
@@ -165,11 +180,13 @@ def test_adjust_is_bonferroni_where_metafor_has_it(bcg_effects, installed):
     computed here with scipy; an older metafor is named in the error instead."""
     from scipy import stats
 
-    from ketabridge._r.compat import version_tuple
+    from ketabridge.bridge.compat import version_tuple
 
     result = ketabridge.rma(bcg_effects, mods=["ablat"])
     if version_tuple(installed["metafor_version"]) < (4, 8):
-        with pytest.raises(ketabridge.InputError, match=f"needs metafor >= 4.8; this R has metafor {installed['metafor_version']}"):
+        with pytest.raises(
+            ketabridge.InputError, match=f"needs metafor >= 4.8; this R has metafor {installed['metafor_version']}"
+        ):
             ketabridge.predict(result, adjust=True)
         return
     table = ketabridge.predict(result, adjust=True)

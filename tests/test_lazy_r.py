@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import BCG_CSV
+import pytest
+from lane import BCG_CSV
 
 BIN = Path(sys.executable).parent
 
@@ -61,22 +62,42 @@ def test_doctor_without_r_says_how_to_fix_and_exits_1():
     assert len(problems) == 1 and "install.packages" in problems[0]
 
 
+def test_call_entry_refuses_an_undeclared_name_before_looking_for_r():
+    """The entry points are read from the ketabridge/r/kb_<name>.R file names, so the check needs no R."""
+    code = (
+        "from ketabridge.bridge.call import call_entry\n"
+        "try:\n"
+        "    call_entry('kb_guard')\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    done = _without_r([sys.executable, "-c", code])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        "'kb_guard' is not an R entry point; the entry points are the ketabridge/r/kb_<name>.R files' "
+        "kb_<name>: kb_augment, kb_batch, "
+    )
+
+
 def test_r_home_pointing_nowhere_is_reported_not_crashed():
     env = dict(os.environ, R_HOME="/nonexistent/R")
-    code = "import ketabridge\ntry:\n    ketabridge._r.session.r_session()\nexcept ketabridge.RNotAvailableError as e:\n    print(e)"
-    done = subprocess.run([sys.executable, "-c", "import ketabridge._r.session\n" + code], capture_output=True, text=True, env=env)
+    code = "import ketabridge\ntry:\n    ketabridge.bridge.session.r_session()\nexcept ketabridge.RNotAvailableError as e:\n    print(e)"
+    done = subprocess.run(
+        [sys.executable, "-c", "import ketabridge.bridge.session\n" + code], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 0, done.stderr
     assert "R_HOME is set to '/nonexistent/R'" in done.stdout
 
 
 def _mismatched_rinterface(r_version: str) -> str:
-    """An rpy2-rinterface release that cannot load into this R (see ketabridge._r.compat)."""
-    from ketabridge._r.compat import version_tuple
+    """An rpy2-rinterface release that cannot load into this R (see ketabridge.bridge.compat)."""
+    from ketabridge.bridge.compat import version_tuple
 
     r = version_tuple(r_version)
     return "3.6.7" if r < (4, 5) else ("3.6.5" if r >= (4, 6) else "3.5.1")
 
 
+@pytest.mark.requires_r
 def test_an_rpy2_that_cannot_load_into_this_r_is_named_before_it_is_imported(tmp_path, installed):
     """A distribution record placed first on sys.path stands in for a mismatched rpy2 install:
     ketabridge must refuse it by its version, without importing rpy2, and doctor must say so."""
@@ -86,9 +107,9 @@ def test_an_rpy2_that_cannot_load_into_this_r_is_named_before_it_is_imported(tmp
     (record / "METADATA").write_text(f"Metadata-Version: 2.1\nName: rpy2-rinterface\nVersion: {fake}\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     code = (
-        "import sys, ketabridge\n"
+        "import sys, ketabridge, ketabridge.bridge.session\n"
         "try:\n"
-        "    ketabridge._r.session.r_session()\n"
+        "    ketabridge.bridge.session.r_session()\n"
         "except ketabridge.RNotAvailableError as error:\n"
         "    print(error)\n"
         "print('rpy2 imported' if 'rpy2.rinterface' in sys.modules else 'rpy2 not imported')\n"

@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 import ketabridge
-from ketabridge._r.compat import version_tuple
+from ketabridge.bridge.compat import version_tuple
+
+pytestmark = pytest.mark.requires_r
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +40,21 @@ def test_rom_bias_correction_from_5_0(release):
     """ROM: yi = log(m1/m2) up to 4.8; from 5.0-1 escalc applies the second-order bias correction
     by default (NEWS 5.0-1; escalc.r: + 1/2 (sd1^2/(n1 m1^2) - sd2^2/(n2 m2^2)), Lajeunesse 2015,
     eq. 8). The variance is unchanged."""
-    data = pd.DataFrame({"m1": [12.0, 8.5], "sd1": [4.0, 3.1], "n1": [20.0, 35.0],
-                         "m2": [10.0, 9.0], "sd2": [3.5, 2.2], "n2": [22.0, 30.0]})
+    data = pd.DataFrame(
+        {
+            "m1": [12.0, 8.5],
+            "sd1": [4.0, 3.1],
+            "n1": [20.0, 35.0],
+            "m2": [10.0, 9.0],
+            "sd2": [3.5, 2.2],
+            "n2": [22.0, 30.0],
+        }
+    )
     effects = ketabridge.escalc("ROM", data, m1i="m1", sd1i="sd1", n1i="n1", m2i="m2", sd2i="sd2", n2i="n2")
     plain = np.log(data["m1"] / data["m2"])
-    correction = 0.5 * (data["sd1"] ** 2 / (data["n1"] * data["m1"] ** 2) - data["sd2"] ** 2 / (data["n2"] * data["m2"] ** 2))
+    correction = 0.5 * (
+        data["sd1"] ** 2 / (data["n1"] * data["m1"] ** 2) - data["sd2"] ** 2 / (data["n2"] * data["m2"] ** 2)
+    )
     expected = plain + correction if release >= (5, 0) else plain
     np.testing.assert_allclose(effects["yi"], expected, rtol=1e-14)
     variance = data["sd1"] ** 2 / (data["n1"] * data["m1"] ** 2) + data["sd2"] ** 2 / (data["n2"] * data["m2"] ** 2)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from lane import REPO
 
-from conftest import REPO
 from ketabridge.options import METHODS
-from ketabridge.plan import EXTRAS, PlanError, bundled_plan_path, load_plan
+from ketabridge.plans.plan_file import EXTRAS, PlanError, bundled_plan_path, load_plan
 
 CRPS = REPO / "data" / "crps_ketamine"
 
@@ -64,14 +64,22 @@ def test_a_small_good_plan(plan_dir):
         (('title = "t"', 'titel = "t"'), "titel", "allowed keys here: title, description"),
         (('name = "first"', 'name = "first"\ncolour = "red"'), "analysis[0].colour", "allowed keys here: name, title"),
         (('measure = "PLO"', 'measure = "PLOT"'), "analysis[0].effect[0].measure", "choose one of: RR, OR"),
-        (('xi = "events"', 'xi = 3'), "analysis[0].effect[0].xi", "must be a column name"),
+        (('xi = "events"', "xi = 3"), "analysis[0].effect[0].xi", "must be a column name"),
         (('method = "DL"', 'method = "DL"\nri = 1.5'), "analysis[0].ri", "not a correlation in [-1, 1]"),
         (('method = "DL"', 'method = "DL"\nri = 0.5'), "analysis[0].ri", "needs an effect whose measure uses ri: MC"),
         (('method = "DL"', 'method = "DL"\nlevel = "high"'), "analysis[0].level", "must be a number"),
         (('name = "first"', 'name = "first one"'), "analysis[0].name", "letters, digits and underscores"),
         (('data = "data.csv"', 'data = "nowhere.csv"'), "data", "not found next to the plan"),
-        (('method = "DL"', 'method = "DL"\nwhere = { design = {} }'), "analysis[0].where.design", "string, number or boolean"),
-        (('measure = "PLO"\nxi = "events"\nni = "total"', 'yi = "events"'), "analysis[0].effect[0]", "yi with vi or sei"),
+        (
+            ('method = "DL"', 'method = "DL"\nwhere = { design = {} }'),
+            "analysis[0].where.design",
+            "string, number or boolean",
+        ),
+        (
+            ('measure = "PLO"\nxi = "events"\nni = "total"', 'yi = "events"'),
+            "analysis[0].effect[0]",
+            "yi with vi or sei",
+        ),
     ],
 )
 def test_bad_plans_name_the_file_the_key_and_the_choices(plan_dir, change, key, allowed):
@@ -88,7 +96,7 @@ def test_no_analysis_and_repeated_names(plan_dir):
     with pytest.raises(PlanError, match=r"analysis: missing \(required\)"):
         load_plan(write(plan_dir, 'data = "data.csv"\n'))
     with pytest.raises(PlanError, match="repeated: first"):
-        load_plan(write(plan_dir, GOOD + GOOD[GOOD.index("[[analysis]]"):]))
+        load_plan(write(plan_dir, GOOD + GOOD[GOOD.index("[[analysis]]") :]))
 
 
 def test_not_toml_and_no_file(plan_dir):
@@ -106,6 +114,11 @@ def test_paths_are_relative_to_the_plan(tmp_path):
 
 
 def test_ri_as_column_and_as_assumption_is_refused(plan_dir):
-    text = GOOD.replace('measure = "PLO"\nxi = "events"\nni = "total"', 'measure = "MC"\nm1i = "a"\nm2i = "b"\nsd1i = "c"\nsd2i = "d"\nni = "n"\nri = "r"')
-    with pytest.raises(PlanError, match=r"analysis\[0\].effect\[0\].ri: give the pre-post correlation either as a column"):
+    text = GOOD.replace(
+        'measure = "PLO"\nxi = "events"\nni = "total"',
+        'measure = "MC"\nm1i = "a"\nm2i = "b"\nsd1i = "c"\nsd2i = "d"\nni = "n"\nri = "r"',
+    )
+    with pytest.raises(
+        PlanError, match=r"analysis\[0\].effect\[0\].ri: give the pre-post correlation either as a column"
+    ):
         load_plan(write(plan_dir, text.replace('method = "DL"', 'method = "DL"\nri = 0.5')))

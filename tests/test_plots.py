@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 import ketabridge
-from ketabridge import plots
+
+pytestmark = pytest.mark.requires_r
 
 MILLER_1978 = pd.DataFrame({"study": ["1", "2", "3", "4"], "xi": [3, 6, 10, 1], "ni": [11, 17, 21, 6]})
 GRAY55 = "0.549 0.549 0.549"  # R's gray55 in PDF colour operators: filled studies and contours
@@ -29,7 +30,7 @@ GRAY75 = "0.749 0.749 0.749"
 
 @pytest.fixture(scope="module")
 def bcg_result():
-    from conftest import BCG_CSV
+    from lane import BCG_CSV
 
     effects = ketabridge.escalc("RR", pd.read_csv(BCG_CSV), ai="tpos", bi="tneg", ci="cpos", di="cneg")
     return ketabridge.rma(effects, slab="author")
@@ -199,7 +200,7 @@ def test_percent_in_the_file_name_is_kept(bcg_result, tmp_path):
 
 
 def test_plots_refuse_a_subgroup_result_before_reading_it(bcg_result, tmp_path):
-    from conftest import BCG_CSV
+    from lane import BCG_CSV
 
     effects = ketabridge.escalc("RR", pd.read_csv(BCG_CSV), ai="tpos", bi="tneg", ci="cpos", di="cneg")
     by_allocation = ketabridge.rma(effects, subgroup="alloc")

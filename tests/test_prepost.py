@@ -8,22 +8,15 @@ REML from metafor called directly in a separate Rscript process (nothing from ke
 
 from __future__ import annotations
 
-import json
 import subprocess
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from morris import GRID, MC_COLUMNS, TREATMENT
 from scipy import stats
 
 import ketabridge
 from ketabridge import schema
-
-MORRIS = json.loads((Path(__file__).parent / "reference" / "morris2008.json").read_text())
-TREATMENT = pd.DataFrame(MORRIS["data"]).iloc[:5].reset_index(drop=True)
-MC_COLUMNS = dict(m1i="m_post", m2i="m_pre", sd1i="sd_post", sd2i="sd_pre", ni="ni")
-GRID = (0.0, 0.3, 0.5, 0.7, 0.9)
 
 
 def dersimonian_laird(yi: np.ndarray, vi: np.ndarray) -> dict[str, float]:
@@ -38,8 +31,15 @@ def dersimonian_laird(yi: np.ndarray, vi: np.ndarray) -> dict[str, float]:
     se = np.sqrt(1 / np.sum(w_random))
     typical_vi = (k - 1) * np.sum(w) / (np.sum(w) ** 2 - np.sum(w**2))  # Higgins & Thompson (2002)
     z = stats.norm.ppf(0.975)
-    return dict(estimate=estimate, std_error=se, conf_low=estimate - z * se, conf_high=estimate + z * se,
-                tau2=tau2, q=q, i2=100 * tau2 / (tau2 + typical_vi))
+    return dict(
+        estimate=estimate,
+        std_error=se,
+        conf_low=estimate - z * se,
+        conf_high=estimate + z * se,
+        tau2=tau2,
+        q=q,
+        i2=100 * tau2 / (tau2 + typical_vi),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,45 +47,55 @@ def mc_grid():
     return ketabridge.correlation_grid(TREATMENT, "MC", GRID, method="DL", **MC_COLUMNS)
 
 
+@pytest.mark.requires_r
 def test_grid_has_one_glance_row_per_correlation(mc_grid):
     assert list(mc_grid.columns) == list(schema.CORRELATION_GRID)
     assert mc_grid["ri"].tolist() == list(GRID)
     assert (mc_grid["k"] == 5).all() and (mc_grid["method"] == "DL").all() and (mc_grid["measure"] == "MC").all()
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("row", range(len(GRID)))
 def test_mean_change_grid_matches_first_principles(mc_grid, row):
     r = GRID[row]
     data = TREATMENT
     yi = (data["m_post"] - data["m_pre"]).to_numpy(float)
-    vi = ((data["sd_post"] ** 2 + data["sd_pre"] ** 2 - 2 * r * data["sd_post"] * data["sd_pre"]) / data["ni"]).to_numpy(float)
+    vi = (
+        (data["sd_post"] ** 2 + data["sd_pre"] ** 2 - 2 * r * data["sd_post"] * data["sd_pre"]) / data["ni"]
+    ).to_numpy(float)
     expected = dersimonian_laird(yi, vi)
     actual = mc_grid.iloc[row]
     for name, value in expected.items():
         assert actual[name] == pytest.approx(value, rel=1e-10, abs=1e-12), name
 
 
+@pytest.mark.requires_r
 def test_smcr_reml_grid_matches_metafor_in_a_separate_rscript():
     grid = ketabridge.correlation_grid(TREATMENT, "SMCR", GRID, m1i="m_post", m2i="m_pre", sd1i="sd_pre", ni="ni")
-    values = ", ".join(f"c({', '.join(map(repr, TREATMENT[column].astype(float)))})"
-                       for column in ("m_post", "m_pre", "sd_pre", "ni"))
+    values = ", ".join(
+        f"c({', '.join(map(repr, TREATMENT[column].astype(float)))})" for column in ("m_post", "m_pre", "sd_pre", "ni")
+    )
     script = f"""
     suppressPackageStartupMessages(library(metafor))
     columns <- list({values})
-    for (r in c({', '.join(map(repr, GRID))})) {{
+    for (r in c({", ".join(map(repr, GRID))})) {{
       d <- escalc("SMCR", m1i = columns[[1]], m2i = columns[[2]], sd1i = columns[[3]], ni = columns[[4]],
                   ri = rep(r, 5))
       res <- rma(yi, vi, data = d, method = "REML")
       cat(sprintf("%a", c(res$beta, res$se, res$tau2, res$QE, res$ci.lb, res$ci.ub)), "\\n")
     }}
     """
-    lines = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True, check=True,
-                           timeout=120).stdout.strip().splitlines()
+    lines = (
+        subprocess.run(["Rscript", "-e", script], capture_output=True, text=True, check=True, timeout=120)
+        .stdout.strip()
+        .splitlines()
+    )
     expected = np.array([[float.fromhex(value) for value in line.split()] for line in lines])
     actual = grid[["estimate", "std_error", "tau2", "q", "conf_low", "conf_high"]].to_numpy(float)
     np.testing.assert_allclose(actual, expected, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.requires_r
 def test_assumed_correlation_is_in_the_provenance(mc_grid):
     effects = ketabridge.escalc("MC", TREATMENT, ri=0.5, **MC_COLUMNS)
     assert 'measure = "MC", ri = 0.5' in effects.attrs["ketabridge_provenance"]["r_call"]
@@ -95,6 +105,7 @@ def test_assumed_correlation_is_in_the_provenance(mc_grid):
     assert "ri = 0.7" in rows[3]["escalc"]["r_call"] and rows[3]["rma"]["r_call"].startswith("rma.uni(")
 
 
+@pytest.mark.requires_r
 def test_assumed_correlation_equals_a_column_of_it():
     # metafor's own result for a column of 0.5s (R recycles nothing here: every row has ri)
     with_column = ketabridge.escalc("SMCC", TREATMENT.assign(r=0.5), ri="r", **MC_COLUMNS)
@@ -105,19 +116,32 @@ def test_assumed_correlation_equals_a_column_of_it():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: ketabridge.escalc("MD", TREATMENT, m1i="m_post", m2i="m_pre", sd1i="sd_post", sd2i="sd_pre",
-                                   n1i="ni", n2i="ni", ri=0.5), "needs a pre/post measure"),
+        (
+            lambda: ketabridge.escalc(
+                "MD", TREATMENT, m1i="m_post", m2i="m_pre", sd1i="sd_post", sd2i="sd_pre", n1i="ni", n2i="ni", ri=0.5
+            ),
+            "needs a pre/post measure",
+        ),
         (lambda: ketabridge.escalc("MC", TREATMENT, ri=1.2, **MC_COLUMNS), "between -1 and 1, not 1.2"),
         (lambda: ketabridge.escalc("MC", TREATMENT, ri=float("nan"), **MC_COLUMNS), "between -1 and 1, not nan"),
-        (lambda: ketabridge.escalc("MC", TREATMENT, ri=0.5, m1i=3, m2i="m_pre", sd1i="sd_post", sd2i="sd_pre",
-                                   ni="ni"), r"only ri may be a number\): m1i=3"),
+        (
+            lambda: ketabridge.escalc(
+                "MC", TREATMENT, ri=0.5, m1i=3, m2i="m_pre", sd1i="sd_post", sd2i="sd_pre", ni="ni"
+            ),
+            r"only ri may be a number\): m1i=3",
+        ),
         (lambda: ketabridge.correlation_grid(TREATMENT, "SMD", **MC_COLUMNS), "unknown measure 'SMD'"),
         (lambda: ketabridge.correlation_grid(TREATMENT, "MC", "r", **MC_COLUMNS), "ri must be one or more"),
         (lambda: ketabridge.correlation_grid(TREATMENT, "MC", (0.5, 2), **MC_COLUMNS), "not 2"),
-        (lambda: ketabridge.correlation_grid(TREATMENT.assign(sd_post=TREATMENT["sd_pre"]), "MC", (0.5, 1.0),
-                                             **MC_COLUMNS), r"with the assumed correlation ri = 1: column 'vi'"),
+        (
+            lambda: ketabridge.correlation_grid(
+                TREATMENT.assign(sd_post=TREATMENT["sd_pre"]), "MC", (0.5, 1.0), **MC_COLUMNS
+            ),
+            r"with the assumed correlation ri = 1: column 'vi'",
+        ),
     ],
 )
+@pytest.mark.requires_r
 def test_bad_correlations_raise_input_error(call, message):
     with pytest.raises(ketabridge.InputError, match=message):
         call()

@@ -45,20 +45,31 @@ def pritz():
         return ketabridge.pool_proportions(pd.DataFrame(PRITZ["data"]), "xi", "ni", slab="study").tidy()
 
 
+@pytest.mark.requires_r
 def test_table_has_one_row_per_approach_in_the_fixed_schema(pritz):
     assert list(pritz.columns) == list(schema.PROPORTIONS)
     assert [str(dtype) for dtype in pritz.dtypes] == list(schema.PROPORTIONS.values())
-    assert list(zip(pritz["measure"], pritz["method"])) == [("PR", "DL"), ("PLO", "REML"), ("PFT", "REML"), ("PAS", "REML")]
+    assert list(zip(pritz["measure"], pritz["method"])) == [
+        ("PR", "DL"),
+        ("PLO", "REML"),
+        ("PFT", "REML"),
+        ("PAS", "REML"),
+    ]
     assert (pritz["k"] == 14).all()
 
 
+@pytest.mark.requires_r
 def test_every_row_matches_metafors_documented_example_in_a_separate_rscript(pritz):
-    lines = subprocess.run(["Rscript", "-e", DOCUMENTED_EXAMPLE], capture_output=True, text=True, check=True,
-                           timeout=120).stdout.strip().splitlines()
+    lines = (
+        subprocess.run(["Rscript", "-e", DOCUMENTED_EXAMPLE], capture_output=True, text=True, check=True, timeout=120)
+        .stdout.strip()
+        .splitlines()
+    )
     expected = pd.DataFrame([[float.fromhex(value) for value in line.split()] for line in lines], columns=COMPARED)
     np.testing.assert_allclose(pritz[list(COMPARED)].to_numpy(float), expected.to_numpy(), rtol=RTOL, atol=1e-12)
 
 
+@pytest.mark.requires_r
 def test_raw_proportions_with_dersimonian_laird_from_first_principles(pritz):
     xi, ni = np.array(PRITZ["data"]["xi"], float), np.array(PRITZ["data"]["ni"], float)
     extreme = (xi == 0) | (xi == ni)  # ?escalc: add = 1/2 to events and non-events (to = "only0")
@@ -76,13 +87,21 @@ def test_raw_proportions_with_dersimonian_laird_from_first_principles(pritz):
     row = pritz.iloc[0]
     np.testing.assert_allclose(
         [row["estimate"], row["conf_low"], row["conf_high"], row["pi_low"], row["pi_high"], row["tau2"], row["q"]],
-        [estimate, estimate - z * se, estimate + z * se, estimate - z * np.sqrt(se**2 + tau2),
-         estimate + z * np.sqrt(se**2 + tau2), tau2, q],
+        [
+            estimate,
+            estimate - z * se,
+            estimate + z * se,
+            estimate - z * np.sqrt(se**2 + tau2),
+            estimate + z * np.sqrt(se**2 + tau2),
+            tau2,
+            q,
+        ],
         rtol=1e-10,
     )
     assert row["corrected"] == 2 and row["model_estimate"] == row["estimate"]  # PR is not transformed
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("check", MILLER["expect"], ids=lambda check: f"{check['measure']} {check['column']}")
 def test_freeman_tukey_row_reproduces_miller_1978(check):
     table = ketabridge.pool_proportions(pd.DataFrame(MILLER["data"]), "xi", "ni").tidy().set_index("measure")
@@ -90,6 +109,7 @@ def test_freeman_tukey_row_reproduces_miller_1978(check):
     assert abs(table.loc[check["measure"], check["column"]] - check["value"]) <= 0.5 * 10 ** -check["decimals"]
 
 
+@pytest.mark.requires_r
 def test_warns_when_an_interval_leaves_the_unit_interval():
     with pytest.warns(ketabridge.ProportionWarning) as caught:
         table = ketabridge.pool_proportions(pd.DataFrame(PRITZ["data"]), "xi", "ni").tidy()
@@ -99,6 +119,7 @@ def test_warns_when_an_interval_leaves_the_unit_interval():
     assert any(message.startswith("PR (DL): the interval leaves [0, 1] (pi_high 1.0") for message in messages)
 
 
+@pytest.mark.requires_r
 def test_warns_about_zero_or_all_events_and_the_correction_metafor_applied():
     with pytest.warns(ketabridge.ProportionWarning, match=r"2 studies have 0 or all events") as caught:
         ketabridge.pool_proportions(pd.DataFrame(PRITZ["data"]), "xi", "ni", slab="study")
@@ -107,6 +128,7 @@ def test_warns_about_zero_or_all_events_and_the_correction_metafor_applied():
     assert "add=1/2, to='only0') for PR (2), PLO (2); none for PFT, PAS" in message
 
 
+@pytest.mark.requires_r
 def test_no_extreme_warning_without_zero_or_all_events():
     import warnings
 
@@ -132,8 +154,9 @@ def test_bad_counts_raise_input_error(xi, ni, message):
         ketabridge.pool_proportions(data, "events", "totals")
 
 
+@pytest.mark.requires_r
 def test_provenance_names_each_metafor_call():
     result = ketabridge.pool_proportions(pd.DataFrame(MILLER["data"]), "xi", "ni", level=90)
-    assert 'transf = transf.ipft.hm, targs = list(ni = ni)' in result.provenance.r_call
+    assert "transf = transf.ipft.hm, targs = list(ni = ni)" in result.provenance.r_call
     assert 'method = "DL", level = 90' in result.provenance.r_call
     assert result.to_dict()["tidy"][0]["measure"] == "PR"

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from importlib import metadata
 
+import pytest
+
 import ketabridge
+
+pytestmark = pytest.mark.requires_r
 
 
 def _distributions() -> set[str]:
@@ -14,7 +18,11 @@ def _distributions() -> set[str]:
 def test_provenance_names_versions_and_call(bcg_effects, installed):
     r_version, metafor_version = installed["r_version"], installed["metafor_version"]
     result = ketabridge.rma(bcg_effects, method="DL", test="knha", slab="author", mods=["ablat"])
-    for item in (result, ketabridge.regtest(ketabridge.rma(bcg_effects)), ketabridge.trimfill(ketabridge.rma(bcg_effects))):
+    for item in (
+        result,
+        ketabridge.regtest(ketabridge.rma(bcg_effects)),
+        ketabridge.trimfill(ketabridge.rma(bcg_effects)),
+    ):
         provenance = item.provenance
         assert provenance.r_version == r_version
         assert provenance.metafor_version == metafor_version
@@ -36,8 +44,15 @@ def test_provenance_names_versions_and_call(bcg_effects, installed):
 def test_provenance_serialises(bcg_effects):
     document = ketabridge.rma(bcg_effects).to_dict()["provenance"]
     assert set(document) == {
-        "ketabridge_version", "r_version", "metafor_version", "rpy2_version", "rpy2_rinterface_version",
-        "rpy2_robjects_version", "r_call", "r_warnings", "created",
+        "ketabridge_version",
+        "r_version",
+        "metafor_version",
+        "rpy2_version",
+        "rpy2_rinterface_version",
+        "rpy2_robjects_version",
+        "r_call",
+        "r_warnings",
+        "created",
     }
 
 

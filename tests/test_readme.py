@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
+from lane import REPO
 
-from conftest import REPO
 from ketabridge.cli import main
 
 README = (REPO / "README.md").read_text()
@@ -29,12 +29,14 @@ def test_readme_has_examples():
     assert PYTHON_BLOCKS and CLI_LINES
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("block", PYTHON_BLOCKS)
 def test_python_example_runs(block, in_copy_of_repo_data, capsys):
     exec(compile(block, "README.md", "exec"), {})
     assert capsys.readouterr().out.strip(), "each README example shows its result"
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("line", CLI_LINES)
 def test_cli_example_runs(line, in_copy_of_repo_data):
     result = CliRunner().invoke(main, shlex.split(line))

@@ -90,6 +90,7 @@ def _run(source: dict, analysis: dict) -> tuple[dict[str, pd.DataFrame], pd.Data
     return tables, data
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("source, analysis", list(_cases()))
 def test_published_values(source, analysis):
     tables, data = _run(source, analysis)
@@ -105,7 +106,9 @@ def test_published_values(source, analysis):
         allowed = 0.5 * 10 ** -check["decimals"] + SLACK.get(column, 0.0)
         if not abs(actual - check["value"]) <= allowed * (1 + 1e-9):
             where = check.get("term", check.get("row", ""))
-            failures.append(f"{check['table']}.{column}[{where}]: {actual!r} vs published {check['value']} (±{allowed:g})")
+            failures.append(
+                f"{check['table']}.{column}[{where}]: {actual!r} vs published {check['value']} (±{allowed:g})"
+            )
     assert not failures, f"{source['citation']} ({source['where']}):\n" + "\n".join(failures)
 
 

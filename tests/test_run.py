@@ -11,9 +11,9 @@ from xml.etree import ElementTree
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from lane import REPO
 from PIL import Image
 
-from conftest import REPO
 from ketabridge.cli import main
 
 CRPS = REPO / "data" / "crps_ketamine"
@@ -34,11 +34,15 @@ def independent():
     """Plain metafor on hand-picked rows of the public-sources file (tests/rscript/crps_independent.R)."""
     script = REPO / "tests" / "rscript" / "crps_independent.R"
     lines = subprocess.run(
-        ["Rscript", str(script), str(CRPS / "crps_ketamine_public_sources.csv")], capture_output=True, text=True, check=True
+        ["Rscript", str(script), str(CRPS / "crps_ketamine_public_sources.csv")],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return {name: float(value) for name, value in (line.split(",") for line in lines)}
 
 
+@pytest.mark.requires_r
 def test_summary_has_one_line_per_analysis_and_progress_is_shown(run_dir):
     _, result = run_dir
     summary = result.stdout.splitlines()
@@ -47,16 +51,23 @@ def test_summary_has_one_line_per_analysis_and_progress_is_shown(run_dir):
     assert "[1/3] pain_change_immediate" in result.stderr and "report.html" in result.stderr
 
 
+@pytest.mark.requires_r
 def test_pooled_numbers_equal_an_independent_metafor_run(run_dir, independent):
     out, _ = run_dir
     summary = pd.read_parquet(out / "summary.parquet").set_index("analysis")
     for name in ("relief_immediate", "pain_change_immediate"):
         for column in ("estimate", "conf_low", "conf_high", "tau2"):
-            assert summary.loc[name, column] == pytest.approx(independent[f"{name}_{column}"], rel=1e-10), (name, column)
-    assert summary.loc["relief_followup_1_3m", "estimate"] == pytest.approx(independent["relief_followup_1_3m_estimate"], rel=1e-10)
+            assert summary.loc[name, column] == pytest.approx(independent[f"{name}_{column}"], rel=1e-10), (
+                name,
+                column,
+            )
+    assert summary.loc["relief_followup_1_3m", "estimate"] == pytest.approx(
+        independent["relief_followup_1_3m_estimate"], rel=1e-10
+    )
     assert summary.loc["relief_immediate", "k"] == 3 and summary.loc["pain_change_immediate", "k"] == 2
 
 
+@pytest.mark.requires_r
 def test_comparison_sets_our_figures_beside_zhaos(run_dir):
     out, _ = run_dir
     comparison = pd.read_parquet(out / "comparison.parquet")
@@ -68,6 +79,7 @@ def test_comparison_sets_our_figures_beside_zhaos(run_dir):
     assert (immediate["difference"] == immediate["estimate"] - expected["estimate"]).all()
 
 
+@pytest.mark.requires_r
 def test_every_output_file_exists_and_parses(run_dir, installed):
     out, _ = run_dir
     for kind in ("summary", "glance", "studies", "proportions", "comparison", "correlation_grid", "leave1out", "notes"):
@@ -88,6 +100,7 @@ def test_every_output_file_exists_and_parses(run_dir, installed):
             assert ElementTree.parse(out / "plots" / f"{name}_{kind}.svg").getroot().tag.endswith("svg")
 
 
+@pytest.mark.requires_r
 def test_notes_say_what_was_left_out_and_why(run_dir):
     out, _ = run_dir
     notes = pd.read_parquet(out / "notes.parquet")
@@ -112,6 +125,7 @@ class _Tables(HTMLParser):
             self.values.setdefault((*self.table, attrs["data-column"]), []).append(attrs["data-value"])
 
 
+@pytest.mark.requires_r
 def test_report_numbers_equal_the_parquet_results(run_dir):
     out, _ = run_dir
     parser = _Tables()
@@ -122,11 +136,16 @@ def test_report_numbers_equal_the_parquet_results(run_dir):
         if analysis is not None:
             table = table[table["analysis"] == analysis]
         stored = [float(value) for value in table[column]]
-        assert [float(value) for value in shown] == pytest.approx(stored, rel=0, abs=0, nan_ok=True), (kind, analysis, column)
+        assert [float(value) for value in shown] == pytest.approx(stored, rel=0, abs=0, nan_ok=True), (
+            kind,
+            analysis,
+            column,
+        )
         checked += len(shown)
     assert checked > 100
 
 
+@pytest.mark.requires_r
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make setup installs it as root)")
 def test_report_renders_in_headless_chromium_with_its_images(run_dir, tmp_path):
     out, _ = run_dir
@@ -137,9 +156,19 @@ def test_report_renders_in_headless_chromium_with_its_images(run_dir, tmp_path):
     )
     page.write_text((out / "report.html").read_text().replace("</body>", checker + "</body>"))
     dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     assert "<h1>IV ketamine for complex regional pain syndrome" in dom
     loaded = json.loads(dom.split('data-images="')[1].split('"')[0].replace("&quot;", '"'))
@@ -155,22 +184,25 @@ def copy_of_bundled_plan(tmp_path, old: str, new: str):
     return folder / "plan.toml"
 
 
+@pytest.mark.requires_r
 def test_the_dispersion_assumption_is_the_plans_to_change(tmp_path):
     """With "±" read as an SD, Sigtermans 2010's MC variance is (sd1² + sd2² - 2·ri·sd1·sd2)/n of the printed values."""
-    from ketabridge.plan import load_plan
-    from ketabridge.runner import run_plan
+    from ketabridge.plans.plan_file import load_plan
+    from ketabridge.plans.runner import run_plan
 
     plan = load_plan(copy_of_bundled_plan(tmp_path, 'unknown_as = "SE"', 'unknown_as = "SD"'))
     run = run_plan(plan)
     studies = run.runs[0].tables["studies"].set_index("study")
-    assert studies.loc["Sigtermans 2010", "vi"] == pytest.approx((0.3**2 + 0.2**2 - 2 * 0.5 * 0.3 * 0.2) / 10, rel=1e-12)
+    assert studies.loc["Sigtermans 2010", "vi"] == pytest.approx(
+        (0.3**2 + 0.2**2 - 2 * 0.5 * 0.3 * 0.2) / 10, rel=1e-12
+    )
     assert studies.loc["Patil 2012", "vi"] == pytest.approx(0.51**2, rel=1e-12)  # a stated SE stays an SE
     assert set(run.data.loc[run.data["row_id"] == "S10-0", "sd_assumption"]) == {"unknown taken as SD"}
 
 
 def test_a_filter_on_a_missing_column_names_plan_and_column(tmp_path):
-    from ketabridge.plan import PlanError, load_plan
-    from ketabridge.runner import run_plan
+    from ketabridge.plans.plan_file import PlanError, load_plan
+    from ketabridge.plans.runner import run_plan
 
     plan = load_plan(copy_of_bundled_plan(tmp_path, "first_in_window = true }", "first_in_windw = true }"))
     with pytest.raises(PlanError, match="plan.toml: analysis pain_change_immediate.where: no column 'first_in_windw'"):
@@ -178,16 +210,24 @@ def test_a_filter_on_a_missing_column_names_plan_and_column(tmp_path):
 
 
 def test_a_misspelled_effect_column_stops_the_plan_before_it_runs(tmp_path):
-    result = CliRunner().invoke(main, ["run", str(copy_of_bundled_plan(tmp_path, 'sd1i = "post_sd"', 'sd1i = "post_sdx"')),
-                                       "--out", str(tmp_path / "out"), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(copy_of_bundled_plan(tmp_path, 'sd1i = "post_sd"', 'sd1i = "post_sdx"')),
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 1
     assert result.output.startswith("Error: plan.toml: analysis pain_change_immediate.effect[0]: no column 'post_sdx'")
     assert not (tmp_path / "out").exists()
 
 
 def test_a_dispersion_type_other_than_sd_or_se_follows_the_plans_rule():
-    from ketabridge.plan import Dispersion
-    from ketabridge.runner import derive_sds
+    from ketabridge.plans.plan_file import Dispersion
+    from ketabridge.plans.runner import derive_sds
 
     data = pd.DataFrame({"x_disp": [1.0, 1.0, 1.0, 1.0], "kind": ["SD", "SE", "unknown", "IQR"], "n": [4, 4, 4, 4]})
     derived = derive_sds(data, Dispersion(("x_disp",), "kind", "n", "SE"), "p.toml")
@@ -195,6 +235,7 @@ def test_a_dispersion_type_other_than_sd_or_se_follows_the_plans_rule():
     assert list(derived["sd_assumption"]) == ["", "", "unknown taken as SE", "unknown taken as SE"]
 
 
+@pytest.mark.requires_r
 def test_report_says_which_r_and_metafor_made_it(run_dir, installed):
     out, _ = run_dir
     page = (out / "report.html").read_text()

@@ -19,21 +19,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from lane import running_vocabulary
+from property_direct import GRID, PROPERTY_GRID, TESTS_COMPARED
 
 import ketabridge
 from ketabridge import schema
-from ketabridge.options import METHODS_NEEDING_WEIGHTS, accepted
-from ketabridge._r.compat import version_tuple
+from ketabridge.bridge.compat import version_tuple
+from ketabridge.options import METHODS_NEEDING_WEIGHTS
 
-from test_property_rscript import GRID, PROPERTY_GRID, TESTS_COMPARED
-
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning"),
-]
+pytestmark = [pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning")]
 
 BCG_CSV = Path(__file__).resolve().parent.parent / "data" / "bcg" / "bcg.csv"
 # what this lane's metafor accepts (tests/test_vocabulary.py checks that against metafor itself)
-METHODS, TESTS = accepted("method"), accepted("test")
+METHODS, TESTS = running_vocabulary("method"), running_vocabulary("test")
 COMBINATIONS = list(product(METHODS, TESTS))
 # DLIT's default 100 iterations are not enough on the BCG data (metafor: "Iterative DL
 # estimator did not converge"); more iterations let it converge, and the schema is the point.
@@ -52,7 +50,12 @@ def fit(data: pd.DataFrame, method: str, test: str, mods=None) -> ketabridge.Met
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return ketabridge.rma(
-                data, method=method, test=test, slab="author", mods=mods, control=CONTROL.get(method),
+                data,
+                method=method,
+                test=test,
+                slab="author",
+                mods=mods,
+                control=CONTROL.get(method),
                 weights="wi" if method in METHODS_NEEDING_WEIGHTS else None,
             )
     except ketabridge.MetaforError as error:
@@ -68,6 +71,7 @@ def assert_schema(table: pd.DataFrame, expected: dict, what: str) -> None:
     assert {name: str(dtype) for name, dtype in table.dtypes.items()} == expected, f"{what}: dtypes differ"
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("mods", [None, ["ablat"]], ids=["intercept", "mods"])
 @pytest.mark.parametrize("method,test", COMBINATIONS, ids=[f"{m}-{t}" for m, t in COMBINATIONS])
 def test_rma_tables_follow_schema(bcg_model_data, method, test, mods):
@@ -93,6 +97,7 @@ def test_rma_tables_follow_schema(bcg_model_data, method, test, mods):
 TRIMFILL_FAILS_BEFORE_46 = {"DLIT"}
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("method,test", COMBINATIONS, ids=[f"{m}-{t}" for m, t in COMBINATIONS])
 def test_trimfill_tables_follow_schema(bcg_model_data, method, test, installed):
     result = fit(bcg_model_data, method, test)
@@ -114,6 +119,7 @@ def test_trimfill_tables_follow_schema(bcg_model_data, method, test, installed):
     assert int(augment["filled"].sum()) == k0
 
 
+@pytest.mark.requires_r
 @pytest.mark.parametrize("method,test", COMBINATIONS, ids=[f"{m}-{t}" for m, t in COMBINATIONS])
 def test_bias_test_tables_follow_schema(bcg_model_data, method, test):
     result = fit(bcg_model_data, method, test)
@@ -129,6 +135,7 @@ def test_bias_test_tables_follow_schema(bcg_model_data, method, test):
         assert len(table) == 1, what
 
 
+@pytest.mark.requires_r
 def test_column_names_never_change_with_method_test_or_mods(bcg_model_data):
     """One fit per method, cycling through the tests and moderators: one set of names."""
     seen = {"glance": set(), "tidy": set(), "augment": set()}
@@ -142,9 +149,7 @@ def test_column_names_never_change_with_method_test_or_mods(bcg_model_data):
         seen["glance"].add(tuple(result.glance().columns))
         seen["tidy"].add(tuple(result.tidy().columns))
         seen["augment"].add(tuple(result.augment().columns))
-    assert seen == {
-        "glance": {tuple(schema.GLANCE)}, "tidy": {tuple(schema.TIDY)}, "augment": {tuple(schema.AUGMENT)},
-    }
+    assert seen == {"glance": {tuple(schema.GLANCE)}, "tidy": {tuple(schema.TIDY)}, "augment": {tuple(schema.AUGMENT)}}
 
 
 def test_grid_guard_property_tests_cover_every_method_and_test():

@@ -16,11 +16,15 @@ from scipy import stats
 import ketabridge
 from ketabridge import schema
 
+pytestmark = pytest.mark.requires_r
+
 
 def test_tables_have_one_row_per_study_with_the_users_labels(bcg_effects):
     result = ketabridge.rma(bcg_effects, slab="author")
-    for table, table_schema in ((ketabridge.leave1out(result), schema.LEAVE1OUT),
-                                (ketabridge.influence(result), schema.INFLUENCE)):
+    for table, table_schema in (
+        (ketabridge.leave1out(result), schema.LEAVE1OUT),
+        (ketabridge.influence(result), schema.INFLUENCE),
+    ):
         assert list(table.columns) == list(table_schema)
         assert list(table["study"]) == list(bcg_effects["author"])
     steps = ketabridge.cumul(result, order="year")
@@ -80,13 +84,17 @@ def test_bad_inputs_are_named(bcg_effects):
         ketabridge.cumul(with_moderator, order="year")
     result = ketabridge.rma(bcg_effects)
     gaps = bcg_effects.assign(year=bcg_effects["year"].where(bcg_effects.index != 4))
-    with pytest.raises(ketabridge.InputError, match="'year' must hold a finite number for every study, but row 4 is not"):
+    with pytest.raises(
+        ketabridge.InputError, match="'year' must hold a finite number for every study, but row 4 is not"
+    ):
         ketabridge.cumul(ketabridge.rma(gaps), order="year")
     with pytest.raises(ketabridge.InputError, match="one value per study of the model \\(13\\)"):
         ketabridge.cumul(result, order=[1, 2, 3])
     with pytest.raises(ketabridge.InputError, match="column 'nope' not found"):
         ketabridge.cumul(result, order="nope")
-    with pytest.raises(ketabridge.InputError, match="unknown type 'General'; choose one of: Rosenthal, Orwin, Rosenberg"):
+    with pytest.raises(
+        ketabridge.InputError, match="unknown type 'General'; choose one of: Rosenthal, Orwin, Rosenberg"
+    ):
         ketabridge.fsn(bcg_effects, type="General")
     with pytest.raises(ketabridge.InputError, match="column 'vi' holds variances, which must be > 0, but row 2 is not"):
         ketabridge.fsn(bcg_effects.assign(vi=bcg_effects["vi"].where(bcg_effects.index != 2, 0.0)))

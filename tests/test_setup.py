@@ -6,11 +6,13 @@ import os
 import shutil
 import subprocess
 
-from conftest import REPO
+import pytest
+from lane import REPO
 
 SCRIPT = REPO / "scripts" / "setup-r.sh"
 
 
+@pytest.mark.requires_r
 def test_r_present_means_nothing_to_do():
     done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
@@ -21,8 +23,9 @@ def test_without_r_or_apt_get_it_says_what_to_install_in_one_line(tmp_path):
     # A PATH holding only what the script itself needs: no R, no apt-get.
     for tool in ("bash", "id"):
         os.symlink(shutil.which(tool), tmp_path / tool)
-    done = subprocess.run([str(tmp_path / "bash"), str(SCRIPT)], capture_output=True, text=True,
-                          env={"PATH": str(tmp_path)}, timeout=60)
+    done = subprocess.run(
+        [str(tmp_path / "bash"), str(SCRIPT)], capture_output=True, text=True, env={"PATH": str(tmp_path)}, timeout=60
+    )
     assert done.returncode == 1
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()

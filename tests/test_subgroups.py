@@ -13,11 +13,11 @@ import subprocess
 
 import numpy as np
 import pytest
+from lane import BCG_CSV
 from scipy import stats
 
 import ketabridge
 from ketabridge import schema
-from conftest import BCG_CSV
 
 DIRECT = """
 suppressPackageStartupMessages(library(metafor))
@@ -34,10 +34,13 @@ cat(sprintf('{%s}', paste(sprintf('"%s": [%s]', names(out), sapply(out, function
 
 @pytest.fixture(scope="module")
 def direct_subgroups() -> dict:
-    done = subprocess.run(["Rscript", "-e", DIRECT, str(BCG_CSV)], capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        ["Rscript", "-e", DIRECT, str(BCG_CSV)], capture_output=True, text=True, timeout=120, check=True
+    )
     return json.loads(done.stdout)
 
 
+@pytest.mark.requires_r
 def test_subgroup_fits_and_difference_test(bcg_effects, direct_subgroups):
     grouped = ketabridge.rma(bcg_effects, subgroup="alloc", slab="author")
     assert isinstance(grouped, ketabridge.SubgroupResult)
@@ -50,7 +53,7 @@ def test_subgroup_fits_and_difference_test(bcg_effects, direct_subgroups):
         assert glance.loc[level, "k"] == k
     # Q_between from first principles: inverse-variance weighted spread of the subgroup estimates
     b, se = (np.array([row[i] for row in direct_subgroups.values()]) for i in (0, 1))
-    w = 1 / se ** 2
+    w = 1 / se**2
     q = float(np.sum(w * (b - np.sum(w * b) / np.sum(w)) ** 2))
     between = grouped.between().iloc[0]
     assert between["q_between"] == pytest.approx(q, rel=1e-9)
@@ -58,6 +61,7 @@ def test_subgroup_fits_and_difference_test(bcg_effects, direct_subgroups):
     assert between["p_value"] == pytest.approx(stats.chi2.sf(q, len(b) - 1), rel=1e-9)
 
 
+@pytest.mark.requires_r
 def test_subgroup_tables_and_follow_ups(bcg_effects):
     grouped = ketabridge.rma(bcg_effects, subgroup="alloc", slab="author")
     assert list(grouped.glance().columns) == list(schema.SUBGROUP_GLANCE)
@@ -71,6 +75,7 @@ def test_subgroup_tables_and_follow_ups(bcg_effects):
     assert len(ketabridge.leave1out(random)) == random.glance()["k"].iloc[0]
 
 
+@pytest.mark.requires_r
 def test_subgroup_errors_name_groups_and_rows(bcg_effects):
     alternate = list(bcg_effects.index[bcg_effects["alloc"] == "alternate"])
     lonely = bcg_effects.drop(index=alternate[1:]).reset_index(drop=True)
@@ -83,6 +88,49 @@ def test_subgroup_errors_name_groups_and_rows(bcg_effects):
         ketabridge.rma(bcg_effects.assign(alloc=bcg_effects["alloc"].where(bcg_effects.index != 3)), subgroup="alloc")
 
 
+@pytest.mark.parametrize(
+    "values, keys, shown",
+    [
+        (lambda year: (year >= 1960).astype(int), [0, 1], ["grp == 0", "grp == 1"]),
+        (lambda year: (year >= 1960) * 2.5, [0.0, 2.5], ["grp == 0", "grp == 2.5"]),
+        (lambda year: year >= 1960, [False, True], ["grp == FALSE", "grp == TRUE"]),
+        (lambda year: np.where(year >= 1960, "late", "early"), ["early", "late"], ['grp == "early"', 'grp == "late"']),
+    ],
+    ids=["int", "float", "bool", "text"],
+)
+@pytest.mark.requires_r
+def test_fits_are_keyed_by_the_column_s_own_values(bcg_effects, values, keys, shown):
+    """An integer subgroup column gives int keys (not "0"/"1"); the R call shows each level as R
+    would be typed (1, not 1L; TRUE; "text"); the tables' subgroup column is text, as its schema says."""
+    grouped = ketabridge.rma(bcg_effects.assign(grp=values(bcg_effects["year"])), subgroup="grp")
+    assert sorted(grouped.fits) == keys
+    assert all(type(key) is type(keys[0]) for key in grouped.fits)
+    for key, text in zip(keys, shown):
+        assert grouped.fits[key].provenance.r_call.endswith(f"subset = {text})")
+    assert sorted(grouped.glance()["subgroup"]) == sorted(str(key) for key in keys)
+
+
+@pytest.mark.requires_r
+def test_subgroup_studies_keep_their_row_numbers_without_slab(bcg_effects):
+    """As metafor's rma(..., subset=) labels studies by their row of the data (1-based)."""
+    grouped = ketabridge.rma(bcg_effects, subgroup="alloc")
+    studies = grouped.augment()
+    for level, fit in grouped.fits.items():
+        rows = np.flatnonzero(bcg_effects["alloc"].to_numpy() == level)
+        assert fit.augment()["study"].tolist() == [str(row + 1) for row in rows]
+    assert sorted(studies["study"], key=int) == [str(row) for row in range(1, len(bcg_effects) + 1)]
+
+
+@pytest.mark.requires_r
+def test_subgroup_column_with_nan_is_missing_labels(bcg_effects):
+    with pytest.raises(ketabridge.InputError, match="column 'grp' has no label in row 5"):
+        ketabridge.rma(
+            bcg_effects.assign(grp=np.where(bcg_effects.index == 5, np.nan, 1.0 * (bcg_effects["year"] > 1960))),
+            subgroup="grp",
+        )
+
+
+@pytest.mark.requires_r
 def test_moderators_give_the_omnibus_test_in_glance(bcg_effects):
     """?rma.uni example: rma(yi, vi, mods = ~ ablat + year) prints QM(df = 2) = 12.2043, p-val = 0.0022."""
     row = ketabridge.rma(bcg_effects, mods=["ablat", "year"]).glance().iloc[0]
@@ -92,6 +140,7 @@ def test_moderators_give_the_omnibus_test_in_glance(bcg_effects):
     assert row["qm_pvalue"] == pytest.approx(stats.chi2.sf(row["qm"], 2), rel=1e-9)
 
 
+@pytest.mark.requires_r
 def test_subgroups_refuse_moderators(bcg_effects):
     # with mods, each subgroup's intercept is its effect at moderators = 0, so the test of
     # subgroup differences would compare intercepts, not subgroup effects
@@ -102,6 +151,6 @@ def test_subgroups_refuse_moderators(bcg_effects):
 def test_rma_type_hints_resolve():
     import typing
 
-    from ketabridge.results import MetaResult, SubgroupResult
+    from ketabridge.analyses.results import MetaResult, SubgroupResult
 
     assert typing.get_type_hints(ketabridge.rma)["return"] == MetaResult | SubgroupResult

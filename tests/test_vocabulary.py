@@ -8,11 +8,13 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from lane import REPO
 
 import ketabridge
-from conftest import REPO
+from ketabridge.bridge.compat import version_tuple
 from ketabridge.options import RELEASE_OF, VOCABULARIES, accepted
-from ketabridge._r.compat import version_tuple
+
+pytestmark = pytest.mark.requires_r
 
 BOGUS = ("XX", "none_such")  # names no metafor accepts: the probe must refuse them
 

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 
 import click
 
-from ..errors import KetabridgeError
-from ..options import ESCALC_COLUMNS
+from ketabridge.errors import KetabridgeError
+from ketabridge.options import ESCALC_COLUMNS
 
 
 def escalc_options(command):

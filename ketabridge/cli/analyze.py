@@ -6,19 +6,31 @@ from pathlib import Path
 
 import click
 
-from ..options import (
-    ESCALC_COLUMNS, ESCALC_TO, ESCALC_VTYPES, MEASURES, METHODS, NA_ACTIONS, REGTEST_MODELS,
-    REGTEST_PREDICTORS, TESTS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES,
+from ketabridge.cli._common import clean_errors, escalc_options
+from ketabridge.options import (
+    ESCALC_COLUMNS,
+    ESCALC_TO,
+    ESCALC_VTYPES,
+    MEASURES,
+    METHODS,
+    NA_ACTIONS,
+    REGTEST_MODELS,
+    REGTEST_PREDICTORS,
+    TESTS,
+    TRIMFILL_ESTIMATORS,
+    TRIMFILL_SIDES,
 )
-from ..plots import DEVICES
-from ._common import clean_errors, escalc_options
 
 FORMATS = ("table", "json", "csv")
 
 
 def _image_path(context, parameter, path: Path | None) -> Path | None:
     """Reject an unknown image suffix before any analysis runs."""
-    if path is not None and path.suffix.lower() not in DEVICES:
+    if path is None or context.resilient_parsing:  # shell completion checks nothing
+        return path
+    from ketabridge.analyses.plots import DEVICES  # imported here: plots loads pandas, which --help must not
+
+    if path.suffix.lower() not in DEVICES:
         raise click.BadParameter(f"{str(path)!r} must end in {', '.join(DEVICES)}")
     return path
 
@@ -35,8 +47,12 @@ def _image_path(context, parameter, path: Path | None) -> Path | None:
 @click.option("--add", type=float, help="escalc: continuity correction")
 @click.option("--to", type=click.Choice(ESCALC_TO), help="escalc: where to add it")
 @click.option("--vtype", type=click.Choice(ESCALC_VTYPES), help="escalc: variance type")
-@click.option("--assumed-ri", type=click.FloatRange(-1, 1), metavar="R",
-              help="escalc: one assumed pre-post correlation for every study (instead of --ri)")
+@click.option(
+    "--assumed-ri",
+    type=click.FloatRange(-1, 1),
+    metavar="R",
+    help="escalc: one assumed pre-post correlation for every study (instead of --ri)",
+)
 @click.option("--method", type=click.Choice(METHODS), default="REML", show_default=True)
 @click.option("--test", type=click.Choice(TESTS), default="z", show_default=True)
 @click.option("--level", type=float, default=95.0, show_default=True, help="confidence level, percent")
@@ -50,17 +66,28 @@ def _image_path(context, parameter, path: Path | None) -> Path | None:
 @click.option("--ranktest", is_flag=True, help="add Begg's rank correlation test")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write to this file, not stdout")
-@click.option("--forest", "forest_path", type=click.Path(dir_okay=False, path_type=Path), callback=_image_path,
-              help="draw a forest plot (.png, .svg or .pdf)")
-@click.option("--funnel", "funnel_path", type=click.Path(dir_okay=False, path_type=Path), callback=_image_path,
-              help="draw a funnel plot (.png, .svg or .pdf); with --trimfill it shows the filled studies")
+@click.option(
+    "--forest",
+    "forest_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_image_path,
+    help="draw a forest plot (.png, .svg or .pdf)",
+)
+@click.option(
+    "--funnel",
+    "funnel_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_image_path,
+    help="draw a funnel plot (.png, .svg or .pdf); with --trimfill it shows the filled studies",
+)
 @click.option("--funnel-contours", is_flag=True, help="contour-enhanced funnel (90/95/99%% regions)")
 @click.option("--plot-width", type=float, metavar="INCHES", help="plot width (default: forest 8, funnel 6)")
 @click.option("--plot-height", type=float, metavar="INCHES", help="plot height (default: fits the plot)")
 @click.option("--dpi", type=int, default=150, show_default=True, help="PNG resolution")
 def analyze(input_path: Path, **options) -> None:
     """Fit a random-effects model (metafor's rma) to INPUT (CSV, Parquet, Feather or Arrow IPC)."""
-    from .. import api, render
+    from ketabridge.analyses import models
+    from ketabridge.plans import render
 
     escalc_columns = {name: options.pop(name) for name in ESCALC_COLUMNS if options.get(name)}
     measure = options.pop("measure")
@@ -71,26 +98,38 @@ def analyze(input_path: Path, **options) -> None:
     with clean_errors():
         data = str(input_path)
         if measure:
-            data = api.escalc(
-                measure, data, add=options["add"], to=options["to"], vtype=options["vtype"],
-                na_action=options["na_action"], **escalc_columns,
+            data = models.escalc(
+                measure,
+                data,
+                add=options["add"],
+                to=options["to"],
+                vtype=options["vtype"],
+                na_action=options["na_action"],
+                **escalc_columns,
             )
         elif escalc_columns:
             given = next(iter(escalc_columns))
             assumed = given == "ri" and options["assumed_ri"] is not None
             raise click.UsageError(f"--{'assumed-ri' if assumed else given} needs --measure")
-        result = api.rma(
-            data, options["yi"], options["vi"], sei=options["sei"], slab=options["slab"],
-            mods=list(options["mods"]) or None, method=options["method"], test=options["test"],
-            level=options["level"], na_action=options["na_action"],
+        result = models.rma(
+            data,
+            options["yi"],
+            options["vi"],
+            sei=options["sei"],
+            slab=options["slab"],
+            mods=list(options["mods"]) or None,
+            method=options["method"],
+            test=options["test"],
+            level=options["level"],
+            na_action=options["na_action"],
         )
         extras = {}
         if options["trimfill"]:
-            extras["trimfill"] = api.trimfill(result, options["trimfill_side"], options["trimfill_estimator"])
+            extras["trimfill"] = models.trimfill(result, options["trimfill_side"], options["trimfill_estimator"])
         if options["regtest"]:
-            extras["regtest"] = api.regtest(result, options["regtest_model"], options["regtest_predictor"])
+            extras["regtest"] = models.regtest(result, options["regtest_model"], options["regtest_predictor"])
         if options["ranktest"]:
-            extras["ranktest"] = api.ranktest(result)
+            extras["ranktest"] = models.ranktest(result)
         written = _draw_plots(result, extras.get("trimfill"), options)
     text = {"table": render.as_text, "json": render.as_json, "csv": render.as_csv}[options["output_format"]](
         result, extras
@@ -106,13 +145,20 @@ def analyze(input_path: Path, **options) -> None:
 
 def _draw_plots(result, filled, options) -> list[Path]:
     """The forest plot of the model; the funnel of its trim-and-fill version when there is one."""
-    from .. import plots
+    from ketabridge.analyses import plots
 
     sizes = {name: options[f"plot_{name}"] for name in ("width", "height") if options[f"plot_{name}"] is not None}
     written = []
     if options["forest_path"]:
         written.append(plots.forest(result, options["forest_path"], dpi=options["dpi"], **sizes))
     if options["funnel_path"]:
-        written.append(plots.funnel(filled or result, options["funnel_path"], dpi=options["dpi"],
-                                    contours=options["funnel_contours"], **sizes))
+        written.append(
+            plots.funnel(
+                filled or result,
+                options["funnel_path"],
+                dpi=options["dpi"],
+                contours=options["funnel_contours"],
+                **sizes,
+            )
+        )
     return written

@@ -6,14 +6,24 @@ from pathlib import Path
 
 import click
 
-from .._batch.settings import ENGINES
-from ..errors import InputError
-from ..options import ESCALC_COLUMNS, MEASURES, METHODS, REGTEST_MODELS, TESTS, TRIMFILL_ESTIMATORS, TRIMFILL_SIDES
-from ._common import clean_errors, escalc_options
+from ketabridge.cli._common import clean_errors, escalc_options
+from ketabridge.errors import InputError
+from ketabridge.options import (
+    ENGINES,
+    ESCALC_COLUMNS,
+    MEASURES,
+    METHODS,
+    REGTEST_MODELS,
+    TESTS,
+    TRIMFILL_ESTIMATORS,
+    TRIMFILL_SIDES,
+)
 
 
 def _verify_option(ctx, param, value: str):
-    from .._batch.verify import check_fraction
+    if ctx.resilient_parsing:  # shell completion: the default runs through here, and verify loads pandas
+        return value
+    from ketabridge.batches.verify import check_fraction
 
     try:
         return check_fraction(value if value == "all" else float(value))
@@ -38,15 +48,34 @@ def _verify_option(ctx, param, value: str):
 @click.option("--regtest", is_flag=True, help="add Egger's regression test (predictor sei) to each analysis")
 @click.option("--regtest-model", type=click.Choice(REGTEST_MODELS), default="rma", show_default=True)
 @click.option("--ranktest", is_flag=True, help="add Begg's rank correlation test to each analysis")
-@click.option("--fallback", is_flag=True,
-              help="refit non-converged models with stepadj=0.5, maxiter=1000, then DL; recorded in status")
-@click.option("--engine", type=click.Choice(ENGINES), default="metafor", show_default=True,
-              help="fast: numpy replaying metafor's algorithms, checked against metafor on every run")
-@click.option("--verify", default="0.01", show_default=True, callback=_verify_option, metavar="FRACTION|all",
-              help="with --engine fast: share of analyses rerun on metafor (at least 20, plus every boundary case)")
+@click.option(
+    "--fallback",
+    is_flag=True,
+    help="refit non-converged models with stepadj=0.5, maxiter=1000, then DL; recorded in status",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="metafor",
+    show_default=True,
+    help="fast: numpy replaying metafor's algorithms, checked against metafor on every run",
+)
+@click.option(
+    "--verify",
+    default="0.01",
+    show_default=True,
+    callback=_verify_option,
+    metavar="FRACTION|all",
+    help="with --engine fast: share of analyses rerun on metafor (at least 20, plus every boundary case)",
+)
 @click.option("--verify-seed", type=int, default=0, show_default=True, help="seed of the verification sample")
-@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True,
-              help="worker processes, each with its own R (0: run in this process)")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="worker processes, each with its own R (0: run in this process)",
+)
 @click.option("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler (tcp://host:8786) instead")
 @click.option("--chunk-size", type=click.IntRange(min=1), help="analyses per chunk [default: up to 250]")
 @click.option("--resume", is_flag=True, help="continue a batch in --out, skipping the analyses already done")
@@ -60,23 +89,32 @@ def batch(input_path: Path, **options) -> None:
     --engine fast, a disagreement with metafor on the verified analyses exits with status 1
     (the files are written, and provenance.json lists every disagreement).
     """
-    from .._batch import batch as run_batch
+    from ketabridge.batches import batch as run_batch
 
     given = {name: options.pop(name) for name in ESCALC_COLUMNS}
     escalc_columns = {name: column for name, column in given.items() if column}
     with clean_errors():
-        result = run_batch(str(input_path), fallback=True if options.pop("fallback") else None,
-                           **options, **escalc_columns)
-    counts = result.status["status"].value_counts()
+        result = run_batch(
+            str(input_path), fallback=True if options.pop("fallback") else None, **options, **escalc_columns
+        )
+    status, run = result.status(), result.provenance.details
+    counts = status["status"].value_counts()
     click.echo(
-        f"{len(result.status)} analyses: {counts.get('ok', 0)} ok, {counts.get('warning', 0)} warning, "
-        f"{counts.get('error', 0)} error; wrote {options['out']}", err=True,
+        f"{len(status)} analyses: {counts.get('ok', 0)} ok, {counts.get('warning', 0)} warning, "
+        f"{counts.get('error', 0)} error; wrote {options['out']}",
+        err=True,
     )
-    verification = result.provenance.get("verification")
+    verification = run.get("verification")
     if verification:
-        engines = ", ".join(f"{count} {name or 'none (input checks)'}" for name, count in result.provenance["engine_counts"].items())
+        engines = ", ".join(f"{count} {name or 'none (input checks)'}" for name, count in run["engine_counts"].items())
         worst = verification.get("worst", {})
-        click.echo(f"engines: {engines}; verified against metafor: {verification['checked']} analyses "
-                   f"({verification['sample']} sampled, {verification['boundary']} at a boundary), {verification['verdict']}"
-                   + (f", worst {worst['column']} at {worst['share_of_tolerance']:.2g} of its tolerance" if worst.get("column") else ""),
-                   err=True)
+        click.echo(
+            f"engines: {engines}; verified against metafor: {verification['checked']} analyses "
+            f"({verification['sample']} sampled, {verification['boundary']} at a boundary), {verification['verdict']}"
+            + (
+                f", worst {worst['column']} at {worst['share_of_tolerance']:.2g} of its tolerance"
+                if worst.get("column")
+                else ""
+            ),
+            err=True,
+        )

@@ -10,10 +10,10 @@ import click
 @click.command()
 def doctor() -> None:
     """Check R, metafor and rpy2; print the versions, and one line per problem with its fix."""
-    from .._r.compat import rpy2_versions
-    from .._r.session import r_session
-    from ..errors import RNotAvailableError
-    from ..results import ketabridge_version
+    from ketabridge.analyses.results import ketabridge_version
+    from ketabridge.bridge.compat import rpy2_versions
+    from ketabridge.bridge.session import r_session
+    from ketabridge.errors import RNotAvailableError
 
     click.echo(f"ketabridge       {ketabridge_version()}")
     click.echo(f"python           {sys.version.split()[0]}")
@@ -25,7 +25,7 @@ def doctor() -> None:
         session = r_session()
     except RNotAvailableError as error:
         click.echo(f"problem: {error}")
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     click.echo(f"R                {session.r_version} (R_HOME {session.r_home})")
     click.echo(f"metafor          {session.metafor_version}")
     click.echo("everything ketabridge needs is here")

@@ -25,13 +25,27 @@ for line in lanes_file.read_text().splitlines():
     if junit.exists():
         suites = ET.parse(junit).getroot()
         suite_node = suites if suites.tag == "testsuite" else suites.find("testsuite")
-        total, failures, errors, skipped = (int(suite_node.get(key, 0)) for key in ("tests", "failures", "errors", "skipped"))
+        total, failures, errors, skipped = (
+            int(suite_node.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")
+        )
         counts = {"passed": total - failures - errors - skipped, "failed": failures + errors, "skipped": skipped}
     seconds = results / f"{lane}.seconds"
     minutes = f"{int(seconds.read_text()) / 60:.1f}" if seconds.exists() else "-"
-    rows.append((lane, suite, doctor.get("R", "-"), doctor.get("metafor", "-"), doctor.get("rpy2-rinterface", "-"),
-                 doctor.get("python", "-"), doctor.get("pandas", "-"), counts["passed"], counts["failed"],
-                 counts["skipped"], minutes))
+    rows.append(
+        (
+            lane,
+            suite,
+            doctor.get("R", "-"),
+            doctor.get("metafor", "-"),
+            doctor.get("rpy2-rinterface", "-"),
+            doctor.get("python", "-"),
+            doctor.get("pandas", "-"),
+            counts["passed"],
+            counts["failed"],
+            counts["skipped"],
+            minutes,
+        )
+    )
 widths = [max(len(str(value)) for value in column) for column in zip(columns, *rows)]
 for row in (columns, *rows):
     print("  ".join(str(value).ljust(width) for value, width in zip(row, widths)))

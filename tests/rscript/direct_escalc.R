@@ -1,7 +1,7 @@
 # Independent reference runner for ketabridge's escalc property test.
 #
 # Written from metafor's documented escalc() interface (columns named through `data =`); it
-# does NOT source or mimic ketabridge's r/*.R files. It runs as its own process:
+# does NOT source or mimic ketabridge's ketabridge/r/*.R files. It runs as its own process:
 #
 #   Rscript tests/rscript/direct_escalc.R in.csv out.csv
 #

@@ -2,7 +2,7 @@
 #
 # Written from metafor's documented API (rma.uni, predict, trimfill, regtest, ranktest,
 # weights, hatvalues, rstandard, cooks.distance); it does NOT source or mimic ketabridge's
-# r/*.R files. It runs as its own process:
+# ketabridge/r/*.R files. It runs as its own process:
 #
 #   Rscript tests/rscript/direct_metafor.R in.csv settings.csv out.csv [long.csv]
 #

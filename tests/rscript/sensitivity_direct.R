@@ -1,7 +1,7 @@
 # Independent reference runner for ketabridge's sensitivity property tests.
 #
 # Written from metafor's documented API (rma.uni, predict.rma, leave1out.rma.uni,
-# influence.rma.uni, cumul.rma.uni); it does NOT source or mimic ketabridge's r/*.R files.
+# influence.rma.uni, cumul.rma.uni); it does NOT source or mimic ketabridge's ketabridge/r/*.R files.
 #
 #   Rscript tests/rscript/sensitivity_direct.R in.csv settings.csv status.csv long.csv
 #

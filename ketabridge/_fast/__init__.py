@@ -1,4 +1,0 @@
-"""The fast engine: metafor 3.8-1's rma.uni, trimfill, regtest and ranktest replayed with numpy
-for many analyses at once, step for step, so that its numbers, failures and warnings are
-metafor's. Pure numpy and scipy: it never starts R. ketabridge._batch checks it against metafor
-on every run."""

@@ -1,0 +1,56 @@
+"""BatchResult: the tables of a batch run, one row per analysis id."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ketabridge.analyses.results import Provenance, table_method
+
+
+@dataclass(frozen=True, eq=False, init=False)
+class BatchResult:
+    """The tables of a batch run and its provenance, read as every result is: ``glance()``,
+    ``tidy()`` and ``status()`` return copies, and ``provenance`` is a Provenance whose
+    ``details`` hold the run's record (versions, options, input, timing, engine counts, the
+    fast engine's verification), as provenance.json has it.
+
+    Reading ``result.glance`` (or ``tidy``, ``status``) as a DataFrame without the call still
+    works for one release, with a DeprecationWarning; so does ``result.provenance["..."]``.
+    """
+
+    provenance: Provenance = field(repr=False)
+    _glance: pd.DataFrame = field(repr=False)
+    _tidy: pd.DataFrame = field(repr=False)
+    _status: pd.DataFrame = field(repr=False)
+
+    def __init__(
+        self, glance: pd.DataFrame, tidy: pd.DataFrame, status: pd.DataFrame, provenance: Mapping | Provenance
+    ):
+        if not isinstance(provenance, Provenance):
+            provenance = Provenance.of_run(provenance)
+        for name, value in (("_glance", glance), ("_tidy", tidy), ("_status", status), ("provenance", provenance)):
+            object.__setattr__(self, name, value)
+
+    @table_method
+    def glance(self) -> pd.DataFrame:
+        """One row per input analysis id (NaN where it failed): ``analysis_id``, the glance columns
+        and the extras' prefixed columns (``trimfill_*``, ``regtest_*``, ``ranktest_*``)."""
+        return self._glance.copy()
+
+    @table_method
+    def tidy(self) -> pd.DataFrame:
+        """The coefficients of each fitted analysis."""
+        return self._tidy.copy()
+
+    @table_method
+    def status(self) -> pd.DataFrame:
+        """Every id once: ok | warning | error, R's message, the R call, the fallback and engine used."""
+        return self._status.copy()
+
+    def __repr__(self) -> str:
+        counts = self._status["status"].value_counts().to_dict()
+        shown = ", ".join(f"{counts.get(name, 0)} {name}" for name in ("ok", "warning", "error"))
+        return f"<BatchResult {len(self._status)} analyses: {shown}>"

@@ -1,0 +1,79 @@
+"""Check each analysis's rows before R: a bad group becomes an error status row, never a stop.
+
+The checks are ketabridge.analyses.validate's, the ones rma() and escalc() run, applied to every analysis
+of a chunk at once: an analysis gets the message rma()/escalc() would raise on its rows alone,
+naming the input column and the 0-based input rows. Rows with missing values are left out of
+their analysis, as rma() does, with a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ketabridge.analyses import validate
+from ketabridge.batches.settings import BatchSettings
+from ketabridge.batches.source import Chunk
+
+MIN_STUDIES = validate.MIN_STUDIES
+
+
+@dataclass(frozen=True)
+class CheckedChunk:
+    index: int
+    ids: list  # analyses that go to R
+    sizes: np.ndarray
+    data: dict[str, np.ndarray]  # role -> float64 values of those analyses' kept rows
+    notes: list[str]  # per analysis in ids: what was left out ("" for nothing)
+    failed_ids: list  # analyses stopped here
+    failed_messages: list[str]
+
+    def payload(self, settings: BatchSettings, by: str) -> dict:
+        """What a worker needs: plain, picklable values only."""
+        return {
+            "index": self.index,
+            "ids": self.ids,
+            "sizes": self.sizes,
+            "data": self.data,
+            "notes": self.notes,
+            "settings": settings.to_r(),
+            "by": by,
+        }
+
+
+def check_chunk(chunk: Chunk, settings: BatchSettings) -> CheckedChunk:
+    groups = validate.Groups(chunk.sizes, chunk.rows)
+    measure = settings.measure if settings.escalc else None  # escalc's rules depend on the measure
+    values, problems = validate.check_columns(
+        groups,
+        [
+            (column, chunk.columns[column], validate.value_rule(role, measure))
+            for role, column in settings.columns.items()
+        ],
+        text_cells=chunk.text_cells,
+    )
+    missing = validate.missing_rows(values.values(), len(groups.rows))
+    kept_sizes = chunk.sizes - np.bincount(groups.owner[missing], minlength=len(groups))
+    validate.check_study_counts(problems, kept_sizes)
+
+    good = ~problems.failed()
+    keep_row = good[groups.owner] & ~missing
+    return CheckedChunk(
+        index=chunk.index,
+        ids=[chunk.ids[g] for g in np.flatnonzero(good)],
+        sizes=kept_sizes[good],
+        data={role: values[column][keep_row] for role, column in settings.columns.items()},
+        notes=_missing_notes(groups, missing, good, ", ".join(settings.columns.values())),
+        failed_ids=[chunk.ids[g] for g in sorted(problems.found)],
+        failed_messages=[problems.message(g) for g in sorted(problems.found)],
+    )
+
+
+def _missing_notes(groups: validate.Groups, missing: np.ndarray, good: np.ndarray, names: str) -> list[str]:
+    """Per analysis that goes to R: which rows were left out ("" for none)."""
+    notes = np.full(len(groups), "", dtype=object)
+    for analysis, part in groups.flagged(missing & good[groups.owner]):
+        rows = groups.rows[part]
+        notes[analysis] = f"{len(rows)} rows with missing values in {names} left out ({validate.rows_text(rows)})"
+    return list(notes[good])

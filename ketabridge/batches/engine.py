@@ -1,0 +1,508 @@
+"""ketabridge.batch: many meta-analyses from one long table, chunk by chunk, nothing lost.
+
+A batch runs in four steps: prepare (check the options, scan the ids, choose the engine's route:
+a frozen _Plan), run (every chunk through the fast path and/or metafor, into a _Collector that
+owns the tables, versions and timings), verify (metafor reruns a sample of a fast run) and
+assemble (the provenance, the files and the BatchResult).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ketabridge.analyses.results import ketabridge_version
+from ketabridge.batches.batch_result import BatchResult
+from ketabridge.batches.checks import check_chunk
+from ketabridge.batches.fast_route import CHUNK as FAST_CHUNK
+from ketabridge.batches.fast_route import run_fast
+from ketabridge.batches.progress import Progress
+from ketabridge.batches.settings import BatchSettings, batch_settings, chunk_size_for
+from ketabridge.batches.source import Source
+from ketabridge.batches.store import BatchStore
+from ketabridge.batches.tables import failed_tables
+from ketabridge.batches.verify import check_fraction, verify_run
+from ketabridge.errors import InputError, VerificationError
+from ketabridge.io import TableLike
+
+if TYPE_CHECKING:
+    from ketabridge.fast.rules import Rules
+
+KINDS = ("glance", "tidy", "status")
+
+
+def batch(
+    data: TableLike,
+    by: str,
+    *,
+    yi: str = "yi",
+    vi: str | None = "vi",
+    sei: str | None = None,
+    measure: str | None = None,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 95.0,
+    trimfill: bool = False,
+    regtest: bool = False,
+    ranktest: bool = False,
+    workers: int = 1,
+    scheduler=None,
+    chunk_size: int | None = None,
+    fallback=None,
+    out=None,
+    resume: bool = False,
+    csv: bool = False,
+    progress: bool | None = None,
+    trimfill_estimator: str = "L0",
+    trimfill_side: str | None = None,
+    regtest_model: str = "rma",
+    engine: str = "metafor",
+    verify: float | str = 0.01,
+    verify_seed: int = 0,
+    **escalc_columns: str,
+) -> BatchResult:
+    """Fit one random-effects model (metafor's ``rma.uni``) per group of a long table.
+
+    ``data`` has one row per study; ``by`` names the column of analysis ids (integers or text),
+    and each id's rows form one analysis. Columns as in ``rma`` (``yi``, ``vi`` or ``sei``), or
+    ``measure`` with escalc's columns (``ai=``, ``n1i=``, ...) to compute them first. The extras
+    run metafor's ``trimfill`` (``trimfill_estimator`` L0, R0 or Q0; ``trimfill_side`` "left",
+    "right" or None to let metafor choose), ``regtest`` (``regtest_model`` "rma" or "lm",
+    predictor "sei") and ``ranktest`` on each fitted model. Unlike R, a failing analysis never
+    stops the batch: it becomes an ``error`` row of ``status()``.
+
+    ``engine="fast"`` computes the models with numpy, replaying metafor 3.8's own algorithms
+    (methods EE, FE, DL, HE, SJ, PM, ML, REML; tests z and knha; trim-and-fill L0/R0; regtest
+    rma/lm; ranktest); anything else runs on metafor, analysis by analysis, and ``status()``'s
+    ``engine`` column says which engine computed each row. metafor then judges the run: a seeded
+    sample (``verify``: the fraction, default 1 %, at least 20; or "all") plus every analysis at a
+    boundary is rerun on metafor and compared; the verdict and worst discrepancy go into
+    ``.provenance.details["verification"]``, and a disagreement raises ``VerificationError``.
+
+    ``workers`` processes each embed R once (0 runs in this process); ``scheduler`` (an address or
+    a ``distributed.Client``) runs the chunks on a Dask cluster instead. ``fallback=True`` refits
+    non-converged models with smaller steps and more iterations, then with DL (or give a list of
+    ``{"method": ..., "control": {...}}`` steps). ``out`` writes ``glance.parquet``,
+    ``tidy.parquet``, ``status.parquet`` and ``provenance.json`` there (plus CSV with
+    ``csv=True``), chunk by chunk; ``resume=True`` continues a run killed half way.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, pyarrow.Table, pyarrow.RecordBatch, str or os.PathLike
+        The long table, one row per study: in memory, or the path of a CSV, Parquet, Feather or
+        Arrow IPC file (read in record batches). rma.uni's ``data``, per analysis.
+    by : str
+        Column of analysis ids (integers or text, none missing).
+    yi : str, default "yi"
+        Column of effect sizes: rma.uni's ``yi``. Unused with escalc columns.
+    vi : str or None, default "vi"
+        Column of sampling variances: rma.uni's ``vi``. Ignored when ``sei`` is given.
+    sei : str, optional
+        Column of standard errors, used instead of ``vi``: rma.uni's ``sei``.
+    measure : str, optional
+        The measure: escalc's ``measure`` when escalc columns are given (required then), else
+        rma.uni's ``measure``. Default None: ``"GEN"``.
+    method : str, default "REML"
+        rma.uni's ``method`` (not GENQ/GENQM, which need weights).
+    test : {"z", "t", "knha", "hksj", "adhoc"}, default "z"
+        rma.uni's ``test``.
+    level : float, default 95.0
+        Confidence level in percent (below 1: a proportion): rma.uni's ``level``.
+    trimfill : bool, default False
+        Also run metafor's ``trimfill`` on each model (glance columns ``trimfill_*``).
+    regtest : bool, default False
+        Also run metafor's ``regtest`` with predictor ``"sei"`` (glance columns ``regtest_*``).
+    ranktest : bool, default False
+        Also run metafor's ``ranktest`` (glance columns ``ranktest_*``).
+    workers : int, default 1
+        Worker processes, each embedding R once; 0 runs in this process.
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler address or client: run the chunks on that cluster instead of
+        ``workers`` (needs ``ketabridge[dask]``). Default None.
+    chunk_size : int, optional
+        Analyses per chunk. Default None: enough for four chunks per worker, at most 250 (5000
+        for the fast engine).
+    fallback : bool, str or list of dict, optional
+        Refits of analyses whose estimator did not converge: True or ``"default"`` for
+        ``control={"stepadj": 0.5, "maxiter": 1000}`` then ``method="DL"``, or a list of
+        ``{"method": ..., "control": {...}}`` steps (rma.uni's ``method`` and ``control``).
+        Default None: no refits.
+    out : str or os.PathLike, optional
+        Output directory for ``glance.parquet``, ``tidy.parquet``, ``status.parquet`` and
+        ``provenance.json``, written chunk by chunk. Default None: nothing written.
+    resume : bool, default False
+        Continue the run in ``out`` with the same options (needs ``out``).
+    csv : bool, default False
+        Also write each table as CSV (needs ``out``).
+    progress : bool, optional
+        Show a progress bar on stderr. Default None: when stderr is a terminal.
+    trimfill_estimator : {"L0", "R0", "Q0"}, default "L0"
+        trimfill's ``estimator``.
+    trimfill_side : {"left", "right"}, optional
+        trimfill's ``side``. Default None: metafor estimates it.
+    regtest_model : {"rma", "lm"}, default "rma"
+        regtest's ``model``.
+    engine : {"metafor", "fast"}, default "metafor"
+        Who computes the models: metafor in R, or numpy replaying metafor's algorithms.
+    verify : float or "all", default 0.01
+        With ``engine="fast"``: the fraction, in (0, 1], of analyses rerun on metafor (at
+        least 20), or ``"all"``. Unused with ``engine="metafor"``.
+    verify_seed : int, default 0
+        Seed of the verified sample.
+    **escalc_columns : str
+        escalc's per-study arguments (``ai``, ``n1i``, ``m1i``, ``xi``, ...), each the name of a
+        column: compute ``yi`` and ``vi`` with metafor's ``escalc`` per analysis first.
+
+    Returns
+    -------
+    BatchResult
+        ``glance()``: one row per analysis id, in input order: ``analysis_id``, the glance
+        columns of :func:`rma` (NA where the analysis failed), then the extras' columns
+        prefixed ``trimfill_``, ``regtest_``, ``ranktest_``. ``tidy()``: ``analysis_id`` and
+        the coefficient columns of :func:`rma`'s ``tidy()`` for each fitted analysis.
+        ``status()``: every id once with ``status`` (ok, warning, error), ``message``,
+        ``r_call``, ``fallback`` and ``engine``. ``provenance``: a :class:`Provenance` whose
+        ``details`` hold the run's record (versions, options, input, counts, timings, and
+        ``"verification"`` for a fast run), as ``provenance.json`` has it.
+
+    Raises
+    ------
+    InputError
+        An unknown or invalid option; missing columns or bad analysis ids; ``resume`` or
+        ``csv`` without ``out``; ``out`` holding another batch (or any batch without
+        ``resume=True``). Bad data in one analysis does not raise: it becomes an error row.
+    VerificationError
+        With ``engine="fast"``: metafor disagrees on a verified analysis. The error's
+        ``result`` holds the whole BatchResult, and the files are written.
+    RNotAvailableError
+        R, metafor or rpy2 is missing or too old.
+    """
+    started, clock = _now(), time.perf_counter()
+    settings = batch_settings(
+        by,
+        yi=yi,
+        vi=vi,
+        sei=sei,
+        measure=measure,
+        method=method,
+        test=test,
+        level=level,
+        trimfill=trimfill,
+        regtest=regtest,
+        ranktest=ranktest,
+        fallback=fallback,
+        escalc_columns=escalc_columns,
+        trimfill_estimator=trimfill_estimator,
+        trimfill_side=trimfill_side,
+        regtest_model=regtest_model,
+        engine=engine,
+    )
+    plan = _prepare(
+        data,
+        settings,
+        verify=verify,
+        verify_seed=verify_seed,
+        workers=workers,
+        scheduler=scheduler,
+        chunk_size=chunk_size,
+        out=out,
+        resume=resume,
+        csv=csv,
+    )
+    collector = _Collector(plan, progress)
+    _run(plan, collector)
+    tables = collector.tables()
+    provenance = _run_provenance(plan, collector, tables, started, clock)
+    if settings.engine == "fast":  # metafor judges every fast run
+        provenance.update(_verify(plan, collector, tables), wall_seconds=time.perf_counter() - clock, finished=_now())
+    return _assemble(plan, collector, tables, provenance)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a batch will do, settled before any analysis runs."""
+
+    settings: BatchSettings
+    source: Source
+    verify: float | str  # the checked fraction, or "all"
+    verify_seed: int
+    workers: int
+    scheduler: object  # None, an address or a distributed.Client
+    chunk_size: int  # analyses per chunk read from the source
+    metafor_chunk: int  # analyses per chunk the fast path hands on to metafor
+    fast: bool  # numpy first (engine="fast" and it covers these settings)
+    fast_not_covered: str  # why engine="fast" hands every analysis to metafor ("" if it does not)
+    fast_rules: Rules | None  # the metafor release the fast path replays; None unless engine="fast"
+    out: Path | None
+    resume: bool
+    csv: bool
+
+    @property
+    def fingerprint(self) -> dict:
+        """What a resumed run must share with the run it continues."""
+        return {"input": self.source.describe(), "options": self.settings.describe()}
+
+    def run_metafor(self, work: Iterator[dict], on_result: Callable, on_failure: Callable) -> None:
+        """Every payload on metafor: on a Dask cluster, in this process, or on worker processes."""
+        if self.scheduler is not None:
+            from ketabridge.batches.cluster import run_dask
+
+            run_dask(work, self.scheduler, on_result, on_failure)
+        elif self.workers == 0:
+            from ketabridge.batches.pool import run_inline
+
+            run_inline(work, on_result, on_failure)
+        else:
+            from ketabridge.batches.pool import run_pool
+
+            run_pool(work, self.workers, on_result, on_failure)
+
+
+def _prepare(
+    data: TableLike,
+    settings: BatchSettings,
+    *,
+    verify,
+    verify_seed: int,
+    workers,
+    scheduler,
+    chunk_size,
+    out,
+    resume: bool,
+    csv: bool,
+) -> _Plan:
+    """Check the run's options, scan the source's ids and choose the route and chunk sizes."""
+    verify = check_fraction(verify)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise InputError(f"workers must be a whole number >= 0, not {workers!r}")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise InputError(f"chunk_size must be a whole number >= 1, not {chunk_size!r}")
+    if (resume or csv) and out is None:
+        raise InputError("resume and csv need an output directory (out=)")
+    source = Source(data, settings.by, list(settings.columns.values()))
+    fast_skipped = _fast_not_covered(settings)
+    fast = settings.engine == "fast" and not fast_skipped
+    metafor_chunk = chunk_size or chunk_size_for(len(source.ids), workers)
+    return _Plan(
+        settings=settings,
+        source=source,
+        verify=verify,
+        verify_seed=verify_seed,
+        workers=workers,
+        scheduler=scheduler,
+        chunk_size=(chunk_size or FAST_CHUNK) if fast else metafor_chunk,
+        metafor_chunk=metafor_chunk,
+        fast=fast,
+        fast_not_covered=fast_skipped,
+        fast_rules=_fast_rules() if settings.engine == "fast" else None,
+        out=None if out is None else Path(out),
+        resume=resume,
+        csv=csv,
+    )
+
+
+class _Collector:
+    """Where finished chunks go (the store under out=, else memory), with the R side's versions,
+    the timings and the progress bar; its on_result/on_failure are the metafor runners' callbacks."""
+
+    def __init__(self, plan: _Plan, progress: bool | None):
+        self.store = BatchStore(plan.out, plan.fingerprint, plan.resume) if plan.out is not None else None
+        self.done = self.store.done_ids() if self.store is not None and plan.resume else set()
+        self.source_ids = plan.source.ids
+        self.frames: dict[str, list[pd.DataFrame]] = {kind: [] for kind in KINDS}
+        self.versions: dict = self.store.versions() if self.store is not None else {}
+        self.fit_seconds = 0.0  # inside R, summed over chunks
+        self.chunks = 0  # chunks metafor ran
+        self.fast_seconds = 0.0
+        self.fast_failures: list[str] = []  # fast chunks that raised: rerun whole on metafor, and said here
+        self.bar = Progress(len(plan.source.ids) - len(self.done), progress)
+
+    def keep(self, tables: dict[str, pd.DataFrame]) -> None:
+        if self.store is not None:
+            self.store.write_chunk(tables)
+        else:
+            for kind, table in tables.items():
+                self.frames[kind].append(table)
+        self.bar.advance(len(tables["status"]))
+
+    def keep_fast(self, tables: dict[str, pd.DataFrame], seconds: float) -> None:
+        self.fast_seconds += seconds
+        self.keep(tables)
+
+    def on_result(self, payload: dict, result: dict) -> None:
+        if self.store is not None and result["versions"] != self.versions:
+            self.store.record_versions(result["versions"])
+        self.versions.update(result["versions"])
+        self.fit_seconds += result["fit_seconds"]
+        self.chunks += 1
+        self.keep(result["tables"])
+
+    def on_failure(self, payload: dict, why: str) -> None:
+        notes = [f"{note}; {why}" if note else why for note in payload["notes"]]
+        self.keep(failed_tables(payload["ids"], notes, payload["settings"], payload["by"]))
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every kind's table, in input order, after checking that each id has one status row."""
+        tables = {
+            kind: self.store.read(kind) if self.store is not None else _concat(self.frames[kind]) for kind in KINDS
+        }
+        tables = {kind: _in_input_order(table, self.source_ids) for kind, table in tables.items()}
+        _check_every_id_once(tables["status"], self.source_ids)
+        return tables
+
+
+def _run(plan: _Plan, collector: _Collector) -> None:
+    """Every pending analysis once: checked in Python, then numpy first when fast (what it hands
+    on goes to metafor in R-sized chunks), then metafor."""
+    try:
+        work = _checked_payloads(plan, collector)
+        if plan.fast:
+            work = run_fast(
+                work,
+                plan.source.by,
+                collector.keep_fast,
+                plan.metafor_chunk,
+                collector.fast_failures,
+                plan.fast_rules.metafor_version,
+            )
+        plan.run_metafor(work, collector.on_result, collector.on_failure)
+    finally:
+        collector.bar.close()
+
+
+def _checked_payloads(plan: _Plan, collector: _Collector) -> Iterator[dict]:
+    """The pending chunks' payloads; analyses the Python checks stop get their final rows now."""
+    for chunk in plan.source.chunks(plan.chunk_size, skip=collector.done):
+        checked = check_chunk(chunk, plan.settings)
+        if checked.failed_ids:  # stopped before R: their status rows are final now
+            collector.keep(
+                failed_tables(checked.failed_ids, checked.failed_messages, plan.settings.to_r(), plan.source.by)
+            )
+        if checked.ids:
+            yield checked.payload(plan.settings, plan.source.by)
+
+
+def _run_provenance(
+    plan: _Plan, collector: _Collector, tables: dict[str, pd.DataFrame], started: str, clock: float
+) -> dict:
+    """What ran, how and how long; a fast run's verification is added to it afterwards."""
+    status = tables["status"]
+    provenance = {
+        "ketabridge_version": ketabridge_version(),
+        **collector.versions,
+        "options": plan.settings.describe(),
+        "input": plan.source.describe(),
+        "analyses": len(plan.source.ids),
+        "status_counts": status["status"].value_counts().to_dict(),
+        "resumed_analyses": len(collector.done),
+        "workers": plan.workers,
+        "scheduler": None if plan.scheduler is None else str(plan.scheduler),
+        "chunk_size": plan.chunk_size,
+        "chunks_run": collector.chunks,
+        "started": started,
+        "finished": _now(),
+        "wall_seconds": time.perf_counter() - clock,
+        "r_fit_seconds": collector.fit_seconds,
+        "engine": plan.settings.engine,
+        "engine_counts": status["engine"].value_counts().to_dict() if len(status) else {},
+    }
+    if plan.settings.engine == "fast":
+        provenance.update(
+            _fast_versions(),
+            fast_replays=plan.fast_rules.describe(),
+            fast_seconds=collector.fast_seconds,
+            fast_not_covered=plan.fast_not_covered,
+            fast_chunk_failures=collector.fast_failures,
+        )
+    return provenance
+
+
+def _verify(plan: _Plan, collector: _Collector, tables: dict[str, pd.DataFrame]) -> dict:
+    """metafor's verdict on a fast run, and the versions of the R that gave it."""
+    started_verifying = time.perf_counter()
+    verification = verify_run(
+        plan.source,
+        plan.settings,
+        tables,
+        plan.verify,
+        plan.verify_seed,
+        plan.workers,
+        plan.run_metafor,
+        collector.versions,
+    )
+    return {
+        "verification": verification,
+        **collector.versions,
+        "verify_seconds": time.perf_counter() - started_verifying,
+    }
+
+
+def _assemble(plan: _Plan, collector: _Collector, tables: dict[str, pd.DataFrame], provenance: dict) -> BatchResult:
+    """The files under out=, then the result; a fast run metafor disagrees with raises, carrying the result."""
+    if collector.store is not None:
+        collector.store.finish(tables, provenance, plan.csv)
+    result = BatchResult(glance=tables["glance"], tidy=tables["tidy"], status=tables["status"], provenance=provenance)
+    verdict = provenance.get("verification", {})
+    if verdict.get("verdict") == "disagree":
+        first = verdict["disagreements"][0]
+        raise VerificationError(
+            f"the fast engine disagrees with metafor on {verdict['disagreeing_analyses']} of {verdict['checked']} "
+            f"verified analyses (first: analysis {first['analysis_id']!r}, {first['column']}: fast {first['fast']!r}, "
+            f"metafor {first['metafor']!r}); every disagreement is listed in the provenance"
+            + (f" ({plan.out / 'provenance.json'})" if plan.out is not None else ""),
+            result,
+        )
+    return result
+
+
+def _fast_not_covered(settings: BatchSettings) -> str:
+    if settings.engine != "fast":
+        return ""
+    from ketabridge.fast.chunk import not_covered
+
+    return not_covered(settings.to_r())
+
+
+def _fast_rules() -> Rules:
+    """The metafor release the fast path replays: the one this machine's R has, which also
+    computes what the fast path hands on and verifies the run."""
+    from ketabridge.bridge.session import installed_metafor_version
+    from ketabridge.fast.rules import Rules
+
+    return Rules(installed_metafor_version())
+
+
+def _fast_versions() -> dict:
+    import numpy
+    import scipy
+
+    return {"numpy_version": numpy.__version__, "scipy_version": scipy.__version__}
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [frame for frame in frames if len(frame)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"analysis_id": []})
+
+
+def _in_input_order(table: pd.DataFrame, ids: list) -> pd.DataFrame:
+    if table.empty:
+        return table
+    position = {value: rank for rank, value in enumerate(ids)}
+    order = table["analysis_id"].map(position).to_numpy()
+    return table.iloc[pd.Series(order).argsort(kind="stable").to_numpy()].reset_index(drop=True)
+
+
+def _check_every_id_once(status: pd.DataFrame, ids: list) -> None:
+    found = status["analysis_id"].tolist() if len(status) else []
+    if len(found) != len(ids) or set(found) != set(ids):
+        raise RuntimeError(f"batch bookkeeping error: {len(ids)} analyses in, {len(found)} status rows out")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,69 @@
+"""The fast engine's part of a batch: each chunk computed with numpy (ketabridge.fast), and the
+analyses it does not reproduce handed on, as a smaller payload, to the metafor engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from ketabridge.batches.tables import chunk_tables
+
+CHUNK = 5000  # analyses per fast chunk: numpy's per-call overhead is spread over this many
+
+
+def run_fast(
+    payloads: Iterator[dict],
+    by: str,
+    keep: Callable[[dict, float], None],
+    metafor_chunk: int,
+    failures: list[str],
+    metafor_version: str,
+) -> Iterator[dict]:
+    """keep(tables, seconds) for every analysis the fast path computed; yields the payloads of
+    the others (same layout, at most metafor_chunk analyses each) for the metafor engine. A chunk
+    the fast path raises on goes to metafor whole, and the error is added to failures. The fast
+    path replays metafor_version, the metafor that computes and verifies the rest."""
+    from ketabridge.fast.chunk import fast_reply
+    from ketabridge.fast.rules import following
+
+    for payload in payloads:
+        try:
+            with following(metafor_version):
+                reply, routed = fast_reply(payload["sizes"], payload["data"], payload["settings"])
+        except Exception as error:  # a fast-path bug must not cost the batch: metafor computes it
+            failures.append(f"chunk {payload['index']}: {type(error).__name__}: {error}")
+            yield from _pieces(payload, np.ones(len(payload["ids"]), dtype=bool), metafor_chunk)
+            continue
+        tables = chunk_tables(payload["ids"], reply, payload["settings"], by, payload["notes"], engine="fast")
+        if routed.any():
+            handed_on = {payload["ids"][i] for i in np.flatnonzero(routed)}
+            tables = {kind: _without(table, handed_on) for kind, table in tables.items()}
+            yield from _pieces(payload, routed, metafor_chunk)
+        keep(tables, float(reply["seconds"][0]))
+
+
+def _pieces(payload: dict, chosen: np.ndarray, size: int) -> Iterator[dict]:
+    """The chosen analyses as payloads of at most `size` analyses (R chunks stay small)."""
+    positions = np.flatnonzero(chosen)
+    for number, start in enumerate(range(0, len(positions), size)):
+        part = np.zeros(len(chosen), dtype=bool)
+        part[positions[start : start + size]] = True
+        yield {**subset_payload(payload, part), "index": f"{payload['index']}.{number}"}
+
+
+def subset_payload(payload: dict, chosen: np.ndarray) -> dict:
+    """The payload of the chosen analyses only (a bool mask over payload["ids"])."""
+    rows = np.repeat(chosen, payload["sizes"])
+    return {
+        **payload,
+        "ids": [analysis for analysis, keep in zip(payload["ids"], chosen) if keep],
+        "sizes": payload["sizes"][chosen],
+        "data": {role: values[rows] for role, values in payload["data"].items()},
+        "notes": [note for note, keep in zip(payload["notes"], chosen) if keep],
+    }
+
+
+def _without(table: pd.DataFrame, ids: set) -> pd.DataFrame:
+    return table[~table["analysis_id"].isin(ids)].reset_index(drop=True)

@@ -1,0 +1,201 @@
+"""The validated options of a batch: which columns play which role, and what runs on each group."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ketabridge.analyses.spec import checked_control, percent_level
+from ketabridge.errors import InputError
+from ketabridge.options import (
+    ENGINES,
+    ESCALC_COLUMNS,
+    MEASURES,
+    METHODS,
+    METHODS_NEEDING_WEIGHTS,
+    REGTEST_MODELS,
+    TESTS,
+    TRIMFILL_ESTIMATORS,
+    TRIMFILL_SIDES,
+    check_choice,
+    check_release,
+)
+
+# Off by default. When asked for: smaller Fisher-scoring steps and more iterations, then DL,
+# which is not iterative and so always gives an estimate.
+DEFAULT_FALLBACK = ({"control": {"stepadj": 0.5, "maxiter": 1000}}, {"method": "DL"})
+MAX_CHUNK = 250  # analyses per R chunk: about a second of R work, so a lost chunk costs little
+
+
+def chunk_size_for(analyses: int, workers: int) -> int:
+    """At least four chunks per worker, so the last chunks finish close together."""
+    return max(1, min(MAX_CHUNK, math.ceil(analyses / (4 * max(workers, 1)))))
+
+
+@dataclass(frozen=True)
+class FallbackStep:
+    label: str
+    change: dict  # what replaces the model's method and/or control in the refit
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    by: str
+    columns: dict[str, str]  # role in the model (yi, vi, sei or escalc's argument) -> input column
+    measure: str | None
+    method: str = "REML"
+    test: str = "z"
+    level: float = 95.0
+    trimfill: bool = False
+    regtest: bool = False
+    ranktest: bool = False
+    fallback: tuple[FallbackStep, ...] = field(default_factory=tuple)
+    trimfill_estimator: str = "L0"
+    trimfill_side: str | None = None  # None: metafor chooses the side
+    regtest_model: str = "rma"
+    engine: str = "metafor"
+
+    @property
+    def escalc(self) -> bool:
+        return self.measure is not None and "yi" not in self.columns
+
+    @property
+    def variance_role(self) -> str | None:
+        return "sei" if "sei" in self.columns else "vi" if "vi" in self.columns else None
+
+    def to_r(self) -> dict:
+        """The `settings` list ketabridge/r/kb_batch.R takes."""
+        return {
+            "measure": self.measure or "GEN",
+            "escalc": self.escalc,
+            "method": self.method,
+            "test": self.test,
+            "level": self.level,
+            "trimfill": self.trimfill,
+            "trimfill_estimator": self.trimfill_estimator,
+            "trimfill_side": self.trimfill_side,
+            "regtest": self.regtest,
+            "regtest_model": self.regtest_model,
+            "ranktest": self.ranktest,
+            # a named list in R, which marshal builds from a dict
+            "fallback": {str(i): {"label": step.label, "change": step.change} for i, step in enumerate(self.fallback)}
+            or None,
+        }
+
+    def describe(self) -> dict:
+        """The options as plain JSON, for provenance and for checking that --resume continues the same batch."""
+        return {
+            "by": self.by,
+            "columns": self.columns,
+            "measure": self.measure,
+            "method": self.method,
+            "test": self.test,
+            "level": self.level,
+            "trimfill": self.trimfill,
+            "regtest": self.regtest,
+            "ranktest": self.ranktest,
+            "fallback": [step.label for step in self.fallback],
+            "trimfill_estimator": self.trimfill_estimator,
+            "trimfill_side": self.trimfill_side,
+            "regtest_model": self.regtest_model,
+            "engine": self.engine,
+        }
+
+
+def batch_settings(
+    by: str,
+    *,
+    yi: str,
+    vi: str | None,
+    sei: str | None,
+    measure: str | None,
+    method: str,
+    test: str,
+    level: float,
+    trimfill: bool,
+    regtest: bool,
+    ranktest: bool,
+    fallback,
+    escalc_columns: Mapping[str, str],
+    trimfill_estimator: str = "L0",
+    trimfill_side: str | None = None,
+    regtest_model: str = "rma",
+    engine: str = "metafor",
+) -> BatchSettings:
+    """Check every option name against metafor's vocabularies; raise InputError on the first bad one."""
+    check_release(check_choice(method, METHODS, "method"), "method")
+    check_release(check_choice(test, TESTS, "test"), "test")
+    check_choice(trimfill_estimator, TRIMFILL_ESTIMATORS, "trimfill_estimator")
+    if trimfill_side is not None:
+        check_choice(trimfill_side, TRIMFILL_SIDES, "trimfill_side")
+    check_choice(regtest_model, REGTEST_MODELS, "regtest_model")
+    check_choice(engine, ENGINES, "engine")
+    if method in METHODS_NEEDING_WEIGHTS:
+        raise InputError(f"method {method!r} needs study weights, which batch runs do not take")
+    if not isinstance(by, str):
+        raise InputError(f"by must be a column name, not {by!r}")
+    if measure is not None:
+        check_release(check_choice(measure, MEASURES + ("GEN",), "measure"), "measure")
+    unknown = sorted(set(escalc_columns) - set(ESCALC_COLUMNS))
+    if unknown:
+        raise InputError(f"unknown argument {', '.join(unknown)}; escalc's columns are: {', '.join(ESCALC_COLUMNS)}")
+    if escalc_columns:
+        if measure is None:
+            raise InputError(f"escalc column {next(iter(escalc_columns))}= needs measure=")
+        columns = dict(escalc_columns)
+    else:
+        columns = {"yi": yi, "sei": sei} if sei else {"yi": yi, "vi": vi}
+        if columns.get("vi") is None and not sei:
+            raise InputError("give the sampling variances (vi=) or standard errors (sei=)")
+    if by in columns.values():
+        raise InputError(f"column {by!r} cannot be both the analysis id (by=) and a data column")
+    return BatchSettings(
+        by=by,
+        columns=columns,
+        measure=measure,
+        method=method,
+        test=test,
+        level=percent_level(level),
+        trimfill=bool(trimfill),
+        regtest=bool(regtest),
+        ranktest=bool(ranktest),
+        fallback=fallback_steps(fallback),
+        trimfill_estimator=trimfill_estimator,
+        trimfill_side=trimfill_side,
+        regtest_model=regtest_model,
+        engine=engine,
+    )
+
+
+def fallback_steps(policy) -> tuple[FallbackStep, ...]:
+    """None/False: off. True or "default": DEFAULT_FALLBACK. Or a list of {"method": ..., "control": {...}}."""
+    if policy is None or policy is False:
+        return ()
+    if policy is True or policy == "default":
+        policy = DEFAULT_FALLBACK
+    if isinstance(policy, (str, Mapping)) or not isinstance(policy, Sequence) or not policy:
+        raise InputError(
+            "fallback must be None, True (the default policy), or a list of steps such as "
+            "[{'control': {'stepadj': 0.5, 'maxiter': 1000}}, {'method': 'DL'}]"
+        )
+    steps = []
+    for step in policy:
+        if not isinstance(step, Mapping) or not step or set(step) - {"method", "control"}:
+            raise InputError(f"a fallback step is a dict with 'method' and/or 'control', not {step!r}")
+        change = {}
+        if "method" in step:
+            change["method"] = check_choice(
+                step["method"], tuple(m for m in METHODS if m not in METHODS_NEEDING_WEIGHTS), "fallback method"
+            )
+        if "control" in step:
+            change["control"] = checked_control(step["control"])
+        steps.append(FallbackStep(label=_label(change), change=change))
+    return tuple(steps)
+
+
+def _label(change: dict) -> str:
+    parts = [f"method={change['method']}"] if "method" in change else []
+    if "control" in change:
+        parts.append("control(" + ", ".join(f"{key}={value}" for key, value in change["control"].items()) + ")")
+    return " ".join(parts)
