@@ -138,8 +138,7 @@ def test_predict_ni_must_be_numbers_not_a_column_name(proportions):
 
 def test_augment_is_one_r_round_trip(bcg_effects, monkeypatch):
     """The natural-scale columns come from the kb_augment call itself, not a second one."""
-    from ketabridge.analyses import intervals, models
-    from ketabridge.bridge import call as r_call  # augment's call is data in the result, run through _r.call
+    from ketabridge.analyses import intervals, models, results  # results runs augment's stored call
 
     result = ketabridge.rma(bcg_effects)
     entries = []
@@ -153,7 +152,7 @@ def test_augment_is_one_r_round_trip(bcg_effects, monkeypatch):
 
     monkeypatch.setattr(models, "call_entry", counting(models.call_entry))
     monkeypatch.setattr(intervals, "call_entry", counting(intervals.call_entry))
-    monkeypatch.setattr(r_call, "call_entry", counting(r_call.call_entry))
+    monkeypatch.setattr(results, "call_entry", counting(results.call_entry))
     table = result.augment()
     assert entries == ["kb_augment"]
     assert {"yi_natural", "ci_low_natural", "ci_high_natural"} <= set(table.columns)
