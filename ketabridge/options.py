@@ -219,16 +219,20 @@ def accepted(kind: str, metafor_release: tuple[int, ...] | None = None) -> tuple
 def check_release(value: str, kind: str) -> str:
     """Raise InputError if the metafor this machine's R has does not know `value` yet."""
     since = RELEASE_OF.get(kind, {}).get(value)
-    if since is None:
-        return value
+    if since is not None:
+        require_metafor(since, f"{kind} {value!r}")
+    return value
+
+
+def require_metafor(since: tuple[int, int], what: str) -> None:
+    """Raise InputError naming `what` if this machine's metafor is older than release `since`."""
     from ketabridge.bridge.compat import version_tuple
     from ketabridge.bridge.session import installed_metafor_version
     from ketabridge.errors import InputError
 
     running = installed_metafor_version()
     if version_tuple(running)[:2] < since:
-        raise InputError(f"{kind} {value!r} needs metafor >= {since[0]}.{since[1]}; this R has metafor {running}")
-    return value
+        raise InputError(f"{what} needs metafor >= {since[0]}.{since[1]}; this R has metafor {running}")
 
 
 def check_choice(value: object, allowed: tuple[str, ...], what: str) -> str:

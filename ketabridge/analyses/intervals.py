@@ -11,7 +11,7 @@ from ketabridge.analyses.spec import ModelSpec, percent_level
 from ketabridge.analyses.transforms import TRANSFORMS, TRANSFORMS_NEEDING_NI, natural_transform
 from ketabridge.bridge.call import call_entry
 from ketabridge.errors import InputError
-from ketabridge.options import EQUAL_EFFECTS_METHODS, check_choice
+from ketabridge.options import EQUAL_EFFECTS_METHODS, check_choice, require_metafor
 
 NATURAL = "natural"  # transf= value meaning "the measure's own back-transform"
 
@@ -93,7 +93,7 @@ def predict(
     if not isinstance(adjust, bool):
         raise InputError(f"adjust must be True or False, not {adjust!r}")
     if adjust:
-        _check_metafor(ADJUST_SINCE, "predict(adjust=True)")
+        require_metafor(ADJUST_SINCE, "predict(adjust=True)")
     reply = call_entry("kb_predict", result.spec.to_r(), _level(result, level), transform, sizes, predtype, adjust)
     return tidy_frame(reply, schema.PREDICT)
 
@@ -199,15 +199,6 @@ def _check_targs(targs: dict, what: str) -> None:
         f"{what}() has no option {', '.join(repr(name) for name in unknown)}{note}; metafor would ignore it "
         f"or misread it, so ketabridge refuses. Options: {options}, and ni (for transf='ipft.hm')"
     )
-
-
-def _check_metafor(since: tuple[int, int], what: str) -> None:
-    from ketabridge.bridge.compat import version_tuple
-    from ketabridge.bridge.session import installed_metafor_version
-
-    running = installed_metafor_version()
-    if version_tuple(running)[:2] < since:
-        raise InputError(f"{what} needs metafor >= {since[0]}.{since[1]}; this R has metafor {running}")
 
 
 def _sizes(values) -> np.ndarray:

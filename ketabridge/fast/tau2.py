@@ -139,16 +139,16 @@ def _fisher_scoring(ymc, vi, X, k, p, method, start, outcome) -> Tau2:
         tau2 = np.where(stuck, 0.0, tau2)
     tau2 = np.where(converged, np.maximum(0.0, tau2), np.nan)
     w = 1.0 / (vi + tau2[:, None])
-    outcome.needs_metafor |= _rounding_of_the_effects_matters(ymc, w, X, tau2)
+    fit = wls(ymc, w, X)
+    outcome.needs_metafor |= _rounding_of_the_effects_matters(ymc, w, fit, tau2)
     if method == "ML":
         se = np.sqrt(2.0 / np.sum(w * w, axis=1))
     else:
-        fit = wls(ymc, w, X)
         se = np.sqrt(2.0 / trace_pp(w, leverage(X, fit.inverse), X, fit.inverse))
     return Tau2(tau2, se, outcome)
 
 
-def _rounding_of_the_effects_matters(ymc, w, X, tau2) -> np.ndarray:
+def _rounding_of_the_effects_matters(ymc, w, fit, tau2) -> np.ndarray:
     """Whether the effects' own rounding can move tau^2 by more than the fast engine's tolerance.
 
     Each Fisher step is formed from weighted residuals, which carry the rounding of the effects'
@@ -158,7 +158,6 @@ def _rounding_of_the_effects_matters(ymc, w, X, tau2) -> np.ndarray:
     tau^2 = 8.2e-6 at 1.25e-12 from metafor's, every iterate off by the same). Where twice that,
     with 64 ulps to spare, could pass the iterative class's absolute tolerance, metafor decides.
     """
-    fit = wls(ymc, w, X)
     eps = np.finfo(float).eps
     per_step = (
         eps
