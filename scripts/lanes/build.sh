@@ -4,7 +4,8 @@ set -euo pipefail
 source "${BASH_SOURCE[0]%/*}/lib.sh"
 suite="$1"
 root="$(lane_root "$suite")"
-[ -f "$root/.ketabridge-lane-ready" ] && { echo "$root"; exit 0; }
+# A root is ready when it holds the packages listed now; a longer list reinstalls into the cached root.
+[ "$(cat "$root/.ketabridge-lane-ready" 2>/dev/null)" = "$LANE_PACKAGES" ] && { echo "$root"; exit 0; }
 command -v debootstrap >/dev/null || { source "${BASH_SOURCE[0]%/*}/../apt.sh"; apt_install debootstrap; }
 echo "building the $suite lane in $root (a few minutes)..." >&2
 if [ ! -f "$root/.ketabridge-base-ready" ]; then
@@ -24,5 +25,5 @@ lane_exec "$root" sh -c "export DEBIAN_FRONTEND=noninteractive; apt-get update -
   || { echo "installing R and Python into the $suite lane failed; see $root.log" >&2; exit 1; }
 # apt's ca-certificates rewrote the bundle; put this machine's back.
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
-touch "$root/.ketabridge-lane-ready"
+echo "$LANE_PACKAGES" >"$root/.ketabridge-lane-ready"
 echo "$root"

@@ -4,8 +4,9 @@ LANE_CACHE="${KETABRIDGE_LANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ketabridge-
 DEBIAN_MIRROR="${KETABRIDGE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
 # What each lane's suite needs from Debian: R with metafor (r-base-dev: rpy2-rinterface builds
-# against it), Python with venv and headers, make, chromium for the report's browser test.
-LANE_PACKAGES="r-base-core r-base-dev r-cran-metafor r-cran-metadat python3 python3-venv python3-dev \
+# against it), the R packages metafor's models call (scripts/setup-r.sh says which), Python with venv and headers, make, chromium for the report's browser test.
+LANE_PACKAGES="r-base-core r-base-dev r-cran-metafor r-cran-metadat r-cran-clubsandwich r-cran-lme4 \
+r-cran-biasedurn r-cran-numderiv python3 python3-venv python3-dev \
 gcc make git ca-certificates chromium fonts-dejavu-core"
 
 lane_root() { echo "$LANE_CACHE/$1"; }
