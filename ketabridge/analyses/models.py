@@ -180,7 +180,7 @@ def rma(
     test: str = "z",
     level: float = 95,
     slab: str | None = None,
-    mods: Sequence[str] | None = None,
+    mods: Sequence[str] | str | None = None,
     weighted: bool = True,
     control: Mapping[str, float] | None = None,
     ni: str | None = None,
@@ -191,8 +191,8 @@ def rma(
 ) -> MetaResult | SubgroupResult:
     """Fit a random- or fixed-effects model: metafor's ``rma.uni``.
 
-    Arguments are column names of ``data``; ``mods`` is a list of numeric columns (no
-    formulas). ``sei`` replaces ``vi`` when given. ``ni`` defaults to an ``ni`` column when the
+    Arguments are column names of ``data``; ``mods`` is a formula (``"~ factor(alloc) + ablat"``)
+    or a list of numeric columns. ``sei`` replaces ``vi`` when given. ``ni`` defaults to an ``ni`` column when the
     data has one (as ``escalc`` adds), and ``measure`` to the one ``escalc`` recorded.
     ``weights`` is only needed for the GENQ/GENQM estimators. Rows with missing values are
     left out with a warning (metafor's ``na.action``); ``na_action="fail"`` raises instead.
@@ -220,9 +220,13 @@ def rma(
         metafor's ``level``.
     slab : str, optional
         Column of study labels, used in ``augment()`` and the plots: metafor's ``slab``.
-    mods : list of str, optional
-        Numeric moderator columns, entered as a matrix (no formulas, no factor coding):
-        metafor's ``mods``. A single string is read as one column.
+    mods : str or list of str, optional
+        The moderators: metafor's ``mods``. A one-sided formula (``"~ factor(alloc) + ablat"``,
+        with interactions, ``relevel``, ``I()``, ``scale()``, ``log()``, ``poly()``, ``0 +`` or
+        ``- 1`` to remove the intercept) whose names are columns of ``data`` (text and True/False
+        columns enter as categories) and the functions ``ketabridge.analyses.formulas.FUNCTIONS``
+        allows; or a list of numeric columns, entered as a matrix. A single string without ``~``
+        is read as one column. Coefficients are named as metafor names them.
     weighted : bool, default True
         False fits an unweighted model: metafor's ``weighted``.
     control : dict, optional
@@ -265,7 +269,8 @@ def rma(
     InputError
         An unknown method, test, measure or control setting, or one newer than the running
         metafor; a ``level`` outside (0, 100); a column that is missing, not numeric or
-        infinite; variances or standard errors <= 0; fewer than 2 complete studies; missing
+        infinite; variances or standard errors <= 0; a formula naming anything but columns and
+        the allowed functions; fewer than 2 complete studies; missing
         values with ``na_action="fail"``; ``subgroup`` with ``mods``, or a subgroup with fewer
         than 2 studies.
     ConvergenceError

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from ketabridge.analyses import validate
+from ketabridge.analyses.formulas import is_formula, parse_formula
 from ketabridge.errors import InputError
 from ketabridge.options import (
     CONTROL_KEYS,
@@ -30,7 +31,8 @@ class ModelSpec:
     weights: np.ndarray | None
     ni: np.ndarray | None
     slab: tuple[str, ...] | None
-    mods: dict[str, np.ndarray] = field(default_factory=dict)
+    mods: dict[str, np.ndarray] = field(default_factory=dict)  # a formula's columns may be labels
+    formula: str | None = None  # mods as a checked formula (analyses/formulas.py); None: mods is a matrix
     measure: str = "GEN"
     method: str = "REML"
     test: str = "z"
@@ -53,6 +55,7 @@ class ModelSpec:
             "ni": self.ni,
             "slab": list(self.slab) if self.slab is not None else None,
             "mods": self.mods or None,
+            "formula": self.formula,
             "measure": self.measure,
             "method": self.method,
             "test": self.test,
@@ -72,7 +75,7 @@ def model_spec(
     weights: str | None,
     ni: str | None,
     slab: str | None,
-    mods: Sequence[str] | None,
+    mods: Sequence[str] | str | None,
     measure: str | None,
     method: str,
     test: str,
@@ -88,7 +91,14 @@ def model_spec(
         check_release(check_choice(measure, MEASURES + ("GEN",), "measure"), "measure")
     if method in METHODS_NEEDING_WEIGHTS and weights is None:
         raise InputError(f"method {method!r} needs study weights: pass weights='<column>'")
-    if isinstance(mods, str):
+    formula = parse_formula(mods, table.column_names) if is_formula(mods) else None
+    if formula is not None and not formula.columns:
+        if formula.text.replace(" ", "") != "~1":
+            raise InputError(
+                f"mods formula {formula.text!r} names no column; '~ 1' (or no mods) fits the intercept only"
+            )
+        formula, mods = None, None  # "~ 1": the intercept-only model, as without mods
+    if isinstance(mods, str) and formula is None:
         mods = [mods]
 
     variance_role, variance_column = ("sei", sei) if sei else ("vi", vi)
@@ -98,12 +108,14 @@ def model_spec(
     columns = {"yi": yi, variance_role: variance_column}
     if weights:
         columns["weights"] = weights
-    mods = list(mods or ())
+    mods = list(formula.columns if formula else mods or ())
+    labelled = [name for name in mods if formula and validate.is_label_column(table, name)]
     checked = validate.checked_columns(
         table,
         [(column, validate.value_rule(role)) for role, column in columns.items()]
-        + [(name, validate.FINITE) for name in mods],
+        + [(name, validate.FINITE) for name in mods if name not in labelled],
     )
+    checked.update({name: validate.labels_with_missing(table, name) for name in labelled})
     keep = validate.complete_rows({column: checked[column] for column in [*columns.values(), *mods]}, na_action)
     validate.check_study_count(int(keep.sum()))
     values = {role: checked[column][keep] for role, column in columns.items()}
@@ -128,6 +140,7 @@ def model_spec(
         ni=_frozen(sizes),
         slab=labels,
         mods={name: _frozen(checked[name][keep]) for name in mods},
+        formula=formula.text if formula else None,
         measure=measure or "GEN",
         method=method,
         test=test,

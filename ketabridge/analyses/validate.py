@@ -303,8 +303,15 @@ def missing_rows(values: Iterable[np.ndarray], n_rows: int) -> np.ndarray:
     """Boolean mask of rows with a missing value in any of the columns."""
     missing = np.zeros(n_rows, dtype=bool)
     for numbers in values:
-        missing |= np.isnan(numbers)
+        missing |= is_missing(numbers)
     return missing
+
+
+def is_missing(values: np.ndarray) -> np.ndarray:
+    """NaN in numbers; NaN or None in a formula's category column (labels_with_missing)."""
+    if values.dtype != object:
+        return np.isnan(values)
+    return np.array([value is None or value != value for value in values], dtype=bool)
 
 
 def check_study_counts(problems: Problems, kept_sizes: np.ndarray) -> None:
@@ -353,6 +360,34 @@ def label_column(table: pa.Table, name: str) -> list[str]:
     return labels
 
 
+def is_label_column(table: pa.Table, name: str) -> bool:
+    """A column a formula reads as categories (text, categorical or True/False), not as numbers.
+    Untyped cells (a CSV's) are categories when any of them is text that is not a number."""
+    require_columns(table, [name])
+    kind = table.schema.field(name).type
+    if pa.types.is_boolean(kind):
+        return True
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_dictionary(kind)):
+        return False
+    if name not in text_cell_columns(table.schema):
+        return True
+    return bool(parse_numbers(table.column(name), text_cells=True).text.any())
+
+
+def labels_with_missing(table: pa.Table, name: str) -> np.ndarray:
+    """A category column as an object array of str, missing ones as NaN, so that
+    complete_rows treats them like missing numbers."""
+    column = table.column(name)
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, pa.string())
+    cells = column.to_pylist()
+    if pa.types.is_boolean(column.type):  # as R spells a logical's levels (coefficient "xTRUE")
+        cells = [None if cell is None else str(cell).upper() for cell in cells]
+    values = np.array(cells, dtype=object)
+    values[np.array([value is None for value in values], dtype=bool)] = np.nan
+    return values
+
+
 def check_finite(name: str, values: np.ndarray) -> None:
     bad = np.flatnonzero(np.isinf(values))
     if bad.size:
@@ -379,7 +414,7 @@ def complete_rows(columns: dict[str, np.ndarray], na_action: str) -> np.ndarray:
     missing = missing_rows(columns.values(), n_rows)
     if not missing.any():
         return ~missing
-    where = [name for name, values in columns.items() if np.isnan(values).any()]
+    where = [name for name, values in columns.items() if is_missing(values).any()]
     rows = np.flatnonzero(missing)
     message = f"{len(rows)} of {n_rows} rows have missing values in {', '.join(where)} ({rows_text(rows)})"
     if na_action == "fail":

@@ -50,7 +50,9 @@ kb_column <- function(values, n) if (is.null(values)) rep(NA_real_, n) else as.n
 kb_model_call <- function(model) {
   vectors <- intersect(c("yi", "vi", "sei", "weights", "ni", "slab"), names(model))
   columns <- setNames(vectors, vectors)
-  if (length(model$mods)) {
+  if (!is.null(model$formula)) {
+    columns <- c(columns, mods = model$formula)
+  } else if (length(model$mods)) {
     columns <- c(columns, mods = paste0("cbind(", paste(vapply(names(model$mods), kb_backquote, ""), collapse = ", "), ")"))
   }
   options <- model[intersect(c("measure", "method", "test", "level", "weighted", "control"), names(model))]
@@ -58,8 +60,13 @@ kb_model_call <- function(model) {
 }
 
 kb_fit <- function(model) {
-  args <- model[setdiff(names(model), "mods")]
-  if (length(model$mods)) args$mods <- do.call(cbind, model$mods)
+  args <- model[setdiff(names(model), c("mods", "formula"))]
+  if (!is.null(model$formula)) {
+    args$mods <- kb_formula(model$formula, names(model$mods))
+    args$data <- kb_formula_data(model$mods)
+  } else if (length(model$mods)) {
+    args$mods <- do.call(cbind, model$mods)
+  }
   do.call("rma.uni", args, envir = asNamespace("metafor"))  # by name, so errors name rma.uni
 }
 
