@@ -100,8 +100,34 @@ def rma_glmm(
         One row per study: a table, or the path of a CSV, Parquet, Feather or Arrow IPC file.
     measure : {"OR", "RR", "RD", "IRR", "PLO", "PR", "PLN", "IRLN"}
         The outcome measure: metafor's ``measure`` (RR, RD, PR, PLN are experimental in metafor).
-    ai, bi, ci, di, n1i, n2i, x1i, x2i, t1i, t2i, xi, mi, ti, ni : str, optional
-        Count columns, by metafor's argument names.
+    ai : str, optional
+        Column of events in group 1: metafor's ``ai``.
+    bi : str, optional
+        Column of non-events in group 1: metafor's ``bi``.
+    ci : str, optional
+        Column of events in group 2: metafor's ``ci``.
+    di : str, optional
+        Column of non-events in group 2: metafor's ``di``.
+    n1i : str, optional
+        Column of group 1's sizes (instead of ``bi``): metafor's ``n1i``.
+    n2i : str, optional
+        Column of group 2's sizes (instead of ``di``): metafor's ``n2i``.
+    x1i : str, optional
+        Column of events in group 1 (IRR, IRD): metafor's ``x1i``.
+    x2i : str, optional
+        Column of events in group 2 (IRR, IRD): metafor's ``x2i``.
+    t1i : str, optional
+        Column of group 1's person-time (IRR, IRD): metafor's ``t1i``.
+    t2i : str, optional
+        Column of group 2's person-time (IRR, IRD): metafor's ``t2i``.
+    xi : str, optional
+        Column of events (PLO, PR, PLN, IRLN): metafor's ``xi``.
+    mi : str, optional
+        Column of non-events (instead of ``ni``): metafor's ``mi``.
+    ti : str, optional
+        Column of person-time (IRLN): metafor's ``ti``.
+    ni : str, optional
+        Column of group sizes (PLO, PR, PLN): metafor's ``ni``.
     model : {"UM.FS", "UM.RS", "CM.EL", "CM.AL"}, default "UM.FS"
         The model type for two-group data: metafor's ``model``.
     method : {"ML", "EE", "FE", "CE"}, default "ML"

@@ -258,8 +258,15 @@ def rma(
     subgroup : str, optional
         Label column: fit one model per subgroup (order of first appearance) and test the
         subgroup differences. Not combinable with ``mods``. No metafor argument.
-    add, to, drop00, vtype : optional
-        With ``**counts``: escalc's options (see :func:`escalc`), as rma.uni passes them on.
+    add : float, optional
+        With ``**counts``: escalc's ``add`` (see :func:`escalc`), as rma.uni passes it on.
+    to : str, optional
+        With ``**counts``: escalc's ``to``.
+    drop00 : bool, optional
+        With ``**counts``: escalc's ``drop00`` (True leaves double-zero studies out, named in a
+        MissingValuesWarning).
+    vtype : str, optional
+        With ``**counts``: escalc's ``vtype``.
     **counts : str
         metafor's shortcut: with ``measure`` and escalc's per-study columns (``ai=``, ``bi=``,
         ``ci=``, ``di=``, ``n1i=``, ``xi=``, ``m1i=``...), the effect sizes are computed first

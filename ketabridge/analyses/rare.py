@@ -68,11 +68,26 @@ def rma_mh(
         One row per study: a table, or the path of a CSV, Parquet, Feather or Arrow IPC file.
     measure : {"OR", "RR", "RD", "IRR", "IRD"}, default "OR"
         The effect size measure: metafor's ``measure``.
-    ai, bi, ci, di, n1i, n2i : str, optional
-        Columns of the 2x2 tables (events and non-events of groups 1 and 2, or events and
-        group sizes): metafor's arguments of the same names.
-    x1i, x2i, t1i, t2i : str, optional
-        Columns of events and person-time of the two groups (IRR, IRD).
+    ai : str, optional
+        Column of events in group 1: metafor's ``ai``.
+    bi : str, optional
+        Column of non-events in group 1: metafor's ``bi``.
+    ci : str, optional
+        Column of events in group 2: metafor's ``ci``.
+    di : str, optional
+        Column of non-events in group 2: metafor's ``di``.
+    n1i : str, optional
+        Column of group 1's sizes (instead of ``bi``): metafor's ``n1i``.
+    n2i : str, optional
+        Column of group 2's sizes (instead of ``di``): metafor's ``n2i``.
+    x1i : str, optional
+        Column of events in group 1 (IRR, IRD): metafor's ``x1i``.
+    x2i : str, optional
+        Column of events in group 2 (IRR, IRD): metafor's ``x2i``.
+    t1i : str, optional
+        Column of group 1's person-time (IRR, IRD): metafor's ``t1i``.
+    t2i : str, optional
+        Column of group 2's person-time (IRR, IRD): metafor's ``t2i``.
     add : float or pair of floats, optional
         Added to the cells of studies with zero cells: one value for the studies' yi/vi, a
         second for the Mantel-Haenszel computation: metafor's ``add`` (default 1/2 and 0).
@@ -151,9 +166,18 @@ def rma_peto(
     ----------
     data : pandas.DataFrame, pyarrow.Table, pyarrow.RecordBatch, str or os.PathLike
         One row per study: a table, or the path of a CSV, Parquet, Feather or Arrow IPC file.
-    ai, bi, ci, di, n1i, n2i : str, optional
-        Columns of the 2x2 tables (``ai, bi, ci, di`` or ``ai, ci, n1i, n2i``): metafor's
-        arguments of the same names.
+    ai : str, optional
+        Column of events in group 1: metafor's ``ai``.
+    bi : str, optional
+        Column of non-events in group 1: metafor's ``bi``.
+    ci : str, optional
+        Column of events in group 2: metafor's ``ci``.
+    di : str, optional
+        Column of non-events in group 2: metafor's ``di``.
+    n1i : str, optional
+        Column of group 1's sizes (instead of ``bi``): metafor's ``n1i``.
+    n2i : str, optional
+        Column of group 2's sizes (instead of ``di``): metafor's ``n2i``.
     add : float or pair of floats, optional
         metafor's ``add`` (one value for yi/vi, a second for Peto's method; default 1/2 and 0).
     to : str or pair of str, optional
