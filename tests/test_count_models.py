@@ -250,7 +250,7 @@ def test_partial_correlations_take_negative_t_statistics(measure):
     code = (
         "suppressMessages(library(metafor)); d <- data.frame(n=c(218,232,156,382,259), "
         "tval=c(4.61,6.19,4.07,-0.77,1.16), preds=c(4,7,6,19,15), r2=c(0.240,0.455,0.500,0.327,0.117)); "
-        f"e <- escalc(measure='{measure}', ti=tval, ni=n, mi=preds, r2i=r2, data=d); "
+        f"e <- escalc(measure='{measure}', ti=tval, ni=n, mi=preds, {'r2i=r2, ' if measure == 'SPCOR' else ''}data=d); "
         "cat(sprintf('%a', c(e$yi, e$vi)))"
     )
     printed = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, check=True, timeout=120).stdout

@@ -7,6 +7,13 @@ kb_natural <- function(values, transform) {
   switch(transform, exp = exp(values), ilogit = metafor::transf.ilogit(values), values)
 }
 
+# The heterogeneity test's df as metafor prints it: rma.glmm's QE.df; Peto's over the tables with
+# a variance (k.pos - 1); Mantel-Haenszel's over the studies with a yi (k.yi - 1).
+kb_count_q_df <- function(fit, model) {
+  if (!is.null(fit$QE.df)) return(as.integer(fit$QE.df[1L]))
+  as.integer(max(0L, if (identical(model, "Peto")) fit$k.pos - 1L else fit$k.yi - 1L))
+}
+
 # One glance row for rma.mh / rma.peto / rma.glmm fits; NA where a model has no such quantity.
 kb_count_glance <- function(fit, model, transform) {
   prediction <- if (isTRUE(fit$int.only)) metafor::predict.rma(fit) else NULL
@@ -26,7 +33,7 @@ kb_count_glance <- function(fit, model, transform) {
     pi_low_natural = kb_natural(kb_num(prediction$pi.lb), transform),
     pi_high_natural = kb_natural(kb_num(prediction$pi.ub), transform),
     tau2 = kb_num(fit$tau2), sigma2 = kb_num(fit$sigma2), i2 = kb_num(fit$I2), h2 = kb_num(fit$H2),
-    q = kb_num(qe), q_df = if (is.null(fit$QE.df)) as.integer(fit$k.yi - 1L) else as.integer(fit$QE.df[1L]),
+    q = kb_num(qe), q_df = kb_count_q_df(fit, model),
     q_pvalue = kb_num(qep), q_lrt = kb_num(fit$QE.LRT), q_lrt_pvalue = kb_num(fit$QEp.LRT),
     qm = kb_num(fit$QM), qm_df = if (is.null(fit$QMdf)) NA_integer_ else as.integer(fit$QMdf[1L]),
     qm_pvalue = kb_num(fit$QMp),
