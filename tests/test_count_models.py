@@ -239,22 +239,34 @@ ALOE = pd.DataFrame(  # metadat's dat.aloe2013, rows 1-5 (row 4 has t = -0.77)
 )
 
 
+PARTIAL = ("PCOR", "ZPCOR", "SPCOR")
+
+
+@pytest.fixture(scope="module")
+def partial_by_metafor() -> dict[str, np.ndarray]:
+    """metafor's escalc run directly in a separate Rscript: (yi, vi) per measure. Its formulas
+    changed in 4.0 and 4.4, so the expectation is the lane's own metafor, not a formula here."""
+    fits = "; ".join(
+        f"e <- escalc(measure='{m}', ti=tval, ni=n, mi=preds, {'r2i=r2, ' if m == 'SPCOR' else ''}data=d); "
+        "cat(sprintf('%a', c(e$yi, e$vi)), '\\n')"
+        for m in PARTIAL
+    )
+    code = (
+        "suppressMessages(library(metafor)); d <- data.frame(n=c(218,232,156,382,259), "
+        f"tval=c(4.61,6.19,4.07,-0.77,1.16), preds=c(4,7,6,19,15), r2=c(0.240,0.455,0.500,0.327,0.117)); {fits}"
+    )
+    printed = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, check=True, timeout=120).stdout
+    lines = printed.strip().splitlines()
+    return {m: np.array([float.fromhex(v) for v in line.split()]).reshape(2, -1) for m, line in zip(PARTIAL, lines)}
+
+
 @pytest.mark.requires_r
-@pytest.mark.parametrize("measure", ["PCOR", "ZPCOR", "SPCOR"])
-def test_partial_correlations_take_negative_t_statistics(measure):
+@pytest.mark.parametrize("measure", PARTIAL)
+def test_partial_correlations_take_negative_t_statistics(measure, partial_by_metafor):
     data = ALOE.assign(r2=[0.240, 0.455, 0.500, 0.327, 0.117])
     columns = dict(ti="tval", ni="n", mi="preds", **({"r2i": "r2"} if measure == "SPCOR" else {}))
     effects = ketabridge.escalc(measure, data, **columns)
-    # metafor's escalc run directly in a separate Rscript (its formulas changed in 4.0 and 4.4,
-    # so the expectation is the lane's own metafor, not a formula written here)
-    code = (
-        "suppressMessages(library(metafor)); d <- data.frame(n=c(218,232,156,382,259), "
-        "tval=c(4.61,6.19,4.07,-0.77,1.16), preds=c(4,7,6,19,15), r2=c(0.240,0.455,0.500,0.327,0.117)); "
-        f"e <- escalc(measure='{measure}', ti=tval, ni=n, mi=preds, {'r2i=r2, ' if measure == 'SPCOR' else ''}data=d); "
-        "cat(sprintf('%a', c(e$yi, e$vi)))"
-    )
-    printed = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, check=True, timeout=120).stdout
-    expected = np.array([float.fromhex(value) for value in printed.split()]).reshape(2, -1)
+    expected = partial_by_metafor[measure]
     np.testing.assert_allclose(effects["yi"], expected[0], rtol=RTOL)
     np.testing.assert_allclose(effects["vi"], expected[1], rtol=RTOL)
     assert effects.loc[3, "yi"] < 0
