@@ -364,3 +364,12 @@ def test_count_models_match_metafor_run_directly(tables):
         for ours, theirs in pairs.items():
             a, b = float(glance[ours]), expected[theirs]
             assert (np.isnan(a) and np.isnan(b)) or abs(a - b) <= RTOL * max(1.0, abs(b)), f"{where}: {ours} {a} vs {b}"
+
+
+@pytest.mark.requires_r
+def test_drop00_for_the_pooling_leaves_the_double_zero_study_out_and_says_so():
+    data = _with(ai=[0, 6, 3, 10], ci=[0, 9, 7, 12])
+    with pytest.warns(ketabridge.ZeroCellWarning, match="leaves them out of the Mantel-Haenszel computation"):
+        result = ketabridge.rma_mh(data, "RD", **COUNTS, drop00=[True, True], slab="study")
+    assert result.glance().loc[0, "k"] == 3  # metafor's k after drop00 = c(TRUE, TRUE)
+    assert not result.augment().set_index("study").loc["A", "used"]

@@ -134,7 +134,7 @@ def rma_mh(
     counts = checked_counts(to_arrow(data), layout, given, slab, na_action)
     options = {**zero_options(add, to, drop00), "correct": _flag(correct, "correct"), "level": percent_level(level)}
     check_estimable(counts, measure, "Mantel-Haenszel")
-    warn_zero_cells(counts, _DOUBLE_ZERO_EFFECT[measure])
+    warn_zero_cells(counts, _double_zero_effect(measure, options, "Mantel-Haenszel"))
     transform = "" if measure in ("RD", "IRD") else "exp"
     reply = call_entry("kb_rma_mh", counts.values, measure, options, list(counts.labels), transform, counts.columns)
     return count_model_result("rma_mh", reply, counts)
@@ -209,9 +209,17 @@ def rma_peto(
     counts = checked_counts(to_arrow(data), ("table",), given, slab, na_action)
     options = {**zero_options(add, to, drop00), "level": percent_level(level)}
     check_estimable(counts, "OR", "Peto's method")
-    warn_zero_cells(counts, _DOUBLE_ZERO_EFFECT["PETO"])
+    warn_zero_cells(counts, _double_zero_effect("PETO", options, "Peto"))
     reply = call_entry("kb_rma_peto", counts.values, options, list(counts.labels), counts.columns)
     return count_model_result("rma_peto", reply, counts)
+
+
+def _double_zero_effect(measure: str, options: dict, method: str) -> str:
+    """What metafor does with double-zero studies, given drop00's second value (the pooling's)."""
+    drop = options.get("drop00")
+    if drop is not None and bool(drop[-1]) and len(drop) == 2:
+        return f"their yi/vi are NA and metafor leaves them out of the {method} computation (drop00)"
+    return _DOUBLE_ZERO_EFFECT[measure]
 
 
 def zero_options(add: object, to: object, drop00: object) -> dict:
