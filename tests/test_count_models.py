@@ -84,6 +84,7 @@ def test_every_count_source_is_cited_and_covers_each_function():
 
 BCG = pd.DataFrame(json.loads((REFERENCE / "metafor_rma_mh_bcg.json").read_text())["data"])
 TABLES = dict(ai="tpos", bi="tneg", ci="cpos", di="cneg")
+BCG_ABLAT = [44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33]  # metadat's dat.bcg$ablat
 
 
 @pytest.fixture(scope="module")
@@ -373,3 +374,36 @@ def test_drop00_for_the_pooling_leaves_the_double_zero_study_out_and_says_so():
         result = ketabridge.rma_mh(data, "RD", **COUNTS, drop00=[True, True], slab="study")
     assert result.glance().loc[0, "k"] == 3  # metafor's k after drop00 = c(TRUE, TRUE)
     assert not result.augment().set_index("study").loc["A", "used"]
+
+
+@pytest.mark.requires_r
+def test_glmm_with_a_moderator_matches_metafor_run_directly():
+    result = ketabridge.rma_glmm(BCG.assign(ablat=BCG_ABLAT), "OR", **TABLES, model="CM.AL", mods=["ablat"])
+    # the same call in a separate Rscript process (plain metafor, dat.bcg)
+    code = (
+        "suppressMessages(library(metafor)); r <- rma.glmm(measure='OR', ai=tpos, bi=tneg, ci=cpos, di=cneg, "
+        "mods=~ablat, data=dat.bcg, model='CM.AL'); cat(sprintf('%a', c(r$beta, r$se, r$tau2, r$QM)))"
+    )
+    printed = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, check=True, timeout=120).stdout
+    expected = [float.fromhex(value) for value in printed.split()]
+    tidy, glance = result.tidy(), result.glance().iloc[0]
+    assert list(tidy["term"]) == ["intrcpt", "ablat"]
+    ours = [*tidy["estimate"], *tidy["std_error"], glance["tau2"], glance["qm"]]
+    np.testing.assert_allclose(ours, expected, rtol=1e-6)  # lme4's optimizer, run twice: same to 1e-6
+
+
+@pytest.mark.requires_r
+@pytest.mark.filterwarnings("ignore::ketabridge.MetaforWarning")
+def test_batch_fast_engine_hands_zero_variance_analyses_to_metafor():
+    rng = np.random.default_rng(7)
+    data = pd.DataFrame(
+        {"id": ["zero"] * 6 + ["plain"] * 6, "yi": rng.normal(0.3, 0.2, 12), "vi": [0.0] * 6 + [0.02] * 6}
+    )
+    result = ketabridge.batch(data, by="id", workers=0, engine="fast", progress=False)
+    status = result.status().set_index("analysis_id")
+    assert status.loc["zero", "engine"] == "metafor" and status.loc["zero", "status"] != "error"
+    assert status.loc["plain", "engine"] == "fast"
+    zero = data[data["id"] == "zero"]["yi"]  # vi = 0 under REML: the mean and its OLS standard error
+    glance = result.glance().set_index("analysis_id").loc["zero"]
+    assert glance["estimate"] == pytest.approx(zero.mean(), rel=1e-6)
+    assert glance["std_error"] == pytest.approx(zero.std(ddof=1) / np.sqrt(6), rel=1e-6)

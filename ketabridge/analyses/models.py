@@ -292,9 +292,10 @@ def rma(
     InputError
         An unknown method, test, measure or control setting, or one newer than the running
         metafor; a ``level`` outside (0, 100); a column that is missing, not numeric or
-        infinite; variances or standard errors <= 0; fewer than 2 complete studies; missing
+        infinite; negative variances (0 is accepted, as in metafor), standard errors <= 0; fewer than 2 complete studies; missing
         values with ``na_action="fail"``; ``subgroup`` with ``mods``, or a subgroup with fewer
-        than 2 studies.
+        than 2 studies; escalc's columns (``**counts``) without a measure, or any of escalc's
+        problems with them.
     ConvergenceError
         The estimator did not converge (the message suggests ``control=`` or another method).
         When metafor only warns, the result has ``converged=False`` and a MetaforWarning.
