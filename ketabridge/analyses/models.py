@@ -292,8 +292,8 @@ def rma(
     InputError
         An unknown method, test, measure or control setting, or one newer than the running
         metafor; a ``level`` outside (0, 100); a column that is missing, not numeric or
-        infinite; negative variances (0 is accepted, as in metafor), standard errors <= 0; fewer than 2 complete studies; missing
-        values with ``na_action="fail"``; ``subgroup`` with ``mods``, or a subgroup with fewer
+        infinite; negative variances (0 is accepted, as in metafor), standard errors <= 0;
+        fewer than 2 complete studies; missing values with ``na_action="fail"``; ``subgroup`` with ``mods``, or a subgroup with fewer
         than 2 studies; escalc's columns (``**counts``) without a measure, or any of escalc's
         problems with them.
     ConvergenceError
