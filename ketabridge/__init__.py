@@ -28,6 +28,8 @@ __all__ = [
     "leave1out", "influence", "cumul", "fsn", "SubgroupResult", "MetaResult", "BiasTestResult", "Provenance",
     "provenance_of", "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError",
     "VerificationError", "MetaforWarning", "MissingValuesWarning",
+    # count models for rare events (issue 15)
+    "rma_mh", "rma_peto", "rma_glmm", "CountModelResult", "ZeroCellWarning",
 ]  # fmt: skip
 
 # Each lazy public name -> the module that defines it (the imports under TYPE_CHECKING below).
@@ -45,6 +47,10 @@ _HOMES = {
     **dict.fromkeys(("forest", "funnel"), "analyses.plots"),
     "correlation_grid": "analyses.prepost",
     **dict.fromkeys(("ProportionsResult", "ProportionWarning", "pool_proportions"), "analyses.proportions"),
+    **dict.fromkeys(("rma_mh", "rma_peto"), "analyses.rare"),
+    "rma_glmm": "analyses.glmm",
+    "CountModelResult": "analyses.count_result",
+    "ZeroCellWarning": "analyses.counts",
 }
 
 
@@ -62,11 +68,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
+    from ketabridge.analyses.count_result import CountModelResult
+    from ketabridge.analyses.counts import ZeroCellWarning
+    from ketabridge.analyses.glmm import rma_glmm
     from ketabridge.analyses.intervals import confint, predict
     from ketabridge.analyses.models import escalc, ranktest, regtest, rma, trimfill
     from ketabridge.analyses.plots import forest, funnel
     from ketabridge.analyses.prepost import correlation_grid
     from ketabridge.analyses.proportions import ProportionsResult, ProportionWarning, pool_proportions
+    from ketabridge.analyses.rare import rma_mh, rma_peto
     from ketabridge.analyses.results import BiasTestResult, MetaResult, Provenance, SubgroupResult, provenance_of
     from ketabridge.analyses.sensitivity import cumul, fsn, influence, leave1out
     from ketabridge.batches import BatchResult, batch

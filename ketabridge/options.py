@@ -162,6 +162,9 @@ ESCALC_NONNEGATIVE = (
 # `mi` is a count of non-events for the proportion measures but a mean (any sign) for MN, MC...
 ESCALC_MI_IS_COUNT = ("PR", "PLN", "PLO", "PAS", "PFT")
 ESCALC_CORRELATIONS = ("ri",)
+# `ti` is person-time (>= 0) for the rate measures but a t statistic (any sign) for the partial
+# and semi-partial correlations (metafor's escalc: PCOR, ZPCOR, SPCOR, ZSPCOR).
+ESCALC_TI_IS_STATISTIC = ("PCOR", "ZPCOR", "SPCOR", "ZSPCOR")
 # Pre/post measures whose ri is the pre-post correlation (metafor 3.8-1 escalc), so one assumed
 # value for every study may replace the ri column.
 PREPOST_MEASURES = ("MC", "SMCC", "SMCR", "SMCRH", "ROMC", "CVRC", "VRC")

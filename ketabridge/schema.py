@@ -232,3 +232,66 @@ def frame(columns: Mapping[str, object], schema: Mapping[str, str]) -> pd.DataFr
 def _listed_if_object(values: object) -> object:
     # R's logical vectors arrive as object arrays of True/False/None; bool columns never hold NA.
     return list(values) if isinstance(values, np.ndarray) and values.dtype == object else values
+
+
+# rma_mh(), rma_peto(), rma_glmm(): one glance row. model is "MH", "Peto" or the GLMM's type
+# (UM.FS, UM.RS, CM.EL, CM.AL); k the studies in the fit, k_all those given, k_yi those with an
+# effect size (double-zero studies have none under drop00). *_natural: back-transformed to the
+# measure's natural scale (OR, RR, IRR, proportion; the model scale for RD, IRD, PR). q is the
+# Wald-type test for heterogeneity (rma.glmm's QE.Wld), q_lrt the likelihood-ratio one (GLMM
+# only); cmh and tarone the Cochran-Mantel-Haenszel and Tarone tests (MH only: tarone for OR).
+COUNT_GLANCE = {
+    "model": TEXT,
+    "k": INT,
+    "k_all": INT,
+    "k_yi": INT,
+    "measure": TEXT,
+    "method": TEXT,
+    "test": TEXT,
+    "level": FLOAT,
+    "estimate": FLOAT,
+    "std_error": FLOAT,
+    "statistic": FLOAT,
+    "df": FLOAT,
+    "p_value": FLOAT,
+    "conf_low": FLOAT,
+    "conf_high": FLOAT,
+    "pi_low": FLOAT,
+    "pi_high": FLOAT,
+    "estimate_natural": FLOAT,
+    "conf_low_natural": FLOAT,
+    "conf_high_natural": FLOAT,
+    "pi_low_natural": FLOAT,
+    "pi_high_natural": FLOAT,
+    "tau2": FLOAT,
+    "sigma2": FLOAT,  # UM.RS's variance of the random study effects
+    "i2": FLOAT,
+    "h2": FLOAT,
+    "q": FLOAT,
+    "q_df": "Int64",
+    "q_pvalue": FLOAT,
+    "q_lrt": FLOAT,
+    "q_lrt_pvalue": FLOAT,
+    "qm": FLOAT,
+    "qm_df": "Int64",
+    "qm_pvalue": FLOAT,
+    "cmh": FLOAT,
+    "cmh_pvalue": FLOAT,
+    "tarone": FLOAT,
+    "tarone_df": "Int64",
+    "tarone_pvalue": FLOAT,
+    "converged": BOOL,
+}
+
+# One row per study given (after rows with missing counts): yi/vi as escalc computed them (NaN
+# for double-zero studies under drop00), weight in percent (NaN for GLMMs, which metafor 3.8
+# gives none), zero_cells "none" | "single" | "double", used: the study entered the fit.
+COUNT_AUGMENT = {
+    "study": TEXT,
+    "row": INT,  # 0-based row of the input table
+    "yi": FLOAT,
+    "vi": FLOAT,
+    "weight": FLOAT,
+    "zero_cells": TEXT,
+    "used": BOOL,
+}

@@ -214,7 +214,7 @@ def test_injected_bad_groups_become_status_rows(tmp_path):
     assert status.loc["ok", "status"] == "ok"
     assert status.loc["text", "message"] == "column 'yi' must be numeric, but row 16 holds text ('abc')"
     assert status.loc["neg", "message"] == (
-        "column 'vi' holds variances, which must be > 0, but rows 19, 20 are not (-0.5, 0)"
+        "column 'vi' holds variances, which must be >= 0, but row 19 is not (-0.5)"  # vi = 0 is rma.uni's OLS
     )
     assert status.loc["single", "message"] == "a meta-analysis needs at least 2 studies with complete data; got 1"
     assert status.loc["gap", "status"] == "warning"

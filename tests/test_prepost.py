@@ -133,18 +133,23 @@ def test_assumed_correlation_equals_a_column_of_it():
         (lambda: ketabridge.correlation_grid(TREATMENT, "SMD", **MC_COLUMNS), "unknown measure 'SMD'"),
         (lambda: ketabridge.correlation_grid(TREATMENT, "MC", "r", **MC_COLUMNS), "ri must be one or more"),
         (lambda: ketabridge.correlation_grid(TREATMENT, "MC", (0.5, 2), **MC_COLUMNS), "not 2"),
-        (
-            lambda: ketabridge.correlation_grid(
-                TREATMENT.assign(sd_post=TREATMENT["sd_pre"]), "MC", (0.5, 1.0), **MC_COLUMNS
-            ),
-            r"with the assumed correlation ri = 1: column 'vi'",
-        ),
     ],
 )
 @pytest.mark.requires_r
 def test_bad_correlations_raise_input_error(call, message):
     with pytest.raises(ketabridge.InputError, match=message):
         call()
+
+
+@pytest.mark.requires_r
+def test_ri_1_with_equal_sds_gives_zero_variances_and_metafors_ols_fit():
+    # sd_post = sd_pre and ri = 1 make every MC variance 0, which metafor's rma.uni accepts: REML
+    # then reproduces ordinary least squares (checked here by numpy: the mean change and its SE)
+    data = TREATMENT.assign(sd_post=TREATMENT["sd_pre"])
+    row = ketabridge.correlation_grid(data, "MC", (0.5, 1.0), **MC_COLUMNS).set_index("ri").loc[1.0]
+    changes = (data[MC_COLUMNS["m1i"]] - data[MC_COLUMNS["m2i"]]).to_numpy(float)
+    assert row["estimate"] == pytest.approx(changes.mean(), rel=1e-6)
+    assert row["std_error"] == pytest.approx(changes.std(ddof=1) / np.sqrt(len(changes)), rel=1e-6)
 
 
 def test_cli_assumed_ri_without_measure_names_the_option_given(tmp_path):

@@ -54,6 +54,7 @@ def test_table_has_one_row_per_approach_in_the_fixed_schema(pritz):
         ("PLO", "REML"),
         ("PFT", "REML"),
         ("PAS", "REML"),
+        ("PLO", "GLMM"),  # rma.glmm's binomial-normal model: checked in test_count_models.py
     ]
     assert (pritz["k"] == 14).all()
 
@@ -66,7 +67,9 @@ def test_every_row_matches_metafors_documented_example_in_a_separate_rscript(pri
         .splitlines()
     )
     expected = pd.DataFrame([[float.fromhex(value) for value in line.split()] for line in lines], columns=COMPARED)
-    np.testing.assert_allclose(pritz[list(COMPARED)].to_numpy(float), expected.to_numpy(), rtol=RTOL, atol=1e-12)
+    np.testing.assert_allclose(
+        pritz[list(COMPARED)].iloc[:4].to_numpy(float), expected.to_numpy(), rtol=RTOL, atol=1e-12
+    )
 
 
 @pytest.mark.requires_r

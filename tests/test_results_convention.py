@@ -35,6 +35,7 @@ TABLES = {
     "ProportionsResult": ("tidy",),
     "BatchResult": ("glance", "tidy", "status"),
     "CrosscheckResult": ("discrepancies", "summary", "reproducers", "disagreements"),
+    "CountModelResult": ("glance", "tidy", "augment"),
 }
 
 
@@ -74,6 +75,7 @@ def results(effects, batch_out) -> dict:
         "ProportionsResult": proportions,
         "BatchResult": ketabridge.batch(effects, by="alloc", trimfill=True, workers=0, progress=False, out=batch_out),
         "CrosscheckResult": ketabridge.crosscheck(dl_tau2_off, "reference"),
+        "CountModelResult": ketabridge.rma_mh(pd.read_csv(BCG_CSV), "OR", ai="tpos", bi="tneg", ci="cpos", di="cneg"),
     }
 
 

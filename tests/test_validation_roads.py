@@ -113,7 +113,7 @@ def test_several_problems_are_joined_in_the_same_order():
     expected = single_message(lambda: kb.rma(frame[frame["id"] == "a"]))
     assert expected == (
         "column 'yi' must be finite, but row 1 is infinite; "
-        "column 'vi' holds variances, which must be > 0, but row 2 is not (-0.5)"
+        "column 'vi' holds variances, which must be >= 0, but row 2 is not (-0.5)"
     )
     assert status_of(kb.batch(frame, by="id", workers=0)).loc["a", "message"] == expected
 
@@ -257,7 +257,7 @@ def test_rows_named_are_input_rows_after_missing_values():
     """A bad value after a missing row is named by its input row, not its place among the kept."""
     frame = pd.DataFrame({"yi": [np.nan, 0.1, 0.2, 0.3, 0.4], "vi": [0.1, 0.1, 0.1, 0.1, -0.2]})
     assert single_message(lambda: kb.rma(frame)) == (
-        "column 'vi' holds variances, which must be > 0, but row 4 is not (-0.2)"
+        "column 'vi' holds variances, which must be >= 0, but row 4 is not (-0.2)"
     )
     counts = pd.DataFrame({"a": [np.nan, 1, 2, -3], "b": [5, 6, 7, 8], "c": [1, 2, 3, 4], "d": [9, 9, 9, 9]})
     assert single_message(lambda: kb.escalc("OR", counts, ai="a", bi="b", ci="c", di="d")) == (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Mapping, Sequence
 
@@ -51,6 +52,7 @@ def escalc(
     to: str | None = None,
     vtype: str | None = None,
     na_action: str = "omit",
+    drop00: bool | None = None,
     **columns: str | float,
 ) -> pd.DataFrame:
     """Effect sizes and sampling variances: metafor's ``escalc``.
@@ -84,6 +86,9 @@ def escalc(
         Rows with a missing value in any of ``columns``: ``"omit"`` gives them NaN ``yi``,
         ``vi`` and ``ni`` with a MissingValuesWarning; ``"fail"`` raises InputError. (metafor's
         ``escalc`` has no such argument: it returns NA for those rows.)
+    drop00 : bool, optional
+        True gives studies with no events (or only events) in both groups NA ``yi`` and ``vi``:
+        metafor's ``drop00``. Default None: metafor's False.
     **columns : str or float
         metafor's per-study arguments (``ai``, ``bi``, ``ci``, ``di``, ``n1i``, ``n2i``,
         ``x1i``, ``x2i``, ``t1i``, ``t2i``, ``m1i``, ``m2i``, ``sd1i``, ``sd2i``, ``xi``,
@@ -134,7 +139,9 @@ def escalc(
     if not keep.any():
         raise InputError("no row has all of the columns escalc needs")
 
-    options = {"add": add, "to": to, "vtype": vtype}
+    if drop00 is not None and not isinstance(drop00, bool):
+        raise InputError(f"drop00 must be True or False, not {drop00!r}")
+    options = {"add": add, "to": to, "vtype": vtype, "drop00": drop00}
     reply = call_entry(
         "kb_escalc",
         measure,
@@ -188,6 +195,11 @@ def rma(
     measure: str | None = None,
     na_action: str = "omit",
     subgroup: str | None = None,
+    add: float | None = None,
+    to: str | None = None,
+    drop00: bool | None = None,
+    vtype: str | None = None,
+    **counts: str,
 ) -> MetaResult | SubgroupResult:
     """Fit a random- or fixed-effects model: metafor's ``rma.uni``.
 
@@ -250,6 +262,21 @@ def rma(
     subgroup : str, optional
         Label column: fit one model per subgroup (order of first appearance) and test the
         subgroup differences. Not combinable with ``mods``. No metafor argument.
+    add : float, optional
+        With ``**counts``: escalc's ``add`` (see :func:`escalc`), as rma.uni passes it on.
+    to : str, optional
+        With ``**counts``: escalc's ``to``.
+    drop00 : bool, optional
+        With ``**counts``: escalc's ``drop00`` (True leaves double-zero studies out, named in a
+        MissingValuesWarning).
+    vtype : str, optional
+        With ``**counts``: escalc's ``vtype``.
+    **counts : str
+        metafor's shortcut: with ``measure`` and escalc's per-study columns (``ai=``, ``bi=``,
+        ``ci=``, ``di=``, ``n1i=``, ``xi=``, ``m1i=``...), the effect sizes are computed first
+        (:func:`escalc`) and the model fitted to them, as ``rma.uni(measure=, ai=, ...)`` does;
+        ``yi``, ``vi`` and ``sei`` are then escalc's. ``ni`` is escalc's ``ni`` column when
+        given. The provenance's call shows both steps.
 
     Returns
     -------
@@ -269,10 +296,11 @@ def rma(
     InputError
         An unknown method, test, measure or control setting, or one newer than the running
         metafor; a ``level`` outside (0, 100); a column that is missing, not numeric or
-        infinite; variances or standard errors <= 0; a formula naming anything but columns and
-        the allowed functions; fewer than 2 complete studies; missing
-        values with ``na_action="fail"``; ``subgroup`` with ``mods``, or a subgroup with fewer
-        than 2 studies.
+        infinite; negative variances (0 is accepted, as in metafor), standard errors <= 0; a
+        formula naming anything but columns and the allowed functions; fewer than 2 complete
+        studies; missing values with ``na_action="fail"``; ``subgroup`` with ``mods``, or a
+        subgroup with fewer than 2 studies; escalc's columns (``**counts``) without a measure,
+        or any of escalc's problems with them.
     ConvergenceError
         The estimator did not converge (the message suggests ``control=`` or another method).
         When metafor only warns, the result has ``converged=False`` and a MetaforWarning.
@@ -287,6 +315,10 @@ def rma(
             "subgroup= with mods= would compare the subgroups' intercepts (the effect at moderators = 0), "
             "not their effects; fit the subgroups without mods, or add the subgroup as a moderator"
         )
+    computed = None
+    if counts or any(option is not None for option in (add, to, drop00, vtype)):  # metafor's escalc shortcut
+        computed = _effect_sizes_for_rma(data, measure, ni, counts, add=add, to=to, drop00=drop00, vtype=vtype)
+        data, yi, vi, sei, ni = computed, "yi", "vi", None, None
     if measure is None and isinstance(data, pd.DataFrame):
         measure = data.attrs.get(MEASURE_ATTR)
     table = to_arrow(data)
@@ -310,9 +342,30 @@ def rma(
     if subgroup is not None:
         return fit_subgroups(table, spec, subgroup)
     reply = call_entry("kb_rma", spec.to_r())
-    return meta_result(
-        "rma", spec, reply, Provenance.from_reply(reply), AugmentCall(spec, *natural_scale(spec)), source=table
-    )
+    provenance = Provenance.from_reply(reply)
+    if computed is not None:  # both steps, as metafor's one call runs them
+        escalc_call = computed.attrs[PROVENANCE_ATTR]["r_call"]
+        provenance = dataclasses.replace(provenance, r_call=f"dat <- {escalc_call}\n{reply.call}")
+    return meta_result("rma", spec, reply, provenance, AugmentCall(spec, *natural_scale(spec)), source=table)
+
+
+def _effect_sizes_for_rma(
+    data: TableLike, measure: str | None, ni: str | None, counts: dict[str, str], **options: object
+) -> pd.DataFrame:
+    """rma.uni(measure=, ai=, ...): escalc's table for the fit; refuses counts without a measure."""
+    if measure is None or measure == "GEN":
+        raise InputError(
+            f"rma got escalc's columns ({', '.join(counts) or 'none'}) or options but no measure: pass measure= "
+            "(e.g. measure='OR') to compute the effect sizes, or give yi and vi"
+        )
+    if not counts:
+        raise InputError(
+            "add, to, drop00 and vtype are escalc's options: give its columns too (e.g. ai=, bi=, ci=, di=)"
+        )
+    if ni is not None:
+        counts = {**counts, "ni": ni}  # escalc's ni (proportions, correlations), then rma's sample sizes
+    given = {name: value for name, value in options.items() if value is not None}
+    return escalc(measure, data, **given, **counts)
 
 
 def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0") -> MetaResult:

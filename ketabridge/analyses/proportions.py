@@ -10,6 +10,7 @@ import pandas as pd
 
 from ketabridge import schema
 from ketabridge.analyses import validate
+from ketabridge.analyses.glmm import glmm_packages, require_r_packages
 from ketabridge.analyses.results import Provenance, deprecated, records
 from ketabridge.analyses.spec import percent_level
 from ketabridge.analyses.transforms import natural_transform
@@ -20,6 +21,9 @@ from ketabridge.io import TableLike, to_arrow
 # (measure, method) pairs: PR with DerSimonian-Laird, as many published pooled proportions are,
 # then the logit, Freeman-Tukey and arcsine transforms with REML (metafor's default estimator).
 APPROACHES = (("PR", "DL"), ("PLO", "REML"), ("PFT", "REML"), ("PAS", "REML"))
+# The binomial-normal model (metafor's rma.glmm, measure "PLO": logit link, random intercept, ML),
+# which methodologists now recommend for proportions; its row's method reads "GLMM".
+GLMM_APPROACH = ("PLO", "GLMM")
 
 
 class ProportionWarning(MetaforWarning):
@@ -50,15 +54,26 @@ class ProportionsResult:
 
 
 def pool_proportions(
-    data: TableLike, events: str, totals: str, *, slab: str | None = None, level: float = 95, na_action: str = "omit"
+    data: TableLike,
+    events: str,
+    totals: str,
+    *,
+    slab: str | None = None,
+    level: float = 95,
+    na_action: str = "omit",
+    glmm: bool = True,
 ) -> ProportionsResult:
-    """Pool the same events/totals as PR (DL), PLO, PFT and PAS (REML), side by side.
+    """Pool the same events/totals as PR (DL), PLO, PFT and PAS (REML), and the logit GLMM, side by side.
 
     Each approach is metafor's ``escalc(measure, xi=events, ni=totals)`` (default continuity
     correction: 1/2 added to studies with 0 or all events for PR and PLO, none for PAS and
     PFT), ``rma.uni(yi, vi, method=)`` and ``predict.rma(transf=)`` with the measure's back-
     transform (``transf.ilogit``, ``transf.ipft.hm`` with ``targs=list(ni=totals)`` as in
-    metafor's documentation, ``transf.iarcsin``; none for PR). Warns (``ProportionWarning``)
+    metafor's documentation, ``transf.iarcsin``; none for PR). The GLMM row is metafor's
+    ``rma.glmm(measure="PLO", xi=events, ni=totals)`` (binomial-normal model: logit link,
+    random intercept, ML; no continuity correction) with ``predict(transf=transf.ilogit)``;
+    it needs the R package lme4, and a GLMM fit that fails leaves its row NaN with a
+    MetaforWarning. Warns (``ProportionWarning``)
     when an interval leaves [0, 1] and when studies have 0 or all events.
 
     Parameters
@@ -78,11 +93,13 @@ def pool_proportions(
     na_action : {"omit", "fail"}, default "omit"
         Rows with a missing count: ``"omit"`` leaves them out with a MissingValuesWarning,
         ``"fail"`` raises InputError.
+    glmm : bool, default True
+        Add the GLMM row (measure ``"PLO"``, method ``"GLMM"``); False gives the four others only.
 
     Returns
     -------
     ProportionsResult
-        ``tidy()`` four rows, one per approach (PR/DL, PLO/REML, PFT/REML, PAS/REML): ``measure,
+        ``tidy()`` one row per approach (PR/DL, PLO/REML, PFT/REML, PAS/REML, PLO/GLMM): ``measure,
         method, transform, k``, the back-transformed ``estimate, conf_low, conf_high, pi_low,
         pi_high``, ``tau2, i2, q, q_pvalue`` and ``model_estimate, model_std_error`` on the
         measure's scale, ``corrected`` (studies whose yi the continuity correction changed) and
@@ -97,7 +114,7 @@ def pool_proportions(
         metafor stopped with an error in one of the approaches (ConvergenceError when an
         estimator did not converge).
     RNotAvailableError
-        R, metafor or rpy2 is missing or too old.
+        R, metafor or rpy2 is missing or too old; lme4 is missing (with ``glmm=True``).
     """
     level = percent_level(level)
     table = to_arrow(data)
@@ -107,10 +124,15 @@ def pool_proportions(
     _check_counts(events, totals, xi, ni, np.flatnonzero(keep))
     labels = validate.label_column(table, slab) if slab else [str(row) for row in range(table.num_rows)]
 
+    chosen = APPROACHES + ((GLMM_APPROACH,) if glmm else ())
+    if glmm:
+        require_r_packages(
+            glmm_packages("PLO", "UM.FS", "ML"), "the GLMM row of pool_proportions (glmm=False leaves it out)"
+        )
     approaches = {  # parallel vectors, one element per approach; "" is no back-transform
-        "measure": [measure for measure, _ in APPROACHES],
-        "method": [method for _, method in APPROACHES],
-        "transform": [natural_transform(measure) or "" for measure, _ in APPROACHES],
+        "measure": [measure for measure, _ in chosen],
+        "method": [method for _, method in chosen],
+        "transform": [natural_transform(measure) or "" for measure, _ in chosen],
     }
     reply = call_entry("kb_proportions", xi, ni, approaches, level)
     columns = dict(reply.value)
@@ -157,7 +179,7 @@ def _warn_outside_unit(table: pd.DataFrame) -> None:
 
 def _warn_extreme(table: pd.DataFrame, labels: list[str], rows: np.ndarray) -> None:
     corrected = [f"{row.measure} ({row.corrected})" for row in table.itertuples() if row.corrected]
-    untouched = [row.measure for row in table.itertuples() if not row.corrected]
+    untouched = [row.measure if row.method != "GLMM" else "the GLMM" for row in table.itertuples() if not row.corrected]
     correction = (
         f"metafor's escalc added 1/2 to their events and non-events (its default add=1/2, to='only0') "
         f"for {', '.join(corrected)}"

@@ -23,7 +23,14 @@ import pyarrow.compute as pc
 from pyarrow import csv
 
 from ketabridge.errors import InputError, MissingValuesWarning
-from ketabridge.options import ESCALC_CORRELATIONS, ESCALC_MI_IS_COUNT, ESCALC_NONNEGATIVE, NA_ACTIONS, check_choice
+from ketabridge.options import (
+    ESCALC_CORRELATIONS,
+    ESCALC_MI_IS_COUNT,
+    ESCALC_NONNEGATIVE,
+    ESCALC_TI_IS_STATISTIC,
+    NA_ACTIONS,
+    check_choice,
+)
 
 _SHOWN_ROWS = 5
 _SHOWN_VALUES = 3
@@ -38,6 +45,9 @@ NUMBER = "number"  # any number (rma's sample sizes)
 FINITE = "finite"  # effect sizes, moderators, means
 VARIANCES = "variances"  # > 0
 STANDARD_ERRORS = "standard errors"  # > 0
+# rma's yi/vi variances: >= 0, as metafor's rma.uni takes them (vi = 0 for every study reproduces
+# ordinary least squares with the default REML; DL and equal-effects fits refuse zeros themselves).
+MODEL_VARIANCES = "model variances"
 NONNEGATIVE = "nonnegative"  # counts, sample sizes, standard deviations, weights
 CORRELATION = "correlation"  # in [-1, 1]
 
@@ -64,9 +74,11 @@ def value_rule(role: str, measure: str | None = None) -> str:
     """The rule for a column playing `role`: rma's yi, vi, sei, weights, or one of escalc's
     arguments (whose rules depend on the measure: `mi` counts non-events only for proportions)."""
     if role == "vi":
-        return VARIANCES
+        return MODEL_VARIANCES
     if role == "sei":
         return STANDARD_ERRORS
+    if role == "ti" and measure in ESCALC_TI_IS_STATISTIC:
+        return FINITE  # a t statistic, negative for a negative (semi-)partial correlation
     if role == "weights" or role in ESCALC_NONNEGATIVE or (role == "mi" and measure in ESCALC_MI_IS_COUNT):
         return NONNEGATIVE
     if role in ESCALC_CORRELATIONS:
@@ -100,6 +112,11 @@ def infinite_message(name: str, rows: np.ndarray) -> str:
 def positive_message(name: str, rows: np.ndarray, values: np.ndarray, what: str = VARIANCES) -> str:
     shown = ", ".join(f"{value:g}" for value in values[:_SHOWN_VALUES])
     return f"column {name!r} holds {what}, which must be > 0, but {rows_text(rows, ('is', 'are'))} not ({shown})"
+
+
+def nonnegative_message(name: str, rows: np.ndarray, values: np.ndarray) -> str:
+    shown = ", ".join(f"{value:g}" for value in values[:_SHOWN_VALUES])
+    return f"column {name!r} holds variances, which must be >= 0, but {rows_text(rows, ('is', 'are'))} not ({shown})"
 
 
 def range_message(name: str, rows: np.ndarray, low: float, high: float | None = None) -> str:
@@ -291,7 +308,9 @@ def _check_column(problems: Problems, name: str, parsed: Numbers, rule: str) -> 
 
 def _check_rule(problems: Problems, name: str, numbers: np.ndarray, rule: str) -> None:
     with np.errstate(invalid="ignore"):
-        if rule in (VARIANCES, STANDARD_ERRORS):
+        if rule == MODEL_VARIANCES:
+            problems.flag(numbers < 0, lambda rows, part: nonnegative_message(name, rows, numbers[part]))
+        elif rule in (VARIANCES, STANDARD_ERRORS):
             problems.flag(numbers <= 0, lambda rows, part: positive_message(name, rows, numbers[part], rule))
         elif rule == NONNEGATIVE:
             problems.flag(numbers < 0, lambda rows, part: range_message(name, rows, 0.0))

@@ -29,6 +29,12 @@ def run_fast(
     from ketabridge.fast.rules import following
 
     for payload in payloads:
+        zero = _zero_variance(payload)
+        if zero.any():  # vi = 0 (ordinary least squares under REML): metafor's own handling, not replayed
+            yield from _pieces(payload, zero, metafor_chunk)
+            if zero.all():
+                continue
+            payload = subset_payload(payload, ~zero)
         try:
             with following(metafor_version):
                 reply, routed = fast_reply(payload["sizes"], payload["data"], payload["settings"])
@@ -42,6 +48,14 @@ def run_fast(
             tables = {kind: _without(table, handed_on) for kind, table in tables.items()}
             yield from _pieces(payload, routed, metafor_chunk)
         keep(tables, float(reply["seconds"][0]))
+
+
+def _zero_variance(payload: dict) -> np.ndarray:
+    """Mask of the payload's analyses with a zero sampling variance (the checks allow vi >= 0)."""
+    if "vi" not in payload["data"] or not len(payload["ids"]):
+        return np.zeros(len(payload["ids"]), dtype=bool)
+    starts = np.concatenate([[0], np.cumsum(payload["sizes"])[:-1]]).astype(np.int64)
+    return np.add.reduceat(payload["data"]["vi"] == 0, starts) > 0
 
 
 def _pieces(payload: dict, chosen: np.ndarray, size: int) -> Iterator[dict]:

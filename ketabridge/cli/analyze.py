@@ -84,6 +84,17 @@ def _image_path(context, parameter, path: Path | None) -> Path | None:
 @click.option("--plot-width", type=float, metavar="INCHES", help="plot width (default: forest 8, funnel 6)")
 @click.option("--plot-height", type=float, metavar="INCHES", help="plot height (default: fits the plot)")
 @click.option("--dpi", type=int, default=150, show_default=True, help="PNG resolution")
+@click.option(
+    "--model",
+    "model_kind",
+    type=click.Choice(("rma", "mh", "peto", "glmm")),
+    default="rma",
+    show_default=True,
+    help="mh: Mantel-Haenszel (rma.mh), peto: Peto (rma.peto), glmm: rma.glmm, from the count columns",
+)
+@click.option(
+    "--glmm-model", type=click.Choice(("UM.FS", "UM.RS", "CM.EL", "CM.AL")), default="UM.FS", show_default=True
+)
 def analyze(input_path: Path, **options) -> None:
     """Fit a random-effects model (metafor's rma) to INPUT (CSV, Parquet, Feather or Arrow IPC)."""
     from ketabridge.analyses import models
@@ -91,6 +102,9 @@ def analyze(input_path: Path, **options) -> None:
 
     escalc_columns = {name: options.pop(name) for name in ESCALC_COLUMNS if options.get(name)}
     measure = options.pop("measure")
+    if options["model_kind"] != "rma":
+        _analyze_counts(input_path, measure, escalc_columns, options)
+        return
     if options["assumed_ri"] is not None:
         if "ri" in escalc_columns:
             raise click.UsageError("give either --ri (a column) or --assumed-ri (one value), not both")
@@ -162,3 +176,45 @@ def _draw_plots(result, filled, options) -> list[Path]:
             )
         )
     return written
+
+
+def _analyze_counts(input_path: Path, measure: str | None, columns: dict, options: dict) -> None:
+    """--model mh|peto|glmm: the count model (ketabridge.rma_mh, rma_peto, rma_glmm) of the count columns."""
+    from ketabridge.analyses.glmm import rma_glmm
+    from ketabridge.analyses.rare import rma_mh, rma_peto
+    from ketabridge.plans import render_counts
+
+    kind = options["model_kind"]
+    extras = [name for name in ("trimfill", "regtest", "ranktest") if options[name]]
+    extras += [f"{name}_path" for name in ("forest", "funnel") if options[f"{name}_path"]]
+    if extras:
+        shown = ", ".join(f"--{name.removesuffix('_path')}" for name in extras)
+        raise click.UsageError(f"{shown} is for --model rma, not --model {kind}")
+    common = {"level": options["level"], "slab": options["slab"], "na_action": options["na_action"]}
+    with clean_errors():
+        if kind == "mh":
+            result = rma_mh(str(input_path), measure or "OR", add=options["add"], to=options["to"], **common, **columns)
+        elif kind == "peto":
+            result = rma_peto(str(input_path), add=options["add"], to=options["to"], **common, **columns)
+        else:
+            if not measure:
+                raise click.UsageError("--model glmm needs --measure (OR, RR, RD, IRR, PLO, PR, PLN or IRLN)")
+            method = "ML" if options["method"] == "REML" else options["method"]  # rma's default is not a GLMM's
+            result = rma_glmm(
+                str(input_path),
+                measure,
+                model=options["glmm_model"],
+                method=method,
+                test=options["test"],
+                mods=list(options["mods"]) or None,
+                **common,
+                **columns,
+            )
+    text = {"table": render_counts.as_text, "json": render_counts.as_json, "csv": render_counts.as_csv}[
+        options["output_format"]
+    ](result)
+    if options["out"]:
+        options["out"].write_text(text, encoding="utf-8")
+        click.echo(f"wrote {options['out']}", err=True)
+    else:
+        click.echo(text, nl=False)

@@ -82,6 +82,13 @@ def _verify_option(ctx, param, value: str):
 @click.option("--csv", is_flag=True, help="also write glance.csv, tidy.csv and status.csv")
 @click.option("--progress/--no-progress", default=None, help="progress bar [default: on a terminal only]")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="output directory")
+@click.option(
+    "--model",
+    type=click.Choice(("rma", "mh", "peto")),
+    default="rma",
+    show_default=True,
+    help="mh: Mantel-Haenszel (rma.mh), peto: Peto's odds ratio (rma.peto) per group, from the count columns",
+)
 def batch(input_path: Path, **options) -> None:
     """Fit one random-effects model (metafor's rma) per --by group of INPUT (CSV, Parquet, Feather, Arrow IPC).
 
@@ -93,6 +100,10 @@ def batch(input_path: Path, **options) -> None:
 
     given = {name: options.pop(name) for name in ESCALC_COLUMNS}
     escalc_columns = {name: column for name, column in given.items() if column}
+    model = options.pop("model")
+    if model != "rma":
+        _count_batch(input_path, model, escalc_columns, options)
+        return
     with clean_errors():
         result = run_batch(
             str(input_path), fallback=True if options.pop("fallback") else None, **options, **escalc_columns
@@ -118,3 +129,30 @@ def batch(input_path: Path, **options) -> None:
             ),
             err=True,
         )
+
+
+def _count_batch(input_path: Path, model: str, columns: dict, options: dict) -> None:
+    """--model mh|peto: one count model per group (ketabridge.batches.count_batch), each with its status."""
+    from ketabridge.batches.count_batch import count_batch
+
+    unsupported = [name for name in ("trimfill", "regtest", "ranktest", "resume") if options[name]]
+    if unsupported or options["engine"] != "metafor":
+        shown = ", ".join(f"--{name}" for name in unsupported) or "--engine fast"
+        raise click.UsageError(f"--model {model} runs rma.{model}; {shown} is for --model rma")
+    with clean_errors():
+        result = count_batch(
+            str(input_path),
+            options["by"],
+            model,
+            columns,
+            measure=options["measure"] or "OR",
+            level=options["level"],
+            out=options["out"],
+            csv=options["csv"],
+        )
+    counts = result.status()["status"].value_counts()
+    click.echo(
+        f"{len(result.status())} analyses: {counts.get('ok', 0)} ok, {counts.get('warning', 0)} warning, "
+        f"{counts.get('error', 0)} error; wrote {options['out']}",
+        err=True,
+    )

@@ -28,8 +28,12 @@ PLAN_KEYS = ("title", "description", "data", "published", "dispersion", "analysi
 DISPERSION_KEYS = ("columns", "type_column", "n_column", "unknown_as")
 ANALYSIS_KEYS = (
     "name", "title", "note", "where", "slab", "effect", "method", "test", "level", "ri", "ri_grid",
-    "proportions", "extras", "plots", "compare",
+    "proportions", "extras", "plots", "compare", "model", "glmm_model",
 )  # fmt: skip
+# model: "rma" (escalc then rma.uni) or a count model of the effect's counts: rma_mh ("mh"),
+# rma_peto ("peto"), rma_glmm ("glmm", of type glmm_model).
+COUNT_MODELS = ("mh", "peto", "glmm")
+GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
 EFFECT_KEYS = ("where", "measure", "yi", "vi", "sei", *ESCALC_COLUMNS)
 PROPORTION_KEYS = ("events", "totals")
 COMPARE_KEYS = ("quantity", "timepoint")
@@ -79,6 +83,8 @@ class Analysis:
     extras: tuple[str, ...]
     plots: tuple[str, ...]
     compare: dict | None  # the row of the published figures to compare with
+    model: str = "rma"  # or one of COUNT_MODELS
+    glmm_model: str = "UM.FS"
 
 
 @dataclass(frozen=True)
@@ -181,7 +187,12 @@ def _analysis(check: _Checker, raw: dict, at: str) -> Analysis:
     compare = raw.get("compare")
     if compare is not None:
         check.keys(compare, COMPARE_KEYS, f"{at}compare.")
+    model = check.choice(raw, "model", ("rma", *COUNT_MODELS), at, "rma")
+    if model != "rma":
+        _check_count_model(check, raw, parsed_effects, model, at)
     return Analysis(
+        model=model,
+        glmm_model=check.choice(raw, "glmm_model", GLMM_MODELS, at, "UM.FS"),
         name=name,
         title=check.optional(raw, "title", str, at, name),
         note=check.optional(raw, "note", str, at, ""),
@@ -198,6 +209,15 @@ def _analysis(check: _Checker, raw: dict, at: str) -> Analysis:
         plots=check.choices(raw, "plots", PLOTS, at),
         compare=compare,
     )
+
+
+def _check_count_model(check: _Checker, raw: dict, effects: tuple[Effect, ...], model: str, at: str) -> None:
+    """A count model takes one effect: a measure with its count columns; no rma extras."""
+    if len(effects) != 1 or effects[0].measure is None:
+        check.fail(f"{at}model", f"{model!r} needs exactly one effect with a measure and its count columns")
+    for key in ("extras", "plots", "ri", "ri_grid", "proportions"):
+        if raw.get(key):
+            check.fail(f"{at}{key}", f"is for model 'rma', not {model!r}")
 
 
 def _effect(check: _Checker, raw: dict, at: str) -> Effect:

@@ -134,7 +134,9 @@ def run_analysis(analysis: Analysis, data: pd.DataFrame, plan: Plan, plot_dir: P
     rows = select_rows(data, analysis.where, plan.path.name, f"analysis {analysis.name}")
     if analysis.proportions is not None:
         _attempt(run, "proportions side by side", lambda: _proportions(run, rows))
-    if analysis.effects:
+    if analysis.model != "rma":
+        _attempt(run, f"the {analysis.model} model", lambda: _count_model(run, rows))
+    elif analysis.effects:
         effects = _attempt(
             run, "effect sizes", lambda: effect_sizes(analysis, rows, analysis.ri, run.notes, run.r_calls)
         )
@@ -302,6 +304,40 @@ def _proportions(run: AnalysisRun, rows: pd.DataFrame) -> None:
     )
     run.r_calls.append(pooled.provenance.r_call)
     run.tables["proportions"] = pooled.tidy()
+
+
+def _count_model(run: AnalysisRun, rows: pd.DataFrame) -> None:
+    """model = "mh" | "peto" | "glmm": the count model of the effect's columns, as three tables."""
+    from ketabridge.analyses.glmm import rma_glmm
+    from ketabridge.analyses.rare import rma_mh, rma_peto
+
+    analysis = run.analysis
+    effect = analysis.effects[0]
+    chosen = select_rows(rows, effect.where, "plan", f"analysis {analysis.name} effect").reset_index(drop=True)
+    common = {"slab": analysis.slab, "level": analysis.level, **effect.columns}
+    if analysis.model == "mh":
+        result = rma_mh(chosen, effect.measure, **common)
+    elif analysis.model == "peto":
+        result = rma_peto(chosen, **common)
+    else:
+        method = "ML" if analysis.method == "REML" else analysis.method  # rma's default is not a GLMM's
+        result = rma_glmm(chosen, effect.measure, model=analysis.glmm_model, method=method, **common)
+    run.r_calls.append(result.provenance.r_call)
+    run.tables["count_glance"] = result.glance()
+    run.tables["count_tidy"] = result.tidy()
+    run.tables["count_studies"] = result.augment()
+    g = result.glance().iloc[0]
+    natural = g["estimate_natural"] != g["estimate"]
+    run.tables["summary"] = pd.DataFrame(  # the summary row every analysis has, on the natural scale
+        [
+            {
+                "title": analysis.title, "k": int(g["k"]), "measure": g["measure"], "method": g["model"],
+                "scale": (natural_transform(effect.measure) or "model") if natural else "model",
+                **{name: g[f"{name}_natural"] for name in ("estimate", "conf_low", "conf_high", "pi_low", "pi_high")},
+                "i2": g["i2"], "tau2": g["tau2"], "q": g["q"], "q_pvalue": g["q_pvalue"],
+            }
+        ]
+    )  # fmt: skip
 
 
 def _plots(run: AnalysisRun, filled: MetaResult | None, plot_dir: Path) -> None:
