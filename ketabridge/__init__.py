@@ -29,6 +29,8 @@ __all__ = [
     "provenance_of", "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError",
     "VerificationError", "MetaforWarning", "MissingValuesWarning",
 ]  # fmt: skip
+# model comparison and inference (issue 14)
+__all__ += ["anova", "fitstats", "vcov", "blup", "ranef", "profile", "regplot"]
 
 # Each lazy public name -> the module that defines it (the imports under TYPE_CHECKING below).
 _HOMES = {
@@ -45,6 +47,10 @@ _HOMES = {
     **dict.fromkeys(("forest", "funnel"), "analyses.plots"),
     "correlation_grid": "analyses.prepost",
     **dict.fromkeys(("ProportionsResult", "ProportionWarning", "pool_proportions"), "analyses.proportions"),
+    # model comparison and inference (issue 14)
+    **dict.fromkeys(("anova", "fitstats", "vcov"), "analyses.comparison"),
+    **dict.fromkeys(("blup", "profile", "ranef"), "analyses.random_effects"),
+    "regplot": "analyses.regplot",
 }
 
 
@@ -62,11 +68,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
+    from ketabridge.analyses.comparison import anova, fitstats, vcov
     from ketabridge.analyses.intervals import confint, predict
     from ketabridge.analyses.models import escalc, ranktest, regtest, rma, trimfill
     from ketabridge.analyses.plots import forest, funnel
     from ketabridge.analyses.prepost import correlation_grid
     from ketabridge.analyses.proportions import ProportionsResult, ProportionWarning, pool_proportions
+    from ketabridge.analyses.random_effects import blup, profile, ranef
+    from ketabridge.analyses.regplot import regplot
     from ketabridge.analyses.results import BiasTestResult, MetaResult, Provenance, SubgroupResult, provenance_of
     from ketabridge.analyses.sensitivity import cumul, fsn, influence, leave1out
     from ketabridge.batches import BatchResult, batch
