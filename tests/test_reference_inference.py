@@ -65,7 +65,9 @@ def test_documented_values(source, analysis):
         allowed = 0.5 * 10 ** -check["decimals"] + SLACK.get(column, EXTRA_SLACK.get(column, 0.0))
         if not abs(float(actual) - check["value"]) <= allowed * (1 + 1e-9):
             where = check.get("term", check.get("row", ""))
-            failures.append(f"{check['table']}.{column}[{where}]: {actual!r} vs documented {check['value']} (±{allowed:g})")
+            failures.append(
+                f"{check['table']}.{column}[{where}]: {actual!r} vs documented {check['value']} (±{allowed:g})"
+            )
     assert not failures, f"{source['citation']} ({source['where']}):\n" + "\n".join(failures)
 
 

@@ -16,9 +16,10 @@ from ketabridge.analyses.results import MetaResult, tidy_frame
 from ketabridge.analyses.spec import percent_level
 from ketabridge.bridge.call import call_entry
 from ketabridge.errors import InputError
-from ketabridge.options import EQUAL_EFFECTS_METHODS
+from ketabridge.options import EQUAL_EFFECTS_METHODS, require_metafor
 
 MAX_STEPS = 1000  # each step refits the model
+STEP_VALUES_SINCE = (4, 6)  # profile()'s steps took the values themselves from metafor 4.6-0 (NEWS.md)
 
 
 def blup(result: MetaResult, level: float | None = None) -> pd.DataFrame:
@@ -106,8 +107,8 @@ def profile(
     result : MetaResult
         A fitted random-effects model (:func:`rma`, not EE, FE or CE): metafor's ``fitted``.
     steps : int or list of float, default 20
-        How many values to profile at, from 2 to 1000 (metafor's ``steps``), or the tau^2
-        values themselves (each >= 0).
+        How many values to profile at, from 2 to 1000, evenly spread over ``xlim`` (metafor's
+        ``steps``); or the tau^2 values themselves (each >= 0; metafor >= 4.6).
     xlim : (float, float), optional
         The range of tau^2 values: metafor's ``xlim``. Default None: metafor's (around the
         estimate's confidence interval).
@@ -130,6 +131,7 @@ def profile(
     ------
     InputError
         ``result`` is not a fitted random-effects model; ``steps`` or ``xlim`` out of range;
+        ``steps`` as values with metafor < 4.6;
         an unknown suffix, missing folder, or size out of range for the plot.
     MetaforError
         metafor's ``profile`` or R's device stopped with an error.
@@ -167,6 +169,7 @@ def _steps(steps) -> float | np.ndarray:
         raise InputError(f"steps must be a whole number or a list of tau^2 values, not {steps!r}") from None
     if values.ndim != 1 or not 2 <= values.size <= MAX_STEPS or not np.all(np.isfinite(values)) or np.any(values < 0):
         raise InputError(f"steps as values must be 2 to {MAX_STEPS} finite tau^2 values >= 0, not {steps!r}")
+    require_metafor(STEP_VALUES_SINCE, "profile(steps=<values>)")
     return values
 
 
