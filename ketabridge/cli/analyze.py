@@ -41,7 +41,12 @@ def _image_path(context, parameter, path: Path | None) -> Path | None:
 @click.option("--vi", default="vi", show_default=True, metavar="COL", help="sampling variance column")
 @click.option("--sei", metavar="COL", help="standard error column (instead of --vi)")
 @click.option("--slab", metavar="COL", help="study label column")
-@click.option("--mods", multiple=True, metavar="COL", help="moderator column (repeatable)")
+@click.option(
+    "--mods",
+    multiple=True,
+    metavar="FORMULA|COL",
+    help="moderators: a formula ('~ factor(alloc) + ablat') or a column (repeatable)",
+)
 @click.option("--measure", type=click.Choice(MEASURES), help="compute yi/vi with escalc first")
 @escalc_options
 @click.option("--add", type=float, help="escalc: continuity correction")
@@ -117,7 +122,7 @@ def analyze(input_path: Path, **options) -> None:
             options["vi"],
             sei=options["sei"],
             slab=options["slab"],
-            mods=list(options["mods"]) or None,
+            mods=_moderators(options["mods"]),
             method=options["method"],
             test=options["test"],
             level=options["level"],
@@ -162,3 +167,11 @@ def _draw_plots(result, filled, options) -> list[Path]:
             )
         )
     return written
+
+
+def _moderators(given: tuple[str, ...]) -> str | list[str] | None:
+    """--mods: one formula (it has a '~'), or moderator columns, repeated."""
+    formulas = [value for value in given if "~" in value]
+    if formulas and len(given) > 1:
+        raise click.UsageError("--mods takes one formula or repeated column names, not both (write one formula)")
+    return formulas[0] if formulas else list(given) or None

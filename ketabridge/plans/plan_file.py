@@ -28,7 +28,7 @@ PLAN_KEYS = ("title", "description", "data", "published", "dispersion", "analysi
 DISPERSION_KEYS = ("columns", "type_column", "n_column", "unknown_as")
 ANALYSIS_KEYS = (
     "name", "title", "note", "where", "slab", "effect", "method", "test", "level", "ri", "ri_grid",
-    "proportions", "extras", "plots", "compare",
+    "proportions", "extras", "plots", "compare", "mods",
 )  # fmt: skip
 EFFECT_KEYS = ("where", "measure", "yi", "vi", "sei", *ESCALC_COLUMNS)
 PROPORTION_KEYS = ("events", "totals")
@@ -79,6 +79,7 @@ class Analysis:
     extras: tuple[str, ...]
     plots: tuple[str, ...]
     compare: dict | None  # the row of the published figures to compare with
+    mods: str | tuple[str, ...] | None = None  # moderators: a formula, or columns (as rma's mods)
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def _analysis(check: _Checker, raw: dict, at: str) -> Analysis:
     compare = raw.get("compare")
     if compare is not None:
         check.keys(compare, COMPARE_KEYS, f"{at}compare.")
+    mods = _mods(check, raw.get("mods"), f"{at}mods", proportions is not None)
     return Analysis(
         name=name,
         title=check.optional(raw, "title", str, at, name),
@@ -197,7 +199,21 @@ def _analysis(check: _Checker, raw: dict, at: str) -> Analysis:
         extras=check.choices(raw, "extras", EXTRAS, at),
         plots=check.choices(raw, "plots", PLOTS, at),
         compare=compare,
+        mods=mods,
     )
+
+
+def _mods(check: _Checker, mods, at: str, proportions: bool) -> str | tuple[str, ...] | None:
+    """An analysis' moderators: a formula string, or a list of columns (checked against the data when it is read)."""
+    if mods is None:
+        return None
+    if proportions:
+        check.fail(at, "moderators need an effect-size model, not proportions")
+    if isinstance(mods, str):
+        return mods
+    if not isinstance(mods, list) or not mods or not all(isinstance(column, str) for column in mods):
+        check.fail(at, f"{mods!r} must be a formula ('~ x1 + factor(x2)') or a list of column names")
+    return tuple(mods)
 
 
 def _effect(check: _Checker, raw: dict, at: str) -> Effect:
