@@ -8,17 +8,20 @@ kind of result (e.g. rma_mv's) is added in both places and every follow-up then 
 
 from __future__ import annotations
 
+import numbers
+
 from ketabridge.analyses.results import MetaResult
 from ketabridge.errors import InputError
 
-# result kind -> what the R side calls it (its fitter in kb_fitted)
+# result kind -> what the R side calls it (its fitter in kb_fitted). A result is taken when its
+# kind is here and it has the validated `spec` whose to_r() is the R model list.
 FITTED_KINDS = {"rma": "rma"}
 
 
 def fitted_model(result: object, what: str) -> dict:
     """The R model list of ``result`` with its kind; InputError for a result ``what`` cannot take."""
     kind = getattr(result, "kind", None)
-    if not isinstance(result, MetaResult) or kind not in FITTED_KINDS:
+    if kind not in FITTED_KINDS or not hasattr(result, "spec"):
         shown = type(result).__name__ if kind is None else f"a {kind} result"
         raise InputError(f"{what}() takes the result of ketabridge.rma(), not {shown}")
     return {**result.spec.to_r(), "kind": FITTED_KINDS[kind]}
@@ -39,10 +42,16 @@ def coefficient_indices(result: MetaResult, selection, what: str) -> list[int]:
     """
     terms = term_names(result)
     chosen: list[int] = []
-    for item in [selection] if isinstance(selection, (str, int)) else list(selection):
-        if isinstance(item, bool) or not isinstance(item, (str, int)):
+    single = isinstance(selection, (str, numbers.Integral))
+    try:
+        items = [selection] if single else list(selection)
+    except TypeError:
+        raise InputError(f"{what} takes term names or 1-based coefficient numbers, not {selection!r}") from None
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (str, numbers.Integral)):
             raise InputError(f"{what} takes term names or 1-based coefficient numbers, not {item!r}")
-        if isinstance(item, int):
+        if isinstance(item, numbers.Integral):
+            item = int(item)
             if not 1 <= item <= len(terms):
                 raise InputError(
                     f"{what} coefficient {item} does not exist: the model has {len(terms)} "

@@ -115,8 +115,10 @@ def profile(
     path : str or pathlib.Path, optional
         Also draw metafor's profile plot into this file, in an existing folder; its suffix
         (``.png``, ``.svg``, ``.pdf``) picks the R device. Default None: no plot.
-    width, height : float, default 6.0, 5.0
-        Plot size in inches, in (0, 100].
+    width : float, default 6.0
+        Plot width in inches, in (0, 100].
+    height : float, default 5.0
+        Plot height in inches, in (0, 100].
     dpi : int, default 150
         Resolution of a PNG, from 10 to 2400.
 

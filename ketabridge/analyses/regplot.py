@@ -44,8 +44,10 @@ def regplot(
         several needs it.
     pi : bool, default False
         Also draw the prediction interval bounds: metafor's ``pi``.
-    width, height : float, default 7.0, 6.0
-        Page size in inches, in (0, 100].
+    width : float, default 7.0
+        Page width in inches, in (0, 100].
+    height : float, default 6.0
+        Page height in inches, in (0, 100].
     dpi : int, default 150
         Resolution of a PNG, from 10 to 2400.
     back_transform : bool, default True
