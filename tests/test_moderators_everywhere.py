@@ -114,3 +114,19 @@ def test_cli_analyze_takes_a_formula(effects):
     assert [row["estimate"] for row in tidy] == pytest.approx(expected["estimate"].tolist(), rel=1e-10)
     both = runner.invoke(main, [*args, "--mods", FORMULA, "--mods", "year"], prog_name="ketabridge")
     assert both.exit_code == 2 and "one formula or repeated column names" in both.output
+
+
+@pytest.mark.requires_r
+def test_cli_batch_takes_a_formula(tmp_path, long):
+    path = tmp_path / "long.csv"
+    long.to_csv(path, index=False)
+    result = CliRunner().invoke(
+        main,
+        ["batch", str(path), "--by", "group", "--mods", FORMULA, "--out", str(tmp_path / "out")],
+        prog_name="ketabridge",
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 analyses: 2 ok, 0 warning, 1 error" in result.output
+    tidy = pd.read_parquet(tmp_path / "out" / "tidy.parquet")
+    expected = ketabridge.rma(long[long["group"] == "a"], mods=FORMULA).tidy()
+    assert tidy[tidy["analysis_id"] == "a"]["term"].tolist() == expected["term"].tolist()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ketabridge.cli._common import clean_errors, escalc_options
+from ketabridge.cli._common import clean_errors, escalc_options, moderators
 from ketabridge.options import (
     ESCALC_COLUMNS,
     ESCALC_TO,
@@ -122,7 +122,7 @@ def analyze(input_path: Path, **options) -> None:
             options["vi"],
             sei=options["sei"],
             slab=options["slab"],
-            mods=_moderators(options["mods"]),
+            mods=moderators(options["mods"]),
             method=options["method"],
             test=options["test"],
             level=options["level"],
@@ -167,11 +167,3 @@ def _draw_plots(result, filled, options) -> list[Path]:
             )
         )
     return written
-
-
-def _moderators(given: tuple[str, ...]) -> str | list[str] | None:
-    """--mods: one formula (it has a '~'), or moderator columns, repeated."""
-    formulas = [value for value in given if "~" in value]
-    if formulas and len(given) > 1:
-        raise click.UsageError("--mods takes one formula or repeated column names, not both (write one formula)")
-    return formulas[0] if formulas else list(given) or None
