@@ -219,3 +219,11 @@ def test_follow_ups_refuse_models_they_cannot_take(fits, tmp_path):
         with pytest.raises(InputError, match="takes the result of ketabridge.rma"):
             function("not a model")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.requires_r
+def test_newmods_table_for_a_model_of_columns_goes_by_name(effects):
+    model = ketabridge.rma(effects, mods=["ablat", "year"])
+    by_name = ketabridge.predict(model, newmods=pd.DataFrame({"year": [1950, 1980], "ablat": [10, 60]}))
+    by_position = ketabridge.predict(model, newmods=[[10, 1950], [60, 1980]])
+    pd.testing.assert_frame_equal(by_name, by_position)
