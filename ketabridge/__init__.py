@@ -31,6 +31,8 @@ __all__ = [
     # count models for rare events (issue 15)
     "rma_mh", "rma_peto", "rma_glmm", "CountModelResult", "ZeroCellWarning",
 ]  # fmt: skip
+# model comparison and inference (issue 14)
+__all__ += ["anova", "fitstats", "vcov", "blup", "ranef", "profile", "regplot"]
 
 # Each lazy public name -> the module that defines it (the imports under TYPE_CHECKING below).
 _HOMES = {
@@ -51,6 +53,10 @@ _HOMES = {
     "rma_glmm": "analyses.glmm",
     "CountModelResult": "analyses.count_result",
     "ZeroCellWarning": "analyses.counts",
+    # model comparison and inference (issue 14)
+    **dict.fromkeys(("anova", "fitstats", "vcov"), "analyses.comparison"),
+    **dict.fromkeys(("blup", "profile", "ranef"), "analyses.random_effects"),
+    "regplot": "analyses.regplot",
 }
 
 
@@ -68,6 +74,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
+    from ketabridge.analyses.comparison import anova, fitstats, vcov
     from ketabridge.analyses.count_result import CountModelResult
     from ketabridge.analyses.counts import ZeroCellWarning
     from ketabridge.analyses.glmm import rma_glmm
@@ -76,7 +83,9 @@ if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
     from ketabridge.analyses.plots import forest, funnel
     from ketabridge.analyses.prepost import correlation_grid
     from ketabridge.analyses.proportions import ProportionsResult, ProportionWarning, pool_proportions
+    from ketabridge.analyses.random_effects import blup, profile, ranef
     from ketabridge.analyses.rare import rma_mh, rma_peto
+    from ketabridge.analyses.regplot import regplot
     from ketabridge.analyses.results import BiasTestResult, MetaResult, Provenance, SubgroupResult, provenance_of
     from ketabridge.analyses.sensitivity import cumul, fsn, influence, leave1out
     from ketabridge.batches import BatchResult, batch

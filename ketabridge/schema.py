@@ -132,6 +132,39 @@ PREDICT = {
 # confint(): rows tau2, tau, i2 (percent), h2 with Q-profile confidence intervals.
 CONFINT = {"term": TEXT, "estimate": FLOAT, "conf_low": FLOAT, "conf_high": FLOAT}
 
+# Model comparison and inference (analyses/comparison.py, analyses/random_effects.py).
+# anova(result, btt=): one row, the Wald test of the coefficients `coefficients` (1-based, as
+# metafor numbers them) named `terms`; qm_df_denominator is NaN under z tests (a chi-square test).
+ANOVA_WALD = {
+    "coefficients": TEXT,
+    "terms": TEXT,
+    "qm": FLOAT,
+    "qm_df": INT,
+    "qm_df_denominator": FLOAT,
+    "qm_pvalue": FLOAT,
+}
+# anova(full, reduced): rows "full" and "reduced" (metafor's table); lrt, p_value and r2 on the reduced row.
+ANOVA_LRT = {
+    "model": TEXT,
+    "df": INT,
+    "loglik": FLOAT,
+    "deviance": FLOAT,
+    "aic": FLOAT,
+    "bic": FLOAT,
+    "aicc": FLOAT,
+    "lrt": FLOAT,
+    "p_value": FLOAT,
+    "qe": FLOAT,
+    "tau2": FLOAT,
+    "r2": FLOAT,
+}
+# fitstats(): one row; likelihood says which (ML or REML) the values are.
+FITSTATS = {"likelihood": TEXT, "loglik": FLOAT, "deviance": FLOAT, "aic": FLOAT, "bic": FLOAT, "aicc": FLOAT}
+# blup() and ranef(): one row per study, with prediction intervals.
+BLUP = {"study": TEXT, "estimate": FLOAT, "std_error": FLOAT, "pi_low": FLOAT, "pi_high": FLOAT}
+# profile(): one row per value of the profiled variance component.
+PROFILE = {"component": TEXT, "value": FLOAT, "loglik": FLOAT, "estimate": FLOAT, "max_loglik": FLOAT}
+
 # leave1out(): row i is the model refitted without study i.
 LEAVE1OUT = {
     "study": TEXT,

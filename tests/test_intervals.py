@@ -107,7 +107,7 @@ def test_confint_rows_and_bounds(bcg_effects):
         ({"pi_type": "t"}, "has no option 'pi_type' \\(pi_type: metafor's, not passed on by ketabridge\\)"),
         ({"hetvar": 0.1}, "has no option 'hetvar'"),
         ({"adjust": "yes"}, "adjust must be True or False"),
-        ({"newmods": [1.0]}, "has no option 'newmods'"),
+        ({"newmods": [1.0]}, "newmods needs a model with moderators"),  # newmods predicts for meta-regressions
         ({"transf": "log"}, "unknown transf 'log'; choose one of: exp, ilogit, ipft.hm, iarcsin, ztor, natural"),
         ({"transf": "exp", "ni": [10, 20]}, "ni= is only used by transf='ipft.hm'"),
         ({"level": 150}, "level must be a number between 0 and 100"),

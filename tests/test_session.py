@@ -108,8 +108,9 @@ def test_every_entry_point_is_an_r_function_in_the_session():
 def test_call_entry_calls_only_declared_entry_points(name):
     with pytest.raises(
         ValueError,
+        # listed in sorted order: kb_anova (and later names) may come before kb_augment
         match=rf"^'{name}' is not an R entry point; the entry points are the "
-        r"ketabridge/r/kb_<name>\.R files' kb_<name>: kb_augment, kb_batch, ",
+        r"ketabridge/r/kb_<name>\.R files' kb_<name>: (kb_[a-z_]+, )*kb_augment, kb_batch, ",
     ):
         call_entry(name)
 

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 
 from ketabridge import schema
+from ketabridge.analyses.fitted import fitted_model
+from ketabridge.analyses.newmods import new_moderators
 from ketabridge.analyses.results import MetaResult, tidy_frame
 from ketabridge.analyses.spec import ModelSpec, percent_level
 from ketabridge.analyses.transforms import TRANSFORMS, TRANSFORMS_NEEDING_NI, natural_transform
@@ -21,7 +23,7 @@ PREDTYPES = ("default", "simple", "riley", "t")
 ADJUST_SINCE = (4, 8)  # predict.rma gained `adjust` (Bonferroni-adjusted bounds) in 4.8-0
 # Options of predict.rma (or of other functions) that ketabridge does not pass on: named here so
 # the error says so instead of letting metafor ignore or misread them.
-NOT_PASSED_ON = ("pi.type", "pi_type", "hetvar", "prob", "newscale", "addz", "newmods")
+NOT_PASSED_ON = ("pi.type", "pi_type", "hetvar", "prob", "newscale", "addz")
 
 
 def predict(
@@ -30,13 +32,14 @@ def predict(
     transf: str | None = None,
     predtype: str | None = None,
     adjust: bool = False,
+    newmods=None,
     **targs,
 ) -> pd.DataFrame:
     """Pooled effect with confidence and prediction intervals: metafor's ``predict.rma``.
 
     One row (``estimate, std_error, conf_low, conf_high, pi_low, pi_high``) for a model without
     moderators; with moderators, one row per study (its fitted value), as metafor does without
-    ``newmods`` (not supported here). ``level`` defaults to the model's. ``transf`` is one of
+    ``newmods``, or one per row of ``newmods`` (see ``ketabridge.analyses.newmods``). ``level`` defaults to the model's. ``transf`` is one of
     ``exp, ilogit, ipft.hm, iarcsin, ztor`` (metafor's ``transf.*`` functions, by name), or
     ``"natural"`` for the back-transform of the measure ``escalc`` recorded (``exp`` for RR, OR,
     ROM..., ``ilogit`` for PLO, ``ipft.hm`` for PFT; none for PR, MD...); ``None`` keeps the model
@@ -64,6 +67,15 @@ def predict(
         Default None: metafor's default.
     adjust : bool, default False
         Bonferroni-adjust the interval bounds: metafor's ``adjust`` (metafor >= 4.8).
+    newmods : pandas.DataFrame or array_like, optional
+        Moderator values to predict at: metafor's ``newmods``. For a model fitted with a
+        formula, a DataFrame with exactly its moderator columns (categories as labels it was
+        fitted with), turned into model-matrix rows by the fitted formula's own terms (its
+        factor levels, ``scale()`` centring, ``poly()`` coefficients); for a model of moderator
+        columns, a DataFrame of those columns. Or, for any model, numbers as metafor takes
+        them: one column per coefficient after the intercept (a leading column of 1s for the
+        intercept is allowed), a 1-D array being values of the only moderator or one row.
+        Default None.
     **targs : array_like
         Only ``ni``: the studies' sample sizes for ``transf="ipft.hm"`` (default: the model's
         ``ni``), metafor's ``targs=list(ni=)``. Any other name raises InputError.
@@ -72,7 +84,8 @@ def predict(
     -------
     pandas.DataFrame
         Columns ``estimate, std_error, conf_low, conf_high, pi_low, pi_high`` (float64): one
-        row for a model without moderators, one per study with moderators. Its provenance
+        row for a model without moderators, one per study with moderators, one per row of
+        ``newmods`` (indexed as its DataFrame) when given. Its provenance
         is in ``attrs["ketabridge_provenance"]`` (read it with :func:`provenance_of`).
 
     Raises
@@ -80,7 +93,8 @@ def predict(
     InputError
         ``result`` is not a plain :func:`rma` result; a ``level`` outside (0, 100); an unknown
         transform, predtype or keyword; ``adjust=True`` with metafor < 4.8; ``ipft.hm`` without
-        sample sizes.
+        sample sizes; ``newmods`` for a model without moderators, with missing or unused
+        columns, levels the model was not fitted with, or the wrong number of columns.
     MetaforError
         metafor's ``predict.rma`` stopped with an error.
     RNotAvailableError
@@ -94,8 +108,13 @@ def predict(
         raise InputError(f"adjust must be True or False, not {adjust!r}")
     if adjust:
         require_metafor(ADJUST_SINCE, "predict(adjust=True)")
-    reply = call_entry("kb_predict", result.spec.to_r(), _level(result, level), transform, sizes, predtype, adjust)
-    return tidy_frame(reply, schema.PREDICT)
+    new, index = (None, None) if newmods is None else new_moderators(result, newmods)
+    model = fitted_model(result, "predict")
+    reply = call_entry("kb_predict", model, _level(result, level), transform, sizes, predtype, adjust, new)
+    table = tidy_frame(reply, schema.PREDICT)
+    if index is not None and len(index) == len(table):
+        table.index = index
+    return table
 
 
 def confint(result: MetaResult, level: float | None = None) -> pd.DataFrame:

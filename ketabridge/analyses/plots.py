@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numbers
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from ketabridge.analyses.intervals import transform_sizes
 from ketabridge.analyses.results import MetaResult
 from ketabridge.analyses.transforms import PROPORTION_MEASURES, natural_transform
-from ketabridge.bridge.call import call_entry
+from ketabridge.bridge.call import RReply, call_entry
 from ketabridge.errors import InputError, MetaforError
 
 # The file's suffix picks the R device (png with cairo, svg, pdf).
@@ -146,12 +147,19 @@ def _draw(entry: str, result: MetaResult, plot: dict) -> Path:
     if result.kind == "trimfill":
         glance = result.glance().iloc[0]
         fill = {"side": str(glance["side"]), "estimator": str(glance["estimator"])}
+    draw_into(plot, lambda options: call_entry(entry, result.spec.to_r(), fill, options))
+    return Path(plot["path"])
+
+
+def draw_into(plot: dict, draw: Callable[[dict], RReply]) -> RReply:
+    """Run ``draw(options)`` (an R entry point drawing into ``options["path"]``) so that the file at
+    ``plot["path"]`` is replaced only by a finished plot; return its reply."""
     path = Path(plot["path"])
     # R draws into a new file next to the target, moved there on success: a half-drawn file must
     # not pass for a plot, and a failed plot must not destroy a file the user had at that path
     partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}{path.suffix}")
     try:
-        call_entry(entry, result.spec.to_r(), fill, {**plot, "path": str(partial)})
+        reply = draw({**plot, "path": str(partial)})
         partial.replace(path)
     except MetaforError as error:
         if "figure margins too large" in error.r_message:  # R's words for a page too small
@@ -163,7 +171,7 @@ def _draw(entry: str, result: MetaResult, plot: dict) -> Path:
         raise
     finally:
         partial.unlink(missing_ok=True)
-    return path
+    return reply
 
 
 def _plot_options(
@@ -171,6 +179,14 @@ def _plot_options(
 ) -> dict:
     """Validate the target file, sizes and transform; the `plot` list the R entry points take."""
     _check_plottable(result)
+    return plot_options(result, path, width, height, dpi, back_transform)
+
+
+def plot_options(
+    result: MetaResult, path: str | Path, width: float, height: float, dpi: int, back_transform: bool
+) -> dict:
+    """The `plot` list of a plot of ``result`` (whose kind the caller has checked): target file,
+    device, sizes and the measure's back-transform."""
     target = Path(path).expanduser().absolute()
     device = DEVICES.get(target.suffix.lower())
     if device is None:

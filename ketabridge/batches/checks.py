@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from ketabridge.analyses import validate
 from ketabridge.batches.settings import BatchSettings
 from ketabridge.batches.source import Chunk
 
 MIN_STUDIES = validate.MIN_STUDIES
+MODERATOR_PREFIX = "mods:"  # a moderator column's role in the payload (kb_batch.R reads it)
 
 
 @dataclass(frozen=True)
@@ -45,14 +47,18 @@ class CheckedChunk:
 def check_chunk(chunk: Chunk, settings: BatchSettings) -> CheckedChunk:
     groups = validate.Groups(chunk.sizes, chunk.rows)
     measure = settings.measure if settings.escalc else None  # escalc's rules depend on the measure
+    labels = {name: _labels(chunk, name) for name in settings.mods if settings.formula and _is_labels(chunk, name)}
+    numeric_mods = [name for name in settings.mods if name not in labels]
     values, problems = validate.check_columns(
         groups,
         [
             (column, chunk.columns[column], validate.value_rule(role, measure))
             for role, column in settings.columns.items()
-        ],
+        ]
+        + [(name, chunk.columns[name], validate.FINITE) for name in numeric_mods],
         text_cells=chunk.text_cells,
     )
+    values.update(labels)
     missing = validate.missing_rows(values.values(), len(groups.rows))
     kept_sizes = chunk.sizes - np.bincount(groups.owner[missing], minlength=len(groups))
     validate.check_study_counts(problems, kept_sizes)
@@ -63,8 +69,9 @@ def check_chunk(chunk: Chunk, settings: BatchSettings) -> CheckedChunk:
         index=chunk.index,
         ids=[chunk.ids[g] for g in np.flatnonzero(good)],
         sizes=kept_sizes[good],
-        data={role: values[column][keep_row] for role, column in settings.columns.items()},
-        notes=_missing_notes(groups, missing, good, ", ".join(settings.columns.values())),
+        data={role: values[column][keep_row] for role, column in settings.columns.items()}
+        | {f"{MODERATOR_PREFIX}{name}": values[name][keep_row] for name in settings.mods},
+        notes=_missing_notes(groups, missing, good, ", ".join([*settings.columns.values(), *settings.mods])),
         failed_ids=[chunk.ids[g] for g in sorted(problems.found)],
         failed_messages=[problems.message(g) for g in sorted(problems.found)],
     )
@@ -77,3 +84,19 @@ def _missing_notes(groups: validate.Groups, missing: np.ndarray, good: np.ndarra
         rows = groups.rows[part]
         notes[analysis] = f"{len(rows)} rows with missing values in {names} left out ({validate.rows_text(rows)})"
     return list(notes[good])
+
+
+def _is_labels(chunk: Chunk, name: str) -> bool:
+    """A formula's category column (text, categorical or True/False), as rma() decides it."""
+    return validate.is_label_column(_one_column(chunk, name), name)
+
+
+def _labels(chunk: Chunk, name: str):
+    return validate.labels_with_missing(_one_column(chunk, name), name)
+
+
+def _one_column(chunk: Chunk, name: str) -> pa.Table:
+    table = pa.table({name: chunk.columns[name]})
+    if name in chunk.text_cells:  # untyped cells (a CSV's): is_label_column reads them as such
+        table = table.replace_schema_metadata({validate.TEXT_CELLS_KEY: name.encode()})
+    return table

@@ -9,7 +9,7 @@ assemble (the provenance, the files and the BatchResult).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,6 +65,7 @@ def batch(
     engine: str = "metafor",
     verify: float | str = 0.01,
     verify_seed: int = 0,
+    mods: Sequence[str] | str | None = None,
     **escalc_columns: str,
 ) -> BatchResult:
     """Fit one random-effects model (metafor's ``rma.uni``) per group of a long table.
@@ -155,6 +156,12 @@ def batch(
         least 20), or ``"all"``. Unused with ``engine="metafor"``.
     verify_seed : int, default 0
         Seed of the verified sample.
+    mods : str or list of str, optional
+        Moderators, as :func:`rma`'s ``mods``: a formula (``"~ factor(alloc) + ablat"``) or
+        numeric columns; every analysis is fitted with the same model, and one where it cannot
+        be (e.g. a factor with one level in that analysis) gets an ``error`` status row.
+        ``engine="fast"`` fits no moderators: such a batch runs on metafor (``status()``'s
+        ``engine`` says so). Default None.
     **escalc_columns : str
         escalc's per-study arguments (``ai``, ``n1i``, ``m1i``, ``xi``, ...), each the name of a
         column: compute ``yi`` and ``vi`` with metafor's ``escalc`` per analysis first.
@@ -202,6 +209,7 @@ def batch(
         trimfill_side=trimfill_side,
         regtest_model=regtest_model,
         engine=engine,
+        mods=mods,
     )
     plan = _prepare(
         data,
@@ -285,7 +293,7 @@ def _prepare(
         raise InputError(f"chunk_size must be a whole number >= 1, not {chunk_size!r}")
     if (resume or csv) and out is None:
         raise InputError("resume and csv need an output directory (out=)")
-    source = Source(data, settings.by, list(settings.columns.values()))
+    source = Source(data, settings.by, [*settings.columns.values(), *settings.mods])
     fast_skipped = _fast_not_covered(settings)
     fast = settings.engine == "fast" and not fast_skipped
     metafor_chunk = chunk_size or chunk_size_for(len(source.ids), workers)

@@ -55,6 +55,8 @@ class BatchSettings:
     trimfill_side: str | None = None  # None: metafor chooses the side
     regtest_model: str = "rma"
     engine: str = "metafor"
+    mods: tuple[str, ...] = ()  # moderator columns, every analysis fitted with the same model
+    formula: str | None = None  # mods as a checked formula (None: the columns enter as a matrix)
 
     @property
     def escalc(self) -> bool:
@@ -78,6 +80,8 @@ class BatchSettings:
             "regtest": self.regtest,
             "regtest_model": self.regtest_model,
             "ranktest": self.ranktest,
+            "moderators": bool(self.mods),
+            "formula": self.formula,
             # a named list in R, which marshal builds from a dict
             "fallback": {str(i): {"label": step.label, "change": step.change} for i, step in enumerate(self.fallback)}
             or None,
@@ -100,6 +104,8 @@ class BatchSettings:
             "trimfill_side": self.trimfill_side,
             "regtest_model": self.regtest_model,
             "engine": self.engine,
+            # only with moderators, so the fingerprint of a batch without them is unchanged
+            **({"mods": self.formula or list(self.mods)} if self.mods else {}),
         }
 
 
@@ -122,6 +128,7 @@ def batch_settings(
     trimfill_side: str | None = None,
     regtest_model: str = "rma",
     engine: str = "metafor",
+    mods: Sequence[str] | str | None = None,
 ) -> BatchSettings:
     """Check every option name against metafor's vocabularies; raise InputError on the first bad one."""
     check_release(check_choice(method, METHODS, "method"), "method")
@@ -150,6 +157,10 @@ def batch_settings(
             raise InputError("give the sampling variances (vi=) or standard errors (sei=)")
     if by in columns.values():
         raise InputError(f"column {by!r} cannot be both the analysis id (by=) and a data column")
+    moderators, formula = batch_moderators(mods)
+    taken = [name for name in moderators if name == by or name in columns.values()]
+    if taken:
+        raise InputError(f"column {taken[0]!r} cannot be a moderator and also the analysis id or an effect-size column")
     return BatchSettings(
         by=by,
         columns=columns,
@@ -165,7 +176,39 @@ def batch_settings(
         trimfill_side=trimfill_side,
         regtest_model=regtest_model,
         engine=engine,
+        mods=moderators,
+        formula=formula,
     )
+
+
+class _EveryName:
+    """Stands for a table's columns before it is read: the formula's names are checked against the
+    allow-list here, and as columns when the source opens (a missing one raises there)."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self):
+        return iter(())
+
+
+def batch_moderators(mods: Sequence[str] | str | None) -> tuple[tuple[str, ...], str | None]:
+    """(the moderator columns, the formula text or None) of a batch's mods=."""
+    from ketabridge.analyses.formulas import is_formula, parse_formula
+
+    if mods is None:
+        return (), None
+    if is_formula(mods):
+        formula = parse_formula(mods, _EveryName())
+        if not formula.columns:
+            raise InputError(
+                f"mods formula {formula.text!r} names no column; leave mods out for the intercept-only model"
+            )
+        return formula.columns, formula.text
+    names = [mods] if isinstance(mods, str) else list(mods) if isinstance(mods, Sequence) else None
+    if not names or not all(isinstance(name, str) for name in names):
+        raise InputError(f"mods must be a formula ('~ x1 + factor(x2)') or a list of column names, not {mods!r}")
+    return tuple(dict.fromkeys(names)), None
 
 
 def fallback_steps(policy) -> tuple[FallbackStep, ...]:

@@ -30,3 +30,11 @@ def clean_errors():
         finally:
             for warning in caught:
                 click.echo(f"Warning: {warning.message}", err=True)
+
+
+def moderators(given: tuple[str, ...]) -> str | list[str] | None:
+    """--mods: one formula (it has a '~'), or moderator columns, repeated."""
+    formulas = [value for value in given if "~" in value]
+    if formulas and len(given) > 1:
+        raise click.UsageError("--mods takes one formula or repeated column names, not both (write one formula)")
+    return formulas[0] if formulas else list(given) or None

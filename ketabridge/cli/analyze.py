@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ketabridge.cli._common import clean_errors, escalc_options
+from ketabridge.cli._common import clean_errors, escalc_options, moderators
 from ketabridge.options import (
     ESCALC_COLUMNS,
     ESCALC_TO,
@@ -41,7 +41,12 @@ def _image_path(context, parameter, path: Path | None) -> Path | None:
 @click.option("--vi", default="vi", show_default=True, metavar="COL", help="sampling variance column")
 @click.option("--sei", metavar="COL", help="standard error column (instead of --vi)")
 @click.option("--slab", metavar="COL", help="study label column")
-@click.option("--mods", multiple=True, metavar="COL", help="moderator column (repeatable)")
+@click.option(
+    "--mods",
+    multiple=True,
+    metavar="FORMULA|COL",
+    help="moderators: a formula ('~ factor(alloc) + ablat') or a column (repeatable)",
+)
 @click.option("--measure", type=click.Choice(MEASURES), help="compute yi/vi with escalc first")
 @escalc_options
 @click.option("--add", type=float, help="escalc: continuity correction")
@@ -131,7 +136,7 @@ def analyze(input_path: Path, **options) -> None:
             options["vi"],
             sei=options["sei"],
             slab=options["slab"],
-            mods=list(options["mods"]) or None,
+            mods=moderators(options["mods"]),
             method=options["method"],
             test=options["test"],
             level=options["level"],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ketabridge.cli._common import clean_errors, escalc_options
+from ketabridge.cli._common import clean_errors, escalc_options, moderators
 from ketabridge.errors import InputError
 from ketabridge.options import (
     ENGINES,
@@ -39,6 +39,12 @@ def _verify_option(ctx, param, value: str):
 @click.option("--sei", metavar="COL", help="standard error column (instead of --vi)")
 @click.option("--measure", type=click.Choice(MEASURES), help="compute yi/vi with escalc first (or label them)")
 @escalc_options
+@click.option(
+    "--mods",
+    multiple=True,
+    metavar="FORMULA|COL",
+    help="moderators of every analysis: a formula ('~ factor(alloc) + ablat') or a column (repeatable)",
+)
 @click.option("--method", type=click.Choice(METHODS), default="REML", show_default=True)
 @click.option("--test", type=click.Choice(TESTS), default="z", show_default=True)
 @click.option("--level", type=float, default=95.0, show_default=True, help="confidence level, percent")
@@ -102,8 +108,11 @@ def batch(input_path: Path, **options) -> None:
     escalc_columns = {name: column for name, column in given.items() if column}
     model = options.pop("model")
     if model != "rma":
+        if options.pop("mods"):
+            raise click.UsageError(f"--mods is for --model rma, not {model!r}")
         _count_batch(input_path, model, escalc_columns, options)
         return
+    options["mods"] = moderators(options["mods"])
     with clean_errors():
         result = run_batch(
             str(input_path), fallback=True if options.pop("fallback") else None, **options, **escalc_columns

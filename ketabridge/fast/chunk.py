@@ -26,6 +26,7 @@ def not_covered(settings: dict) -> str:
     """Why no analysis of a batch with these settings can take the fast path ("" if they can)."""
     checks = [
         (settings.get("escalc"), "effect sizes are computed by metafor's escalc"),
+        (settings.get("moderators"), "moderators (mods=) are fitted by metafor only"),
         (
             settings["method"] not in FAST_METHODS,
             f"method {settings['method']} is not one of {', '.join(FAST_METHODS)}",

@@ -28,7 +28,7 @@ PLAN_KEYS = ("title", "description", "data", "published", "dispersion", "analysi
 DISPERSION_KEYS = ("columns", "type_column", "n_column", "unknown_as")
 ANALYSIS_KEYS = (
     "name", "title", "note", "where", "slab", "effect", "method", "test", "level", "ri", "ri_grid",
-    "proportions", "extras", "plots", "compare", "model", "glmm_model",
+    "proportions", "extras", "plots", "compare", "model", "glmm_model", "mods",
 )  # fmt: skip
 # model: "rma" (escalc then rma.uni) or a count model of the effect's counts: rma_mh ("mh"),
 # rma_peto ("peto"), rma_glmm ("glmm", of type glmm_model).
@@ -85,6 +85,7 @@ class Analysis:
     compare: dict | None  # the row of the published figures to compare with
     model: str = "rma"  # or one of COUNT_MODELS
     glmm_model: str = "UM.FS"
+    mods: str | tuple[str, ...] | None = None  # moderators: a formula, or columns (as rma's mods)
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,7 @@ def _analysis(check: _Checker, raw: dict, at: str) -> Analysis:
     model = check.choice(raw, "model", ("rma", *COUNT_MODELS), at, "rma")
     if model != "rma":
         _check_count_model(check, raw, parsed_effects, model, at)
+    mods = _mods(check, raw.get("mods"), f"{at}mods", proportions is not None)
     return Analysis(
         model=model,
         glmm_model=check.choice(raw, "glmm_model", GLMM_MODELS, at, "UM.FS"),
@@ -208,6 +210,7 @@ def _analysis(check: _Checker, raw: dict, at: str) -> Analysis:
         extras=check.choices(raw, "extras", EXTRAS, at),
         plots=check.choices(raw, "plots", PLOTS, at),
         compare=compare,
+        mods=mods,
     )
 
 
@@ -218,6 +221,19 @@ def _check_count_model(check: _Checker, raw: dict, effects: tuple[Effect, ...], 
     for key in ("extras", "plots", "ri", "ri_grid", "proportions"):
         if raw.get(key):
             check.fail(f"{at}{key}", f"is for model 'rma', not {model!r}")
+
+
+def _mods(check: _Checker, mods, at: str, proportions: bool) -> str | tuple[str, ...] | None:
+    """An analysis' moderators: a formula string, or a list of columns (checked against the data when it is read)."""
+    if mods is None:
+        return None
+    if proportions:
+        check.fail(at, "moderators need an effect-size model, not proportions")
+    if isinstance(mods, str):
+        return mods
+    if not isinstance(mods, list) or not mods or not all(isinstance(column, str) for column in mods):
+        check.fail(at, f"{mods!r} must be a formula ('~ x1 + factor(x2)') or a list of column names")
+    return tuple(mods)
 
 
 def _effect(check: _Checker, raw: dict, at: str) -> Effect:

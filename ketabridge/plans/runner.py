@@ -18,7 +18,7 @@ import pandas as pd
 from ketabridge.analyses import models
 from ketabridge.analyses.results import PROVENANCE_ATTR, MetaResult
 from ketabridge.analyses.transforms import natural_transform
-from ketabridge.errors import KetabridgeError
+from ketabridge.errors import InputError, KetabridgeError
 from ketabridge.io import to_arrow
 from ketabridge.options import PREPOST_MEASURES
 from ketabridge.plans.plan_file import Analysis, Dispersion, Effect, Plan, PlanError
@@ -92,6 +92,7 @@ def check_columns(plan: Plan, data: pd.DataFrame) -> None:
                 *effect.columns.values(),
                 *(column for column in (effect.yi, effect.vi, effect.sei) if column),
             ]
+        named["mods"] = moderator_columns(analysis, list(data.columns), plan.path.name)
         for key, columns in named.items():
             absent = [column for column in columns if column not in data.columns]
             if absent:
@@ -189,17 +190,35 @@ def _one_effect(effect: Effect, rows: pd.DataFrame, ri: float | None) -> pd.Data
     return computed.assign(measure=effect.measure)
 
 
+def moderator_columns(analysis: Analysis, columns: list[str], plan_name: str | None = None) -> list[str]:
+    """The data columns an analysis' mods use (a formula's, checked here; or the listed ones)."""
+    from ketabridge.analyses.formulas import is_formula, parse_formula
+
+    if analysis.mods is None:
+        return []
+    if not is_formula(analysis.mods):
+        return [analysis.mods] if isinstance(analysis.mods, str) else list(analysis.mods)
+    try:
+        return list(parse_formula(analysis.mods, columns).columns)
+    except InputError as error:
+        if plan_name is None:
+            raise
+        raise PlanError(f"{plan_name}: analysis {analysis.name}.mods: {error}") from None
+
+
 def fit(analysis: Analysis, effects: pd.DataFrame) -> MetaResult:
     measures = effects["measure"].unique()
     measure = measures[0] if len(measures) == 1 and measures[0] != "GEN" else None
     ni = "ni" if effects["ni"].notna().all() else None
-    table = effects[["yi", "vi"] + (["ni"] if ni else []) + ([analysis.slab] if analysis.slab else [])]
+    mods = [column for column in moderator_columns(analysis, list(effects.columns)) if column not in ("yi", "vi", "ni")]
+    table = effects[["yi", "vi"] + (["ni"] if ni else []) + ([analysis.slab] if analysis.slab else []) + mods]
     return models.rma(
         table,
         "yi",
         "vi",
         ni=ni,
         slab=analysis.slab,
+        mods=list(analysis.mods) if isinstance(analysis.mods, tuple) else analysis.mods,
         method=analysis.method,
         test=analysis.test,
         level=analysis.level,

@@ -1,6 +1,7 @@
 # Batch: every analysis of one chunk in one call. The chunk's columns arrive once as whole
 # vectors, the loop runs here in R, and only flat column vectors go back to Python.
-#   data:     named list of chunk vectors: yi and vi (or sei), or escalc's columns
+#   data:     named list of chunk vectors: yi and vi (or sei), or escalc's columns; and
+#             "mods:<column>" per moderator column (settings$formula: NULL, or the checked formula)
 #   sizes:    rows per analysis, in chunk order (each analysis's rows are contiguous)
 #   settings: list(measure, escalc, method, test, level, trimfill, trimfill_estimator,
 #                  trimfill_side (NULL: metafor chooses), regtest, regtest_model, ranktest,
@@ -36,9 +37,11 @@ kb_batch <- function(data, sizes, settings, not_converged) {
 # yi and vi (or sei) per row; escalc runs once over the whole chunk (it works row by row).
 kb_batch_effects <- function(data, sizes, settings) {
   if (!isTRUE(settings$escalc)) return(list(columns = data, warnings = rep(list(character()), length(sizes))))
-  computed <- kb_guard("", do.call(metafor::escalc, c(list(measure = settings$measure), data)))
+  moderators <- data[kb_batch_is_moderator(names(data))]
+  computed <- kb_guard("", do.call(metafor::escalc, c(list(measure = settings$measure),
+                                                      data[!kb_batch_is_moderator(names(data))])))
   if (!computed$ok) stop(computed$error, call. = FALSE)
-  columns <- list(yi = as.numeric(computed$value$yi), vi = as.numeric(computed$value$vi))
+  columns <- c(list(yi = as.numeric(computed$value$yi), vi = as.numeric(computed$value$vi)), moderators)
   # escalc's warnings concern the rows it could not compute: pass them to those analyses only
   incomplete <- is.na(columns$yi) | is.na(columns$vi)
   touched <- rowsum(as.integer(incomplete), rep(seq_along(sizes), sizes), reorder = FALSE)[, 1] > 0
@@ -46,8 +49,17 @@ kb_batch_effects <- function(data, sizes, settings) {
   list(columns = columns, warnings = lapply(touched, function(hit) if (hit) shown else character()))
 }
 
+# Moderator columns arrive as "mods:<column>" (ketabridge/batches/checks.py); every analysis is
+# fitted with the same formula (settings$formula) or matrix of them.
+kb_batch_is_moderator <- function(names) startsWith(names, "mods:")
+
 kb_batch_model <- function(columns, rows, settings) {
-  model <- lapply(columns, `[`, rows)
+  moderators <- kb_batch_is_moderator(names(columns))
+  model <- lapply(columns[!moderators], `[`, rows)
+  if (any(moderators)) {
+    model$mods <- setNames(lapply(columns[moderators], `[`, rows), substring(names(columns)[moderators], 6L))
+    model$formula <- settings$formula
+  }
   c(model, settings[c("measure", "method", "test", "level")])
 }
 

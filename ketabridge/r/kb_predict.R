@@ -10,12 +10,16 @@ kb_interval_args <- function(predtype, adjust) {
   c(kind, if (isTRUE(adjust)) list(adjust = TRUE))
 }
 
-kb_predict <- function(model, level, transform = NULL, ni = NULL, predtype = NULL, adjust = FALSE) {
+# newmods: NULL, or new moderator values (see helpers_newmods.R), shown as `newmods = X` in the call.
+kb_predict <- function(model, level, transform = NULL, ni = NULL, predtype = NULL, adjust = FALSE, newmods = NULL) {
   interval <- kb_interval_args(predtype, adjust)
-  options <- c(list(level = level), interval, kb_transf_options(transform, ni))
-  kb_guard(kb_call_text("predict", character(), options, inner = kb_model_call(model)), {
-    fit <- kb_fit(model)
-    pred <- do.call(metafor::predict.rma, c(list(fit, level = level), interval, kb_transf_args(transform, ni)))
+  options <- c(if (!is.null(newmods)) list(newmods = quote(X)), list(level = level), interval,
+               kb_transf_options(transform, ni))
+  kb_guard(kb_call_text("predict", character(), options, inner = kb_fitted_call(model)), {
+    fit <- kb_fitted(model)
+    new <- if (is.null(newmods)) list() else list(newmods = kb_newmods(model, fit, newmods))
+    pred <- do.call(metafor::predict.rma, c(list(fit), new, list(level = level), interval,
+                                            kb_transf_args(transform, ni)))
     n <- length(pred$pred)
     list(
       estimate = as.numeric(pred$pred), std_error = kb_column(pred$se, n),
