@@ -16,6 +16,7 @@ from ketabridge.options import (
     NA_ACTIONS,
     REGTEST_MODELS,
     REGTEST_PREDICTORS,
+    STRUCTS,
     TESTS,
     TRIMFILL_ESTIMATORS,
     TRIMFILL_SIDES,
@@ -84,6 +85,11 @@ def _image_path(context, parameter, path: Path | None) -> Path | None:
 @click.option("--plot-width", type=float, metavar="INCHES", help="plot width (default: forest 8, funnel 6)")
 @click.option("--plot-height", type=float, metavar="INCHES", help="plot height (default: fits the plot)")
 @click.option("--dpi", type=int, default=150, show_default=True, help="PNG resolution")
+# multilevel models and cluster-robust inference (cli/analyze_multilevel.py)
+@click.option("--random", multiple=True, metavar="TERM", help="rma.mv random term, e.g. '~ 1 | study/es_id' (repeatable)")
+@click.option("--struct", type=click.Choice(STRUCTS), help="var-cov structure of an '~ inner | outer' term")
+@click.option("--cluster", metavar="COL", help="cluster column for --robust")
+@click.option("--robust", is_flag=True, help="cluster-robust tests and CIs (CR2, clubSandwich)")
 def analyze(input_path: Path, **options) -> None:
     """Fit a random-effects model (metafor's rma) to INPUT (CSV, Parquet, Feather or Arrow IPC)."""
     from ketabridge.analyses import models
@@ -111,6 +117,10 @@ def analyze(input_path: Path, **options) -> None:
             given = next(iter(escalc_columns))
             assumed = given == "ri" and options["assumed_ri"] is not None
             raise click.UsageError(f"--{'assumed-ri' if assumed else given} needs --measure")
+        if options["random"] or options["robust"]:  # rma.mv and/or robust(): their own road
+            from ketabridge.cli.analyze_multilevel import run_multilevel
+
+            return run_multilevel(data, options)
         result = models.rma(
             data,
             options["yi"],

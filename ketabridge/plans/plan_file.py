@@ -18,7 +18,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ketabridge.errors import InputError
-from ketabridge.options import ESCALC_COLUMNS, MEASURES, METHODS, PREPOST_MEASURES, TESTS
+from ketabridge.options import ESCALC_COLUMNS, MEASURES, METHODS, MV_METHODS, MV_TESTS, PREPOST_MEASURES, STRUCTS, TESTS
 
 EXTRAS = ("trimfill", "regtest", "ranktest", "leave1out", "influence")
 PLOTS = ("forest", "funnel")
@@ -29,6 +29,7 @@ DISPERSION_KEYS = ("columns", "type_column", "n_column", "unknown_as")
 ANALYSIS_KEYS = (
     "name", "title", "note", "where", "slab", "effect", "method", "test", "level", "ri", "ri_grid",
     "proportions", "extras", "plots", "compare",
+    "random", "struct", "robust",  # a multilevel model (rma_mv) and cluster-robust inference
 )  # fmt: skip
 EFFECT_KEYS = ("where", "measure", "yi", "vi", "sei", *ESCALC_COLUMNS)
 PROPORTION_KEYS = ("events", "totals")
@@ -79,6 +80,9 @@ class Analysis:
     extras: tuple[str, ...]
     plots: tuple[str, ...]
     compare: dict | None  # the row of the published figures to compare with
+    random: tuple[str, ...] = ()  # rma.mv random terms; empty: rma
+    struct: str | None = None
+    robust: str | None = None  # the cluster column of robust() (CR2)
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,27 @@ def _analysis(check: _Checker, raw: dict, at: str) -> Analysis:
         extras=check.choices(raw, "extras", EXTRAS, at),
         plots=check.choices(raw, "plots", PLOTS, at),
         compare=compare,
+        **_multilevel(check, raw, at),
     )
+
+
+def _multilevel(check: _Checker, raw: dict, at: str) -> dict:
+    """The keys random, struct and robust; rma.mv has no trim-and-fill, bias tests or influence."""
+    random = raw.get("random", [])
+    random = [random] if isinstance(random, str) else random
+    if not isinstance(random, list) or not all(isinstance(term, str) and "~" in term for term in random):
+        check.fail(f"{at}random", "give one random term or a list of them, e.g. '~ 1 | study/es_id'")
+    struct = check.optional(raw, "struct", str, at, None)
+    if struct is not None and struct not in STRUCTS:
+        check.fail(f"{at}struct", f"{struct!r} is not one of {', '.join(STRUCTS)}")
+    if struct is not None and not random:
+        check.fail(f"{at}struct", "struct needs a random term of the form '~ inner | outer'")
+    if random:
+        check.choice(raw, "method", MV_METHODS, at, "REML")
+        check.choice(raw, "test", MV_TESTS, at, "z")
+        if raw.get("extras"):
+            check.fail(f"{at}extras", f"{raw['extras'][0]!r} is not available with random (ketabridge has it for rma only)")
+    return {"random": tuple(random), "struct": struct, "robust": check.optional(raw, "robust", str, at, None)}
 
 
 def _effect(check: _Checker, raw: dict, at: str) -> Effect:
