@@ -28,6 +28,7 @@ __all__ = [
     "leave1out", "influence", "cumul", "fsn", "SubgroupResult", "MetaResult", "BiasTestResult", "Provenance",
     "provenance_of", "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError",
     "VerificationError", "MetaforWarning", "MissingValuesWarning",
+    "rma_mv", "MultilevelResult", "vcalc", "aggregate", "robust",
 ]  # fmt: skip
 
 # Each lazy public name -> the module that defines it (the imports under TYPE_CHECKING below).
@@ -44,6 +45,9 @@ _HOMES = {
     **dict.fromkeys(("cumul", "fsn", "influence", "leave1out"), "analyses.sensitivity"),
     **dict.fromkeys(("forest", "funnel"), "analyses.plots"),
     "correlation_grid": "analyses.prepost",
+    **dict.fromkeys(("MultilevelResult", "rma_mv"), "analyses.multilevel"),
+    **dict.fromkeys(("aggregate", "vcalc"), "analyses.dependence"),
+    "robust": "analyses.robust",
     **dict.fromkeys(("ProportionsResult", "ProportionWarning", "pool_proportions"), "analyses.proportions"),
 }
 
@@ -62,12 +66,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
+    from ketabridge.analyses.dependence import aggregate, vcalc
     from ketabridge.analyses.intervals import confint, predict
     from ketabridge.analyses.models import escalc, ranktest, regtest, rma, trimfill
+    from ketabridge.analyses.multilevel import MultilevelResult, rma_mv
     from ketabridge.analyses.plots import forest, funnel
     from ketabridge.analyses.prepost import correlation_grid
     from ketabridge.analyses.proportions import ProportionsResult, ProportionWarning, pool_proportions
     from ketabridge.analyses.results import BiasTestResult, MetaResult, Provenance, SubgroupResult, provenance_of
+    from ketabridge.analyses.robust import robust
     from ketabridge.analyses.sensitivity import cumul, fsn, influence, leave1out
     from ketabridge.batches import BatchResult, batch
     from ketabridge.crosschecks import CrosscheckResult, Dataset, Engine, Tolerance, crosscheck, declare_engine

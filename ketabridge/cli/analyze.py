@@ -86,7 +86,9 @@ def _image_path(context, parameter, path: Path | None) -> Path | None:
 @click.option("--plot-height", type=float, metavar="INCHES", help="plot height (default: fits the plot)")
 @click.option("--dpi", type=int, default=150, show_default=True, help="PNG resolution")
 # multilevel models and cluster-robust inference (cli/analyze_multilevel.py)
-@click.option("--random", multiple=True, metavar="TERM", help="rma.mv random term, e.g. '~ 1 | study/es_id' (repeatable)")
+@click.option(
+    "--random", multiple=True, metavar="TERM", help="rma.mv random term, e.g. '~ 1 | study/es_id' (repeatable)"
+)
 @click.option("--struct", type=click.Choice(STRUCTS), help="var-cov structure of an '~ inner | outer' term")
 @click.option("--cluster", metavar="COL", help="cluster column for --robust")
 @click.option("--robust", is_flag=True, help="cluster-robust tests and CIs (CR2, clubSandwich)")

@@ -21,7 +21,9 @@ def run_multilevel(data, options: dict) -> None:
 
     given = [name for name in NOT_WITH_MULTILEVEL if options.get(name)]
     if given and options["random"]:
-        raise click.UsageError(f"--{given[0].replace('_', '-')} is not available with --random (metafor has it for rma only)")
+        raise click.UsageError(
+            f"--{given[0].replace('_', '-')} is not available with --random (metafor has it for rma only)"
+        )
     if options["robust"] and not options["cluster"]:
         raise click.UsageError("--robust needs --cluster COL (the column of clusters, e.g. studies)")
     if options["random"]:

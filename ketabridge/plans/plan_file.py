@@ -220,7 +220,9 @@ def _multilevel(check: _Checker, raw: dict, at: str) -> dict:
         check.choice(raw, "method", MV_METHODS, at, "REML")
         check.choice(raw, "test", MV_TESTS, at, "z")
         if raw.get("extras"):
-            check.fail(f"{at}extras", f"{raw['extras'][0]!r} is not available with random (ketabridge has it for rma only)")
+            check.fail(
+                f"{at}extras", f"{raw['extras'][0]!r} is not available with random (ketabridge has it for rma only)"
+            )
     return {"random": tuple(random), "struct": struct, "robust": check.optional(raw, "robust", str, at, None)}
 
 
