@@ -16,6 +16,7 @@ from ketabridge.bridge.call import call_entry
 from ketabridge.errors import InputError, MetaforError, RNotAvailableError
 
 _MISSING_PACKAGE = "ketabridge-missing-package: "
+CLUBSANDWICH = "clubSandwich"  # the R package of CR2 (Debian: r-cran-clubsandwich)
 
 
 def robust(
@@ -70,7 +71,7 @@ def robust(
     ):
         raise InputError(f"robust takes the result of ketabridge.rma() or rma_mv(), not {_describe(result)}")
     values = _cluster_values(result, cluster)
-    options = {"adjust": bool(adjust), "clubSandwich": bool(clubsandwich)}
+    options = {"adjust": bool(adjust), "clubSandwich": bool(clubsandwich), "package": CLUBSANDWICH}
     try:
         reply = call_entry("kb_robust", result.spec.to_r(), values, options)
     except MetaforError as error:

@@ -4,9 +4,11 @@
 kb_robust <- function(model, cluster, options) {
   multilevel <- !is.null(model$random)
   inner <- if (multilevel) kb_mv_call_text(model) else kb_model_call(model)
-  kb_guard(kb_call_text("robust", character(), options, inner = c(inner, "cluster = cluster")), {
-    if (isTRUE(options$clubSandwich) && !requireNamespace("clubSandwich", quietly = TRUE)) {
-      stop("ketabridge-missing-package: clubSandwich", call. = FALSE)
+  shown <- options[c("adjust", "clubSandwich")]
+  kb_guard(kb_call_text("robust", character(), shown, inner = c(inner, "cluster = cluster")), {
+    # options$package: the package clubSandwich = TRUE needs (its name comes from Python, as data)
+    if (isTRUE(options$clubSandwich) && !requireNamespace(options$package, quietly = TRUE)) {
+      stop("ketabridge-missing-package: ", options$package, call. = FALSE)
     }
     fit <- if (multilevel) kb_mv_fit(model) else kb_fit(model)
     # cluster passed as a value: robust.rma.uni looks a symbol up in the model's data
