@@ -75,7 +75,7 @@ def test_call_entry_refuses_an_undeclared_name_before_looking_for_r():
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(
         "'kb_guard' is not an R entry point; the entry points are the ketabridge/r/kb_<name>.R files' "
-        "kb_<name>: kb_augment, kb_batch, "
+        "kb_<name>: kb_aggregate, kb_augment, kb_batch, "
     )
 
 

@@ -322,3 +322,33 @@ def test_public_names():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert ketabridge.MultilevelResult.__name__ == "MultilevelResult"
+
+
+# ----------------------------------------------------------------------------- hostile random terms
+
+
+@pytest.mark.parametrize(
+    "term",
+    [
+        "~ 1 | `district`",
+        "~ 1 | base::system('id')",
+        "~ 1 | eval(district)",
+        "~ 1 | (x <- district)",
+        "~ 1 | district; system('id')",
+        "~ 1 | environment()",
+        "~ 1 | district$school",
+    ],
+)
+def test_hostile_random_terms_are_refused_in_python(schools, term):
+    with pytest.raises(InputError):
+        ketabridge.rma_mv(schools, random=term)
+
+
+def test_r_checks_random_terms_again(fitted):
+    """The second lock: a random term that skipped the Python check is refused by R's kb_formula."""
+    from ketabridge.bridge.call import call_entry
+    from ketabridge.errors import MetaforError
+
+    model = {**fitted.spec.to_r(), "random": ["~ 1 | system('id')"]}
+    with pytest.raises(MetaforError, match="neither columns nor allowed functions: system"):
+        call_entry("kb_rma_mv", model)

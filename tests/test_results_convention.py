@@ -35,6 +35,7 @@ TABLES = {
     "ProportionsResult": ("tidy",),
     "BatchResult": ("glance", "tidy", "status"),
     "CrosscheckResult": ("discrepancies", "summary", "reproducers", "disagreements"),
+    "MultilevelResult": ("glance", "tidy", "augment", "components"),
 }
 
 
@@ -74,6 +75,7 @@ def results(effects, batch_out) -> dict:
         "ProportionsResult": proportions,
         "BatchResult": ketabridge.batch(effects, by="alloc", trimfill=True, workers=0, progress=False, out=batch_out),
         "CrosscheckResult": ketabridge.crosscheck(dl_tau2_off, "reference"),
+        "MultilevelResult": ketabridge.robust(ketabridge.rma_mv(effects, random="~ 1 | alloc/trial"), "alloc"),
     }
 
 

@@ -70,12 +70,18 @@ def vcalc(
         Column of construct types: metafor's ``type``.
     subgroup : str, optional
         Column of independent subgroups within clusters: metafor's ``subgroup``.
-    time1, time2 : str, optional
-        Columns of time points: metafor's ``time1``, ``time2``.
-    grp1, grp2 : str, optional
-        Columns of the groups compared: metafor's ``grp1``, ``grp2``.
-    w1, w2 : str, optional
-        Columns of group sizes (weights) of the conditions: metafor's ``w1``, ``w2``.
+    time1 : str, optional
+        Column of time points (of the first condition): metafor's ``time1``.
+    time2 : str, optional
+        Column of time points of the second condition: metafor's ``time2``.
+    grp1 : str, optional
+        Column of the group of the first condition: metafor's ``grp1``.
+    grp2 : str, optional
+        Column of the group of the second condition: metafor's ``grp2``.
+    w1 : str, optional
+        Column of group sizes (weights) of the first condition: metafor's ``w1``.
+    w2 : str, optional
+        Column of group sizes (weights) of the second condition: metafor's ``w2``.
     rvars : list of str, optional
         Columns holding each cluster's correlation (or, with vi = 1, var-cov) matrix row by
         row: metafor's ``rvars`` (then obs, type, time and groups are ignored).
