@@ -45,10 +45,11 @@ kb_mv_fit <- function(model) {
 # The multilevel I^2 of metafor's FAQ (tips:i2_multilevel_multivariate): the typical sampling
 # variance (k - p) / tr(P), with W = diag(1/vi) and P = W - W X (X'WX)^-1 X'W.
 kb_mv_typical_variance <- function(fit) {
-  W <- diag(1 / fit$vi, nrow = length(fit$vi))
+  # tr(P) = sum(w) - tr((X'WX)^-1 X'W^2 X) for the diagonal W: O(k p^2), not the k x k matrix
+  w <- 1 / fit$vi
   X <- as.matrix(fit$X)
-  P <- W - W %*% X %*% solve(t(X) %*% W %*% X) %*% t(X) %*% W
-  (fit$k - fit$p) / sum(diag(P))
+  trace_P <- sum(w) - sum(diag(solve(crossprod(X, w * X), crossprod(X, w^2 * X))))
+  (fit$k - fit$p) / trace_P
 }
 
 kb_mv_components <- function(fit) {
