@@ -142,6 +142,10 @@ def test_vcalc_is_rho_times_the_standard_errors_within_clusters(small):
     np.testing.assert_allclose(V.to_numpy(), expected, rtol=1e-12, atol=1e-15)
     assert V.attrs["ketabridge_assumed_rho"] == 0.6
     assert "rho = 0.6" in ketabridge.provenance_of(V).r_call
+    # obs as text labels: the same matrix (metafor < 4.0 read obs as indices; ketabridge passes codes)
+    labelled = small.assign(es=small["es"].map({1: "pre", 2: "post", 3: "follow-up"}))
+    again = ketabridge.vcalc(labelled, cluster="study", obs="es", rho=0.6)
+    np.testing.assert_allclose(again.to_numpy(), expected, rtol=1e-12, atol=1e-15)
 
 
 def test_aggregate_is_the_gls_mean_per_cluster(small):

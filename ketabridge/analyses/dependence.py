@@ -112,6 +112,9 @@ def vcalc(
     columns = {"vi": _numbers(table, vi, validate.NONNEGATIVE), "cluster": _labels(table, cluster, "cluster")}
     given = {"subgroup": subgroup, "obs": obs, "type": type, "grp1": grp1, "grp2": grp2}
     columns.update({role: _labels(table, name, role) for role, name in given.items() if name is not None})
+    for role in ("obs", "type"):  # metafor < 4.0 read these as indices (NEWS 4.0-0): pass 1-based codes
+        if role in columns:
+            columns[role] = (pd.factorize(columns[role])[0] + 1).astype(np.int64)
     numbered = {"time1": time1, "time2": time2, "w1": w1, "w2": w2}
     columns.update(
         {role: _numbers(table, name, validate.FINITE) for role, name in numbered.items() if name is not None}
