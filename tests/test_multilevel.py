@@ -356,3 +356,24 @@ def test_r_checks_random_terms_again(fitted):
     model = {**fitted.spec.to_r(), "random": ["~ 1 | system('id')"]}
     with pytest.raises(MetaforError, match="neither columns nor allowed functions: system"):
         call_entry("kb_rma_mv", model)
+
+
+def test_two_inner_outer_terms_give_tau2_rho_gamma2_phi():
+    rng = np.random.default_rng(1)
+    rows = [
+        {"study": f"s{s}", "outcome": o, "time": float(t), "yi": rng.normal(0.3, 0.3), "vi": 0.02}
+        for s in range(8)
+        for o in "ab"
+        for t in (1, 2)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = ketabridge.rma_mv(
+            pd.DataFrame(rows), random=["~ outcome | study", "~ time | study"], struct=["HCS", "AR"]
+        )
+    components = result.components()
+    assert list(components["term"]) == ["tau2.1", "tau2.2", "rho", "gamma2.1", "phi"]
+    assert list(components["factor"][:2]) == ["a", "b"] and components["sqrt"].isna().tolist() == [
+        False, False, True, False, True,
+    ]  # fmt: skip
+    assert 'struct = c("HCS", "AR")' in result.provenance.r_call
