@@ -236,7 +236,7 @@ def _listed_if_object(values: object) -> object:
 
 # rma_mv() (and robust() of it): estimate..pi_high describe the intercept (the pooled effect);
 # sigma2_total is the sum of the sigma^2 components; i2 (percent) is the multilevel I^2 of
-# metafor's FAQ (NaN for models with ~ inner | outer terms, whose I^2 is per component);
+# metafor's FAQ (W = V^-1, diag(1/vi) for uncorrelated sampling errors) (NaN for models with ~ inner | outer terms, whose I^2 is per component);
 # vcov_type: "model", or "CR1"/"CR2" after robust() (n_clusters then counts the clusters).
 COUNT_OR_NA = "Int64"  # a count that a model-based (not robust) fit does not have: <NA>
 MV_GLANCE = {

@@ -163,10 +163,17 @@ def test_aggregate_is_the_gls_mean_per_cluster(small):
     assert "rho = 0.6" in ketabridge.provenance_of(out).r_call
 
 
-def test_vcalc_output_goes_to_rma_mv(small):
+def test_vcalc_output_goes_to_rma_mv_and_i2_uses_its_inverse(small):
+    """With correlated sampling errors the FAQ's W is V^-1 (metafor's FAQ, multivariate case)."""
     V = ketabridge.vcalc(small, cluster="study", obs="es", rho=0.6)
     result = ketabridge.rma_mv(small, V=V, random="~ 1 | study/es")
     assert result.glance()["k"].iloc[0] == 6 and "V = V" in result.provenance.r_call
+    W = np.linalg.inv(V.to_numpy())
+    X = np.ones((6, 1))
+    P = W - W @ X @ np.linalg.inv(X.T @ W @ X) @ X.T @ W
+    typical = (6 - 1) / np.trace(P)
+    sigma2 = result.components()["estimate"].to_numpy()
+    np.testing.assert_allclose(result.components()["i2"], 100 * sigma2 / (sigma2.sum() + typical), rtol=1e-9)
 
 
 # ----------------------------------------------------------------------------- robust

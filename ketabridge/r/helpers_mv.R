@@ -43,12 +43,20 @@ kb_mv_fit <- function(model) {
 }
 
 # The multilevel I^2 of metafor's FAQ (tips:i2_multilevel_multivariate): the typical sampling
-# variance (k - p) / tr(P), with W = diag(1/vi) and P = W - W X (X'WX)^-1 X'W.
+# variance (k - p) / tr(P), P = W - W X (X'WX)^-1 X'W, with W = diag(1/vi), or W = V^-1 when the
+# sampling errors are correlated (the FAQ's multivariate case; the same W when V is diagonal).
 kb_mv_typical_variance <- function(fit) {
-  # tr(P) = sum(w) - tr((X'WX)^-1 X'W^2 X) for the diagonal W: O(k p^2), not the k x k matrix
-  w <- 1 / fit$vi
   X <- as.matrix(fit$X)
-  trace_P <- sum(w) - sum(diag(solve(crossprod(X, w * X), crossprod(X, w^2 * X))))
+  V <- fit$V
+  if (is.null(dim(V)) || all(V[upper.tri(V)] == 0)) {
+    # diagonal W: tr(P) = sum(w) - tr((X'WX)^-1 X'W^2 X), in O(k p^2) rather than k x k
+    w <- 1 / fit$vi
+    trace_P <- sum(w) - sum(diag(solve(crossprod(X, w * X), crossprod(X, w^2 * X))))
+  } else {
+    W <- chol2inv(chol(as.matrix(V)))
+    WX <- W %*% X
+    trace_P <- sum(diag(W)) - sum(diag(solve(crossprod(X, WX), crossprod(WX))))
+  }
   (fit$k - fit$p) / trace_P
 }
 
