@@ -7,7 +7,10 @@ call per fit (validation, the R call, the tidy frames and the variance component
 is computed on first use and not timed). Prints per-fit times, their ratio and the largest
 difference in the estimates.
 
-    .venv/bin/python bench/bench_rma_mv.py [repeats] [effect sizes]
+    .venv/bin/python bench/bench_rma_mv.py [repeats] [effect sizes] [sparse: 0 or 1]
+
+sparse=1 passes metafor's sparse=TRUE to both (block-diagonal matrices as sparse ones: much
+faster for a k this large); the default is rma.mv's default call, sparse=FALSE.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ args <- commandArgs(TRUE)
 suppressMessages(library(metafor))
 d <- read.csv(args[1])
 repeats <- as.integer(args[3])
-fit <- function() rma.mv(yi, vi, random = ~ 1 | study/es_id, data = d)
+sparse <- args[4] == "1"
+fit <- function() rma.mv(yi, vi, random = ~ 1 | study/es_id, data = d, sparse = sparse)
 invisible(fit())  # warm-up: load metafor's code before timing
 seconds <- system.time(for (i in seq_len(repeats)) res <- fit())[["elapsed"]]
 write.csv(data.frame(estimate = coef(res)[[1]], sigma2_1 = res$sigma2[1], sigma2_2 = res$sigma2[2]), args[2], row.names = FALSE)
@@ -51,7 +55,7 @@ def three_level(effects: int, seed: int = 20261203) -> pd.DataFrame:
     return pd.DataFrame({"study": study, "es_id": es_id, "yi": yi, "vi": vi})
 
 
-def main(repeats: int = 5, effects: int = 1000) -> None:
+def main(repeats: int = 5, effects: int = 1000, sparse: int = 0) -> None:
     data = three_level(effects)
     with tempfile.TemporaryDirectory() as folder:
         data_path, out_path, script = (Path(folder, name) for name in ("in.csv", "out.csv", "loop.R"))
@@ -59,17 +63,17 @@ def main(repeats: int = 5, effects: int = 1000) -> None:
         script.write_text(R_LOOP)
         r_seconds = float(
             subprocess.run(
-                ["Rscript", str(script), str(data_path), str(out_path), str(repeats)],
+                ["Rscript", str(script), str(data_path), str(out_path), str(repeats), str(int(bool(sparse)))],
                 capture_output=True,
                 text=True,
                 check=True,
             ).stdout.split()[0]
         )
         direct = pd.read_csv(out_path).iloc[0]
-    ketabridge.rma_mv(data, random="~ 1 | study/es_id")  # warm-up: start R, load metafor
+    ketabridge.rma_mv(data, random="~ 1 | study/es_id", sparse=bool(sparse))  # warm-up: start R, load metafor
     start = time.perf_counter()
     for _ in range(repeats):
-        result = ketabridge.rma_mv(data, random="~ 1 | study/es_id")
+        result = ketabridge.rma_mv(data, random="~ 1 | study/es_id", sparse=bool(sparse))
     bridge_seconds = (time.perf_counter() - start) / repeats
     sigma2 = result.components()["estimate"].to_numpy()
     difference = max(
@@ -77,7 +81,10 @@ def main(repeats: int = 5, effects: int = 1000) -> None:
         abs(sigma2[0] - direct["sigma2_1"]),
         abs(sigma2[1] - direct["sigma2_2"]),
     )
-    print(f"three-level model, k = {effects} effect sizes in {data['study'].nunique()} studies, {repeats} fits each")
+    print(
+        f"three-level model, k = {effects} effect sizes in {data['study'].nunique()} studies, "
+        f"sparse={bool(sparse)}, {repeats} fits each"
+    )
     print(f"plain rma.mv (Rscript):      {1000 * r_seconds:8.1f} ms per fit")
     print(f"ketabridge.rma_mv, one call: {1000 * bridge_seconds:8.1f} ms per fit")
     print(f"ratio bridge / plain R:      {bridge_seconds / r_seconds:8.2f}x")
@@ -85,4 +92,4 @@ def main(repeats: int = 5, effects: int = 1000) -> None:
 
 
 if __name__ == "__main__":
-    main(*(int(value) for value in sys.argv[1:3]))
+    main(*(int(value) for value in sys.argv[1:4]))

@@ -90,7 +90,10 @@ def multilevel_result(kind: str, spec: MultilevelSpec, reply, source: pa.Table |
     return MultilevelResult(
         kind=kind,
         spec=spec,
-        _glance=schema.frame({**value["glance"], "converged": [reply.converged]}, schema.MV_GLANCE),
+        # rma.mv takes no measure (it reads escalc's attribute): the one escalc recorded, or GEN
+        _glance=schema.frame(
+            {**value["glance"], "measure": [spec.measure], "converged": [reply.converged]}, schema.MV_GLANCE
+        ),
         _tidy=schema.frame(value["tidy"], schema.MV_TIDY),
         _components=schema.frame(value["components"], schema.COMPONENTS),
         provenance=Provenance.from_reply(reply),
