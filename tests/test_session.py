@@ -109,7 +109,7 @@ def test_call_entry_calls_only_declared_entry_points(name):
     with pytest.raises(
         ValueError,
         match=rf"^'{name}' is not an R entry point; the entry points are the "
-        r"ketabridge/r/kb_<name>\.R files' kb_<name>: kb_augment, kb_batch, ",
+        r"ketabridge/r/kb_<name>\.R files' kb_<name>: kb_aggregate, kb_augment, kb_batch, ",
     ):
         call_entry(name)
 
