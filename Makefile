@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python bench/bench_bridge.py
 	$(BIN)/python bench/bench_batch.py --analyses 500 --scaling 2000 --memory 20000
 	$(BIN)/python bench/bench_fast.py --analyses 1000 --metafor-analyses 200 --repeats 1
+	$(BIN)/python bench/bench_rma_mv.py 5 1000 1
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info ketabridge-out

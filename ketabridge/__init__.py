@@ -30,6 +30,7 @@ __all__ = [
     "VerificationError", "MetaforWarning", "MissingValuesWarning",
     # count models for rare events (issue 15)
     "rma_mh", "rma_peto", "rma_glmm", "CountModelResult", "ZeroCellWarning",
+    "rma_mv", "MultilevelResult", "vcalc", "aggregate", "robust",
 ]  # fmt: skip
 # model comparison and inference (issue 14)
 __all__ += ["anova", "fitstats", "vcov", "blup", "ranef", "profile", "regplot"]
@@ -48,6 +49,9 @@ _HOMES = {
     **dict.fromkeys(("cumul", "fsn", "influence", "leave1out"), "analyses.sensitivity"),
     **dict.fromkeys(("forest", "funnel"), "analyses.plots"),
     "correlation_grid": "analyses.prepost",
+    **dict.fromkeys(("MultilevelResult", "rma_mv"), "analyses.multilevel"),
+    **dict.fromkeys(("aggregate", "vcalc"), "analyses.dependence"),
+    "robust": "analyses.robust",
     **dict.fromkeys(("ProportionsResult", "ProportionWarning", "pool_proportions"), "analyses.proportions"),
     **dict.fromkeys(("rma_mh", "rma_peto"), "analyses.rare"),
     "rma_glmm": "analyses.glmm",
@@ -77,9 +81,11 @@ if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
     from ketabridge.analyses.comparison import anova, fitstats, vcov
     from ketabridge.analyses.count_result import CountModelResult
     from ketabridge.analyses.counts import ZeroCellWarning
+    from ketabridge.analyses.dependence import aggregate, vcalc
     from ketabridge.analyses.glmm import rma_glmm
     from ketabridge.analyses.intervals import confint, predict
     from ketabridge.analyses.models import escalc, ranktest, regtest, rma, trimfill
+    from ketabridge.analyses.multilevel import MultilevelResult, rma_mv
     from ketabridge.analyses.plots import forest, funnel
     from ketabridge.analyses.prepost import correlation_grid
     from ketabridge.analyses.proportions import ProportionsResult, ProportionWarning, pool_proportions
@@ -87,6 +93,7 @@ if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
     from ketabridge.analyses.rare import rma_mh, rma_peto
     from ketabridge.analyses.regplot import regplot
     from ketabridge.analyses.results import BiasTestResult, MetaResult, Provenance, SubgroupResult, provenance_of
+    from ketabridge.analyses.robust import robust
     from ketabridge.analyses.sensitivity import cumul, fsn, influence, leave1out
     from ketabridge.batches import BatchResult, batch
     from ketabridge.crosschecks import CrosscheckResult, Dataset, Engine, Tolerance, crosscheck, declare_engine

@@ -245,3 +245,25 @@ def check_choice(value: object, allowed: tuple[str, ...], what: str) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise InputError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
     return value
+
+
+# rma.mv (ketabridge.rma_mv): the estimators, tests and dfs= of metafor 3.8-1 to 5.2-1, and the
+# var-cov structures of an `~ inner | outer` term that ketabridge offers (metafor 3.8-1's list
+# without the spatial SPEXP/SPGAU/SPLIN/SPRAT/SPSPH and GEN/GDIAG, which take several inner
+# variables: rma.mv.r's check "Unknown 'struct' specified.").
+MvMethod = Literal["REML", "ML"]
+MvTest = Literal["z", "t"]
+MvDfs = Literal["residual", "contain"]
+Struct = Literal["CS", "HCS", "UN", "ID", "DIAG", "AR", "HAR", "CAR"]
+MV_METHODS: tuple[str, ...] = get_args(MvMethod)
+MV_TESTS: tuple[str, ...] = get_args(MvTest)
+MV_DFS: tuple[str, ...] = get_args(MvDfs)
+STRUCTS: tuple[str, ...] = get_args(Struct)
+# rma.mv control= settings passed on (metafor's names; optimizer and optmethod are names, the rest numbers).
+MV_CONTROL_KEYS = (
+    "optimizer", "optmethod", "sigma2.init", "tau2.init", "rho.init", "gamma2.init", "phi.init", "iter.max",
+    "eval.max", "rel.tol", "REMLf", "evtol", "nearpd", "cholesky",
+)  # fmt: skip
+MV_OPTIMIZERS = ("nlminb", "optim", "nlm", "uobyqa", "newuoa", "bobyqa", "nloptr", "hjk", "nmk", "ucminf")
+# aggregate.escalc's structures (3.8-1; "CS+CAR" since 3.8-1's predecessor 3.4).
+AGGREGATE_STRUCTS = ("ID", "CS", "CAR", "CS+CAR")

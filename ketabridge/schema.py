@@ -328,3 +328,69 @@ COUNT_AUGMENT = {
     "zero_cells": TEXT,
     "used": BOOL,
 }
+
+
+# rma_mv() (and robust() of it): estimate..pi_high describe the intercept (the pooled effect);
+# sigma2_total is the sum of the sigma^2 components; i2 (percent) is the multilevel I^2 of
+# metafor's FAQ (W = V^-1, diag(1/vi) for uncorrelated sampling errors) (NaN for models with ~ inner | outer terms, whose I^2 is per component);
+# vcov_type: "model", or "CR1"/"CR2" after robust() (n_clusters then counts the clusters).
+COUNT_OR_NA = "Int64"  # a count that a model-based (not robust) fit does not have: <NA>
+MV_GLANCE = {
+    "k": INT,
+    "measure": TEXT,
+    "method": TEXT,
+    "test": TEXT,
+    "level": FLOAT,
+    "estimate": FLOAT,
+    "std_error": FLOAT,
+    "statistic": FLOAT,
+    "df": FLOAT,
+    "p_value": FLOAT,
+    "conf_low": FLOAT,
+    "conf_high": FLOAT,
+    "pi_low": FLOAT,
+    "pi_high": FLOAT,
+    "sigma2_total": FLOAT,
+    "i2": FLOAT,
+    "q": FLOAT,
+    "q_df": INT,
+    "q_pvalue": FLOAT,
+    "qm": FLOAT,
+    "qm_df": INT,
+    "qm_pvalue": FLOAT,
+    "loglik": FLOAT,
+    "aic": FLOAT,
+    "bic": FLOAT,
+    "n_clusters": COUNT_OR_NA,
+    "vcov_type": TEXT,
+    "converged": BOOL,
+}
+# One row per coefficient; df is the t-test's (NaN for z tests), vcov_type as in MV_GLANCE.
+MV_TIDY = {**TIDY, "df": FLOAT, "vcov_type": TEXT}
+# One row per estimate (Cook's distances are left out: they refit an rma.mv model k times).
+MV_AUGMENT = {
+    "study": TEXT,
+    "yi": FLOAT,
+    "vi": FLOAT,
+    "weight": FLOAT,
+    "fitted": FLOAT,
+    "residual": FLOAT,
+    "std_residual": FLOAT,
+    "hat": FLOAT,
+}
+# result.components(): one row per variance or correlation component of an rma.mv model. term:
+# sigma2.1.., tau2.1.., rho, gamma2.1.., phi; factor: the grouping (sigma2), the inner level
+# (tau2/gamma2) or the inner/outer names (rho/phi); sqrt: NaN for correlations; n_levels: metafor's
+# nlvls (sigma2) or k.lvl (tau2/gamma2); i2: the component's share in percent (metafor's FAQ).
+COMPONENTS = {
+    "term": TEXT,
+    "factor": TEXT,
+    "estimate": FLOAT,
+    "sqrt": FLOAT,
+    "n_levels": INT,
+    "fixed": BOOL,
+    "i2": FLOAT,
+}
+# robust() of an rma() result: its glance and tidy with the robust columns added.
+ROBUST_GLANCE = {**GLANCE, "n_clusters": COUNT_OR_NA, "vcov_type": TEXT}
+ROBUST_TIDY = MV_TIDY

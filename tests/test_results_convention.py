@@ -36,6 +36,7 @@ TABLES = {
     "BatchResult": ("glance", "tidy", "status"),
     "CrosscheckResult": ("discrepancies", "summary", "reproducers", "disagreements"),
     "CountModelResult": ("glance", "tidy", "augment"),
+    "MultilevelResult": ("glance", "tidy", "augment", "components"),
 }
 
 
@@ -76,6 +77,7 @@ def results(effects, batch_out) -> dict:
         "BatchResult": ketabridge.batch(effects, by="alloc", trimfill=True, workers=0, progress=False, out=batch_out),
         "CrosscheckResult": ketabridge.crosscheck(dl_tau2_off, "reference"),
         "CountModelResult": ketabridge.rma_mh(pd.read_csv(BCG_CSV), "OR", ai="tpos", bi="tneg", ci="cpos", di="cneg"),
+        "MultilevelResult": ketabridge.robust(ketabridge.rma_mv(effects, random="~ 1 | alloc/trial"), "alloc"),
     }
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ketabridge.analyses.intervals import transform_sizes
+from ketabridge.analyses.multilevel import MultilevelResult
 from ketabridge.analyses.results import MetaResult
 from ketabridge.analyses.transforms import PROPORTION_MEASURES, natural_transform
 from ketabridge.bridge.call import RReply, call_entry
@@ -216,8 +217,22 @@ def plot_options(
 
 
 def _check_plottable(result: object) -> None:
+    if _is_multilevel(result):
+        return
+    if getattr(result, "kind", None) == "robust":
+        raise InputError(
+            "plots of a robust() result are not drawn (the plot would show the model's own intervals); "
+            "plot the model passed to robust()"
+        )
     if not isinstance(result, MetaResult) or result.kind not in ("rma", "trimfill"):
-        raise InputError(f"plots take the result of ketabridge.rma() or trimfill(), not {type(result).__name__}")
+        raise InputError(
+            f"plots take the result of ketabridge.rma(), trimfill() or rma_mv(), not {type(result).__name__}"
+        )
+
+
+def _is_multilevel(result: object) -> bool:
+    """An rma_mv() result: drawn by the same forest.rma / funnel.rma (helpers_plot.R refits it with rma.mv)."""
+    return isinstance(result, MultilevelResult) and result.kind == "rma.mv"
 
 
 def _real(value: object) -> bool:

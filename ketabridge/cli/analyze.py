@@ -16,6 +16,7 @@ from ketabridge.options import (
     NA_ACTIONS,
     REGTEST_MODELS,
     REGTEST_PREDICTORS,
+    STRUCTS,
     TESTS,
     TRIMFILL_ESTIMATORS,
     TRIMFILL_SIDES,
@@ -100,6 +101,13 @@ def _image_path(context, parameter, path: Path | None) -> Path | None:
 @click.option(
     "--glmm-model", type=click.Choice(("UM.FS", "UM.RS", "CM.EL", "CM.AL")), default="UM.FS", show_default=True
 )
+# multilevel models and cluster-robust inference (cli/analyze_multilevel.py)
+@click.option(
+    "--random", multiple=True, metavar="TERM", help="rma.mv random term, e.g. '~ 1 | study/es_id' (repeatable)"
+)
+@click.option("--struct", type=click.Choice(STRUCTS), help="var-cov structure of an '~ inner | outer' term")
+@click.option("--cluster", metavar="COL", help="cluster column for --robust")
+@click.option("--robust", is_flag=True, help="cluster-robust tests and CIs (CR2, clubSandwich)")
 def analyze(input_path: Path, **options) -> None:
     """Fit a random-effects model (metafor's rma) to INPUT (CSV, Parquet, Feather or Arrow IPC)."""
     from ketabridge.analyses import models
@@ -130,6 +138,10 @@ def analyze(input_path: Path, **options) -> None:
             given = next(iter(escalc_columns))
             assumed = given == "ri" and options["assumed_ri"] is not None
             raise click.UsageError(f"--{'assumed-ri' if assumed else given} needs --measure")
+        if options["random"] or options["robust"]:  # rma.mv and/or robust(): their own road
+            from ketabridge.cli.analyze_multilevel import run_multilevel
+
+            return run_multilevel(data, options)
         result = models.rma(
             data,
             options["yi"],

@@ -18,7 +18,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ketabridge.errors import InputError
-from ketabridge.options import ESCALC_COLUMNS, MEASURES, METHODS, PREPOST_MEASURES, TESTS
+from ketabridge.options import ESCALC_COLUMNS, MEASURES, METHODS, MV_METHODS, MV_TESTS, PREPOST_MEASURES, STRUCTS, TESTS
 
 EXTRAS = ("trimfill", "regtest", "ranktest", "leave1out", "influence")
 PLOTS = ("forest", "funnel")
@@ -29,6 +29,7 @@ DISPERSION_KEYS = ("columns", "type_column", "n_column", "unknown_as")
 ANALYSIS_KEYS = (
     "name", "title", "note", "where", "slab", "effect", "method", "test", "level", "ri", "ri_grid",
     "proportions", "extras", "plots", "compare", "model", "glmm_model", "mods",
+    "random", "struct", "robust",  # a multilevel model (rma_mv) and cluster-robust inference
 )  # fmt: skip
 # model: "rma" (escalc then rma.uni) or a count model of the effect's counts: rma_mh ("mh"),
 # rma_peto ("peto"), rma_glmm ("glmm", of type glmm_model).
@@ -86,6 +87,9 @@ class Analysis:
     model: str = "rma"  # or one of COUNT_MODELS
     glmm_model: str = "UM.FS"
     mods: str | tuple[str, ...] | None = None  # moderators: a formula, or columns (as rma's mods)
+    random: tuple[str, ...] = ()  # rma.mv random terms; empty: rma
+    struct: str | None = None
+    robust: str | None = None  # the cluster column of robust() (CR2)
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,7 @@ def _analysis(check: _Checker, raw: dict, at: str) -> Analysis:
         plots=check.choices(raw, "plots", PLOTS, at),
         compare=compare,
         mods=mods,
+        **_multilevel(check, raw, at),
     )
 
 
@@ -234,6 +239,27 @@ def _mods(check: _Checker, mods, at: str, proportions: bool) -> str | tuple[str,
     if not isinstance(mods, list) or not mods or not all(isinstance(column, str) for column in mods):
         check.fail(at, f"{mods!r} must be a formula ('~ x1 + factor(x2)') or a list of column names")
     return tuple(mods)
+
+
+def _multilevel(check: _Checker, raw: dict, at: str) -> dict:
+    """The keys random, struct and robust; rma.mv has no trim-and-fill, bias tests or influence."""
+    random = raw.get("random", [])
+    random = [random] if isinstance(random, str) else random
+    if not isinstance(random, list) or not all(isinstance(term, str) and "~" in term for term in random):
+        check.fail(f"{at}random", "give one random term or a list of them, e.g. '~ 1 | study/es_id'")
+    struct = check.optional(raw, "struct", str, at, None)
+    if struct is not None and struct not in STRUCTS:
+        check.fail(f"{at}struct", f"{struct!r} is not one of {', '.join(STRUCTS)}")
+    if struct is not None and not random:
+        check.fail(f"{at}struct", "struct needs a random term of the form '~ inner | outer'")
+    if random:
+        check.choice(raw, "method", MV_METHODS, at, "REML")
+        check.choice(raw, "test", MV_TESTS, at, "z")
+        if raw.get("extras"):
+            check.fail(
+                f"{at}extras", f"{raw['extras'][0]!r} is not available with random (ketabridge has it for rma only)"
+            )
+    return {"random": tuple(random), "struct": struct, "robust": check.optional(raw, "robust", str, at, None)}
 
 
 def _effect(check: _Checker, raw: dict, at: str) -> Effect:

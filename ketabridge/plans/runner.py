@@ -207,6 +207,10 @@ def moderator_columns(analysis: Analysis, columns: list[str], plan_name: str | N
 
 
 def fit(analysis: Analysis, effects: pd.DataFrame) -> MetaResult:
+    if analysis.random or analysis.robust:  # rma.mv and/or robust(): plans/multilevel.py
+        from ketabridge.plans.multilevel import fit_multilevel
+
+        return fit_multilevel(analysis, effects)
     measures = effects["measure"].unique()
     measure = measures[0] if len(measures) == 1 and measures[0] != "GEN" else None
     ni = "ni" if effects["ni"].notna().all() else None
@@ -270,6 +274,11 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
 def plan_summary_row(analysis: Analysis, result: MetaResult, r_calls: list[str]) -> pd.DataFrame:
     """The pooled estimate with CI and PI on the natural scale, and heterogeneity."""
     from ketabridge.analyses.intervals import predict
+
+    if result.kind != "rma":  # rma.mv or robust(): plans/multilevel.py
+        from ketabridge.plans.multilevel import multilevel_summary_row
+
+        return multilevel_summary_row(analysis, result)
 
     glance = result.glance().iloc[0]
     transform = natural_transform(result.spec.measure)

@@ -26,10 +26,12 @@ kb_draw_file <- function(plot, draw) {
 }
 
 kb_plot_fit <- function(model, fill) {
+  if (!is.null(model$random)) return(kb_mv_fit(model))  # an rma.mv model (helpers_mv.R)
   if (is.null(fill)) kb_fit(model) else kb_trimfill_fit(model, fill$side, fill$estimator)
 }
 
 kb_plot_model_text <- function(model, fill) {
+  if (!is.null(model$random)) return(kb_mv_call_text(model))
   if (is.null(fill)) return(kb_model_call(model))
   kb_call_text("trimfill", character(), list(side = fill$side, estimator = fill$estimator),
                inner = kb_model_call(model))
