@@ -86,12 +86,23 @@ kb_glance <- function(fit) {
   )  # `converged` is added in Python from R's warnings: some estimators only warn
 }
 
+# component: "location" for the coefficients of the mean; a location-scale model (class rma.ls)
+# adds its scale coefficients (metafor's alpha, on the log tau^2 scale) as "scale" rows.
 kb_tidy <- function(fit) {
-  list(
+  location <- list(
     term = rownames(fit$beta), estimate = as.numeric(fit$beta), std_error = as.numeric(fit$se),
     statistic = as.numeric(fit$zval), p_value = as.numeric(fit$pval),
-    conf_low = as.numeric(fit$ci.lb), conf_high = as.numeric(fit$ci.ub)
+    conf_low = as.numeric(fit$ci.lb), conf_high = as.numeric(fit$ci.ub),
+    component = rep("location", length(fit$beta))
   )
+  if (!inherits(fit, "rma.ls")) return(location)
+  scale <- list(
+    term = rownames(fit$alpha), estimate = as.numeric(fit$alpha), std_error = as.numeric(fit$se.alpha),
+    statistic = as.numeric(fit$zval.alpha), p_value = as.numeric(fit$pval.alpha),
+    conf_low = as.numeric(fit$ci.lb.alpha), conf_high = as.numeric(fit$ci.ub.alpha),
+    component = rep("scale", length(fit$alpha))
+  )
+  Map(c, location, scale)
 }
 
 # Case diagnostics can fail on small or degenerate data (e.g. a leave-one-out refit that does
