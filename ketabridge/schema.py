@@ -319,7 +319,7 @@ PERMUTEST_TIDY = {**TIDY}
 PERMUTEST_GLANCE = {
     "iterations": INT,
     "exact": BOOL,
-    "seed": "Int64",  # NA for an exact test, which draws nothing
+    "seed": INT,  # R's set.seed() before permutest (an exact test draws nothing, but it is set all the same)
     "qm": FLOAT,
     "qm_df": INT,
     "qm_pvalue": FLOAT,  # the permutation p-value of the omnibus test
