@@ -28,6 +28,8 @@ __all__ = [
     "leave1out", "influence", "cumul", "fsn", "SubgroupResult", "MetaResult", "BiasTestResult", "Provenance",
     "provenance_of", "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError",
     "VerificationError", "MetaforWarning", "MissingValuesWarning",
+    # publication-bias models (issue 15)
+    "selmodel", "plot_selmodel", "SelectionResult", "pet_peese", "tes", "permutest", "PermutationResult",
 ]  # fmt: skip
 
 # Each lazy public name -> the module that defines it (the imports under TYPE_CHECKING below).
@@ -45,6 +47,9 @@ _HOMES = {
     **dict.fromkeys(("forest", "funnel"), "analyses.plots"),
     "correlation_grid": "analyses.prepost",
     **dict.fromkeys(("ProportionsResult", "ProportionWarning", "pool_proportions"), "analyses.proportions"),
+    **dict.fromkeys(("SelectionResult", "plot_selmodel", "selmodel"), "analyses.selection"),
+    **dict.fromkeys(("pet_peese", "tes"), "analyses.small_study"),
+    **dict.fromkeys(("PermutationResult", "permutest"), "analyses.permutation"),
 }
 
 
@@ -64,10 +69,13 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
     from ketabridge.analyses.intervals import confint, predict
     from ketabridge.analyses.models import escalc, ranktest, regtest, rma, trimfill
+    from ketabridge.analyses.permutation import PermutationResult, permutest
     from ketabridge.analyses.plots import forest, funnel
     from ketabridge.analyses.prepost import correlation_grid
     from ketabridge.analyses.proportions import ProportionsResult, ProportionWarning, pool_proportions
     from ketabridge.analyses.results import BiasTestResult, MetaResult, Provenance, SubgroupResult, provenance_of
+    from ketabridge.analyses.selection import SelectionResult, plot_selmodel, selmodel
     from ketabridge.analyses.sensitivity import cumul, fsn, influence, leave1out
+    from ketabridge.analyses.small_study import pet_peese, tes
     from ketabridge.batches import BatchResult, batch
     from ketabridge.crosschecks import CrosscheckResult, Dataset, Engine, Tolerance, crosscheck, declare_engine

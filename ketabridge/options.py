@@ -132,7 +132,7 @@ TrimfillSide = Literal["left", "right"]
 RegtestModel = Literal["rma", "lm"]
 RegtestPredictor = Literal["sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv"]
 NaAction = Literal["omit", "fail"]
-FsnType = Literal["Rosenthal", "Orwin", "Rosenberg"]  # fsn's deterministic types (not REM)
+FsnType = Literal["Rosenthal", "Orwin", "Rosenberg", "REM", "General"]  # REM: 3.8-4.2; General: 4.4 on
 
 METHODS: tuple[str, ...] = get_args(Method)
 TESTS: tuple[str, ...] = get_args(Test)

@@ -125,7 +125,7 @@ def tes(
         (chi2, or exact for small k... as metafor decides).
     tes_alternative : {"greater", "two.sided", "less"}, default "greater"
         The side of the test of excess significance: metafor's ``tes.alternative``.
-    tes_alpha : float, default 0.10
+    tes_alpha : float, default 0.1
         Level used for the limit estimate ``theta_limit``, in (0, 1): metafor's ``tes.alpha``.
     na_action : {"omit", "fail"}, default "omit"
         Rows with a missing ``yi`` or variance: ``"omit"`` leaves them out with a
