@@ -19,7 +19,6 @@ from ketabridge.analyses.spec import ModelSpec
 from ketabridge.bridge.call import call_entry
 from ketabridge.errors import InputError, MetaforError
 from ketabridge.options import (
-    EQUAL_EFFECTS_METHODS,
     SELMODEL_ALTERNATIVES,
     SELMODEL_CONTROL_KEYS,
     SELMODEL_PRECISIONS,
@@ -28,8 +27,6 @@ from ketabridge.options import (
     check_release,
 )
 
-# metafor fits selection models by maximum likelihood: it takes an equal-effects or an ML model.
-SELMODEL_METHODS = (*EQUAL_EFFECTS_METHODS, "ML")
 DEVICES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 CI_KINDS = ("wald",)
 
@@ -101,8 +98,10 @@ def selmodel(
     Parameters
     ----------
     result : MetaResult
-        The result of :func:`rma` fitted with ``method="ML"`` (or an equal-effects method: EE,
-        FE, CE), as metafor requires; moderators are allowed: metafor's ``x``.
+        The result of :func:`rma`; moderators are allowed: metafor's ``x``. Selection models
+        are fitted by maximum likelihood: metafor refits a model fitted by another tau^2
+        estimator with ``method="ML"`` first (glance's ``method`` then says ``ML``); equal-effects
+        models (EE, FE, CE) stay so.
     type : str
         The selection function: ``"stepfun"``, ``"beta"``, ``"halfnorm"``, ``"negexp"``,
         ``"logistic"``, ``"power"``, and metafor's variants ``"negexppow"``, ``"halfnorm2"``,
@@ -138,8 +137,7 @@ def selmodel(
     Raises
     ------
     InputError
-        ``result`` is not a plain :func:`rma` result or was not fitted by ML or an
-        equal-effects method; an unknown type, alternative, precision or control setting, or
+        ``result`` is not a plain :func:`rma` result; an unknown type, alternative, precision or control setting, or
         one newer than the running metafor; ``stepfun`` without ``steps``; steps outside (0, 1]
         or not increasing; an ``ni`` precision without sample sizes.
     MetaforError
@@ -255,13 +253,6 @@ def _selection(
     """The `selection` list kb_selmodel takes, checked."""
     check_release(check_choice(type, SELMODEL_TYPES, "selection model type"), "selmodel_type")
     check_choice(alternative, SELMODEL_ALTERNATIVES, "alternative")
-    if spec.method not in SELMODEL_METHODS:
-        raise InputError(
-            f"selmodel needs a model fitted by maximum likelihood: refit with method='ML' (or an equal-effects "
-            f"method: {', '.join(EQUAL_EFFECTS_METHODS)}), not {spec.method!r}"
-        )
-    if spec.weights is not None:
-        raise InputError("selmodel cannot use a model with custom weights (metafor refuses them)")
     if prec is not None:
         check_choice(prec, SELMODEL_PRECISIONS, "prec")
         if prec in ("ninv", "sqrtninv") and spec.ni is None:
