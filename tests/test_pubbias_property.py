@@ -53,8 +53,7 @@ def direct() -> dict:
         long = pd.read_csv(out, dtype=str)
     long["number"] = [np.nan if value == "NA" else float.fromhex(value) for value in long["value"]]
     values = {
-        key: group.sort_values("row")["number"].to_numpy()
-        for key, group in long.groupby(["id", "analysis", "name"])
+        key: group.sort_values("row")["number"].to_numpy() for key, group in long.groupby(["id", "analysis", "name"])
     }
     return {"sets": sets, "values": values}
 
@@ -117,7 +116,12 @@ def test_excess_significance_confint_and_pet_peese_match(case):
     _, data, expected = case
     model = ketabridge.rma(data)
     row = ketabridge.tes(model, test="binom").glance().iloc[0]
-    for column, name in (("observed", "observed"), ("expected", "expected"), ("p_value", "p_value"), ("theta", "theta")):
+    for column, name in (
+        ("observed", "observed"),
+        ("expected", "expected"),
+        ("p_value", "p_value"),
+        ("theta", "theta"),
+    ):
         close(row[column], expected("tes", name))
     intervals = ketabridge.confint(ketabridge.rma(data, mods="~ x"), fixed=True, random=False)
     close(intervals["conf_low"], expected("confint_fixed", "conf_low"))
