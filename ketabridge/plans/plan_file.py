@@ -20,7 +20,7 @@ else:  # pragma: no cover
 from ketabridge.errors import InputError
 from ketabridge.options import ESCALC_COLUMNS, MEASURES, METHODS, PREPOST_MEASURES, TESTS
 
-EXTRAS = ("trimfill", "regtest", "ranktest", "leave1out", "influence")
+EXTRAS = ("trimfill", "regtest", "ranktest", "leave1out", "influence", "selmodel", "pet_peese", "tes")
 PLOTS = ("forest", "funnel")
 DISPERSION_TYPES = ("SD", "SE")
 
@@ -28,8 +28,12 @@ PLAN_KEYS = ("title", "description", "data", "published", "dispersion", "analysi
 DISPERSION_KEYS = ("columns", "type_column", "n_column", "unknown_as")
 ANALYSIS_KEYS = (
     "name", "title", "note", "where", "slab", "effect", "method", "test", "level", "ri", "ri_grid",
-    "proportions", "extras", "plots", "compare",
+    "proportions", "extras", "plots", "compare", "selmodel",
 )  # fmt: skip
+# [analysis.selmodel]: the selection model that extras = ["selmodel"] fits (default: the
+# three-parameter step function, steps = [0.025, 1], alternative = "greater").
+SELMODEL_KEYS = ("type", "steps", "alternative")
+SELMODEL_DEFAULT = {"type": "stepfun", "steps": [0.025, 1.0], "alternative": "greater"}
 EFFECT_KEYS = ("where", "measure", "yi", "vi", "sei", *ESCALC_COLUMNS)
 PROPORTION_KEYS = ("events", "totals")
 COMPARE_KEYS = ("quantity", "timepoint")
@@ -79,6 +83,7 @@ class Analysis:
     extras: tuple[str, ...]
     plots: tuple[str, ...]
     compare: dict | None  # the row of the published figures to compare with
+    selmodel: dict | None = None  # selmodel's type, steps, alternative (extras = ["selmodel"])
 
 
 @dataclass(frozen=True)
@@ -197,7 +202,35 @@ def _analysis(check: _Checker, raw: dict, at: str) -> Analysis:
         extras=check.choices(raw, "extras", EXTRAS, at),
         plots=check.choices(raw, "plots", PLOTS, at),
         compare=compare,
+        selmodel=_selmodel(check, raw, at),
     )
+
+
+def _selmodel(check: _Checker, raw: dict, at: str) -> dict | None:
+    """The selection model of extras = ["selmodel"]: the [analysis.selmodel] table over the default."""
+    from ketabridge.options import SELMODEL_ALTERNATIVES, SELMODEL_TYPES
+
+    given = raw.get("selmodel")
+    if given is not None:
+        check.keys(given, SELMODEL_KEYS, f"{at}selmodel.")
+        if "selmodel" not in raw.get("extras", []):
+            check.fail(f"{at}selmodel", 'is only used with extras = ["selmodel"]')
+    if "selmodel" not in raw.get("extras", []):
+        return None
+    given = given or {}
+    chosen = check.choice(given, "type", SELMODEL_TYPES, f"{at}selmodel.", SELMODEL_DEFAULT["type"])
+    steps = check.optional(given, "steps", list, f"{at}selmodel.", None)
+    if steps is not None and not all(
+        isinstance(value, (int, float)) and not isinstance(value, bool) for value in steps
+    ):
+        check.fail(f"{at}selmodel.steps", f"{steps!r} must be a list of p-values")
+    if steps is None and "type" not in given:
+        steps = SELMODEL_DEFAULT["steps"]
+    return {
+        "type": chosen,
+        "steps": None if steps is None else [float(value) for value in steps],
+        "alternative": check.choice(given, "alternative", SELMODEL_ALTERNATIVES, f"{at}selmodel.", "greater"),
+    }
 
 
 def _effect(check: _Checker, raw: dict, at: str) -> Effect:
