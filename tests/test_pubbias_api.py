@@ -154,7 +154,7 @@ def test_confint_of_the_coefficients(effects):
     assert coefficients["term"].tolist() == ["intrcpt"]
     # metafor's fixed=TRUE intervals are the Wald intervals tidy() shows
     assert coefficients[["conf_low", "conf_high"]].iloc[0].tolist() == tidy[["conf_low", "conf_high"]].iloc[0].tolist()
-    with pytest.raises(ketabridge.InputError, match="need a random-effects model"):
+    with pytest.raises(ketabridge.InputError, match="confint needs a random-effects model"):
         ketabridge.confint(equal, fixed=True)
     with pytest.raises(ketabridge.InputError, match="nothing to give"):
         ketabridge.confint(equal, random=False)

@@ -64,7 +64,7 @@ def test_plan_selmodel_settings(tmp_path):
     with pytest.raises(PlanError, match="'cubic' is not allowed"):
         load_plan(_plan(tmp_path, '"selmodel"', '[analysis.selmodel]\ntype = "cubic"'))
     with pytest.raises(PlanError, match="unknown key"):
-        load_plan(_plan(tmp_path, '"selmodel"', '[analysis.selmodel]\ncutoffs = [0.05]'))
+        load_plan(_plan(tmp_path, '"selmodel"', "[analysis.selmodel]\ncutoffs = [0.05]"))
 
 
 @pytest.mark.requires_r

@@ -155,8 +155,8 @@ def confint(
         raise InputError("confint with fixed=False and random=False has nothing to give; set one of them")
     if random and result.spec.method in EQUAL_EFFECTS_METHODS:
         raise InputError(
-            f"confint's heterogeneity intervals need a random-effects model; method {result.spec.method!r} has no "
-            "tau^2 (pass fixed=True, random=False for the coefficients' intervals)"
+            f"confint needs a random-effects model; method {result.spec.method!r} has no tau^2 (for the "
+            "coefficients' intervals alone pass fixed=True, random=False)"
         )
     if type is not None:
         check_choice(type, CONFINT_TYPES, "type")

@@ -8,7 +8,10 @@ kb_fsn <- function(yi, vi, type, alpha, target = NULL, weighted = FALSE, seed = 
   if (!is.null(seed)) call_text <- paste0("set.seed(", seed, "); ", call_text)
   kb_guard(call_text, {
     # The estimates go by position: metafor 4.4 renamed fsn's first argument from yi to x.
-    args <- list(yi, vi = vi, type = type, alpha = alpha, weighted = weighted)
+    # weighted goes only to Orwin's method (3.8's default is unweighted; 4.4 weights whenever vi is
+    # given unless told weighted=FALSE), and when asked: 4.4's "General" reads weighted=FALSE as an
+    # unweighted random-effects model
+    args <- c(list(yi, vi = vi, type = type, alpha = alpha), if (type == "Orwin" || weighted) list(weighted = weighted))
     if (!is.null(target)) args$target <- target
     if (!is.null(iters)) args$iters <- iters
     if (!is.null(seed)) set.seed(seed)

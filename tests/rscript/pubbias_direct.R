@@ -40,9 +40,14 @@ for (id in unique(raw$id)) {
   record(id, "permutest", list(p_value = perm$pval, qm_pvalue = perm$QMp))
   ls <- rma(yi, vi, scale = ~ x, data = dat)
   record(id, "location_scale", list(beta = ls$beta, alpha = ls$alpha, se_alpha = ls$se.alpha, p_alpha = ls$pval.alpha))
+  # the random-effects fail-safe N: type "REM" up to metafor 4.2, "General" (its successor) from 4.4
   set.seed(seed)
-  rem <- fsn(dat$yi, dat$vi, type = "REM", iters = 200)
-  record(id, "fsn_rem", list(fail_safe_n = rem$fsnum, p_value = rem$pval))
+  if (packageVersion("metafor") < "4.4") {
+    rem <- fsn(dat$yi, dat$vi, type = "REM", iters = 200)
+  } else {
+    rem <- fsn(dat$yi, dat$vi, type = "General")
+  }
+  record(id, "fsn_random", list(fail_safe_n = rem$fsnum, p_value = rem$pval))
   re <- rma(yi, vi, data = dat)
   excess <- tes(re, test = "binom")
   record(id, "tes", list(observed = excess$O, expected = excess$E, p_value = excess$pval, theta = excess$theta))
