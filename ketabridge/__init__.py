@@ -31,6 +31,8 @@ __all__ = [
     # count models for rare events (issue 15)
     "rma_mh", "rma_peto", "rma_glmm", "CountModelResult", "ZeroCellWarning",
     "rma_mv", "MultilevelResult", "vcalc", "aggregate", "robust",
+    # publication-bias models (issue 15)
+    "selmodel", "plot_selmodel", "SelectionResult", "pet_peese", "tes", "permutest", "PermutationResult",
 ]  # fmt: skip
 # model comparison and inference (issue 14)
 __all__ += ["anova", "fitstats", "vcov", "blup", "ranef", "profile", "regplot"]
@@ -61,6 +63,9 @@ _HOMES = {
     **dict.fromkeys(("anova", "fitstats", "vcov"), "analyses.comparison"),
     **dict.fromkeys(("blup", "profile", "ranef"), "analyses.random_effects"),
     "regplot": "analyses.regplot",
+    **dict.fromkeys(("SelectionResult", "plot_selmodel", "selmodel"), "analyses.selection"),
+    **dict.fromkeys(("pet_peese", "tes"), "analyses.small_study"),
+    **dict.fromkeys(("PermutationResult", "permutest"), "analyses.permutation"),
 }
 
 
@@ -86,6 +91,7 @@ if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
     from ketabridge.analyses.intervals import confint, predict
     from ketabridge.analyses.models import escalc, ranktest, regtest, rma, trimfill
     from ketabridge.analyses.multilevel import MultilevelResult, rma_mv
+    from ketabridge.analyses.permutation import PermutationResult, permutest
     from ketabridge.analyses.plots import forest, funnel
     from ketabridge.analyses.prepost import correlation_grid
     from ketabridge.analyses.proportions import ProportionsResult, ProportionWarning, pool_proportions
@@ -94,6 +100,8 @@ if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
     from ketabridge.analyses.regplot import regplot
     from ketabridge.analyses.results import BiasTestResult, MetaResult, Provenance, SubgroupResult, provenance_of
     from ketabridge.analyses.robust import robust
+    from ketabridge.analyses.selection import SelectionResult, plot_selmodel, selmodel
     from ketabridge.analyses.sensitivity import cumul, fsn, influence, leave1out
+    from ketabridge.analyses.small_study import pet_peese, tes
     from ketabridge.batches import BatchResult, batch
     from ketabridge.crosschecks import CrosscheckResult, Dataset, Engine, Tolerance, crosscheck, declare_engine

@@ -132,7 +132,7 @@ TrimfillSide = Literal["left", "right"]
 RegtestModel = Literal["rma", "lm"]
 RegtestPredictor = Literal["sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv"]
 NaAction = Literal["omit", "fail"]
-FsnType = Literal["Rosenthal", "Orwin", "Rosenberg"]  # fsn's deterministic types (not REM)
+FsnType = Literal["Rosenthal", "Orwin", "Rosenberg", "REM", "General"]  # REM: 3.8-4.2; General: 4.4 on
 
 METHODS: tuple[str, ...] = get_args(Method)
 TESTS: tuple[str, ...] = get_args(Test)
@@ -171,6 +171,23 @@ PREPOST_MEASURES = ("MC", "SMCC", "SMCR", "SMCRH", "ROMC", "CVRC", "VRC")
 ESCALC_VTYPES = ("LS", "LS2", "UB", "HO", "ST", "CS", "AV", "AVHO", "AV2", "LS3", "H0", "H0a", "H0b", "MAX")
 ESCALC_TO = ("all", "only0", "if0all", "none")
 
+# Publication-bias models (issue 15): selmodel's types, sides, precision measures and control
+# settings (selmodel.rma.uni.r of 3.8-1, plus the 4.0 types in RELEASE_OF); tes's tests.
+SELMODEL_TYPES = (
+    "stepfun", "beta", "halfnorm", "negexp", "logistic", "power", "negexppow", "halfnorm2", "negexp2",
+    "logistic2", "power2", "trunc", "truncest",
+)  # fmt: skip
+SELMODEL_ALTERNATIVES = ("greater", "less", "two.sided")
+SELMODEL_PRECISIONS = ("sei", "vi", "ninv", "sqrtninv")
+SELMODEL_CONTROL_KEYS = (
+    "optimizer", "optmethod", "delta.init", "beta.init", "tau2.init", "delta.min", "delta.max", "tau2.max",
+    "pval.min", "hesspack",
+)  # fmt: skip
+TES_TESTS = ("chi2", "binom", "exact")
+# fsn's type "REM" (3.8-1's undocumented random-effects fail-safe N) is gone from 4.4 on, where
+# "General" replaced it: the last release that has it.
+FSN_REM_UNTIL = (4, 2)
+
 # ketabridge's own vocabulary, not metafor's: the batch engines (here, so `ketabridge batch --help`
 # lists them without importing the batch engine).
 ENGINES = ("metafor", "fast")
@@ -195,6 +212,8 @@ RELEASE_OF: dict[str, dict[str, tuple[int, int]]] = {
         **_since((5, 2), "POMPMD", "POMPMN", "POMPMC"),
     },
     "vtype": {**_since((4, 4), "AV2"), **_since((4, 8), "LS3", "H0", "H0a", "H0b", "MAX")},
+    "selmodel_type": _since((4, 0), "trunc", "truncest"),  # selmodel.rma.uni.r, NEWS 4.0-0
+    "fsn_type": _since((4, 4), "General"),  # fsn.r, NEWS 4.4-0 (which dropped 3.8's "REM")
 }
 VOCABULARIES: dict[str, tuple[str, ...]] = {
     "method": METHODS,

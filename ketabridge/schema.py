@@ -21,6 +21,9 @@ TIDY = {
     "p_value": FLOAT,
     "conf_low": FLOAT,
     "conf_high": FLOAT,
+    # "location" (the coefficients of the mean), or "scale" (a location-scale model's coefficients
+    # of log tau^2, metafor's alpha): every tidy has it, so the columns never depend on the model
+    "component": TEXT,
 }
 
 # One row per model; estimate..conf_high describe the intercept (the pooled effect).
@@ -254,6 +257,10 @@ CROSSCHECK_REPRODUCER = {
 
 def frame(columns: Mapping[str, object], schema: Mapping[str, str]) -> pd.DataFrame:
     """Build a DataFrame with exactly the schema's columns, in order, cast to its dtypes."""
+    if "component" in schema and "component" not in columns and "term" in columns:
+        # a coefficient table of a model without a scale part (all but location-scale rma
+        # models: rma_mv, the count models...) has location coefficients only
+        columns = {**columns, "component": ["location"] * len(columns["term"])}
     missing = [name for name in schema if name not in columns]
     if missing:
         raise KeyError(f"result is missing columns {missing}")
@@ -394,3 +401,90 @@ COMPONENTS = {
 # robust() of an rma() result: its glance and tidy with the robust columns added.
 ROBUST_GLANCE = {**GLANCE, "n_clusters": COUNT_OR_NA, "vcov_type": TEXT}
 ROBUST_TIDY = MV_TIDY
+# selmodel(): the adjusted model's glance row. estimate..conf_high describe the intercept;
+# lrt is the likelihood-ratio test of the selection parameters (H0: no selection), lrt_tau2 the
+# one of tau^2 = 0 under the selection model (NaN for equal-effects models).
+SELMODEL_GLANCE = {
+    "type": TEXT,
+    "alternative": TEXT,
+    "k": INT,
+    "method": TEXT,
+    "estimate": FLOAT,
+    "std_error": FLOAT,
+    "statistic": FLOAT,
+    "p_value": FLOAT,
+    "conf_low": FLOAT,
+    "conf_high": FLOAT,
+    "tau2": FLOAT,
+    "tau2_se": FLOAT,
+    "lrt": FLOAT,
+    "lrt_df": INT,
+    "lrt_pvalue": FLOAT,
+    "lrt_tau2": FLOAT,
+    "lrt_tau2_pvalue": FLOAT,
+    "loglik": FLOAT,
+    "converged": BOOL,
+}
+# selmodel(): one row per selection parameter (metafor's delta). p_low/p_high bound the p-value
+# interval of a step function (NaN for the other types), k counts the studies in it; fixed rows
+# (delta.1 of a step function is 1 by definition) have NaN standard errors and tests.
+SELMODEL_WEIGHTS = {
+    "term": TEXT,
+    "p_low": FLOAT,
+    "p_high": FLOAT,
+    "k": "Int64",
+    "estimate": FLOAT,
+    "std_error": FLOAT,
+    "statistic": FLOAT,
+    "p_value": FLOAT,
+    "conf_low": FLOAT,
+    "conf_high": FLOAT,
+    "fixed": BOOL,
+}
+
+# pet_peese(): PET (limit estimate with sei as predictor) and PEESE (with vi), and the conditional
+# estimate: PEESE's when PET's test of the limit estimate rejects at alpha, else PET's.
+PET_PEESE_GLANCE = {
+    "model": TEXT,
+    "alpha": FLOAT,
+    "pet_estimate": FLOAT,
+    "pet_conf_low": FLOAT,
+    "pet_conf_high": FLOAT,
+    "pet_statistic": FLOAT,
+    "pet_p_value": FLOAT,
+    "peese_estimate": FLOAT,
+    "peese_conf_low": FLOAT,
+    "peese_conf_high": FLOAT,
+    "peese_statistic": FLOAT,
+    "peese_p_value": FLOAT,
+    "chosen": TEXT,  # "PET" or "PEESE"
+    "estimate": FLOAT,
+    "conf_low": FLOAT,
+    "conf_high": FLOAT,
+}
+
+# tes(): the test of excess significance (Ioannidis & Trikalinos 2007): observed and expected
+# numbers of significant studies, the test, and the effect (theta) the power was computed at.
+TES_GLANCE = {
+    "k": INT,
+    "observed": INT,
+    "expected": FLOAT,
+    "ratio": FLOAT,  # observed / expected
+    "test": TEXT,
+    "statistic": FLOAT,  # NaN for the binomial and exact tests
+    "p_value": FLOAT,
+    "theta": FLOAT,
+    "tau2": FLOAT,
+    "theta_limit": FLOAT,  # the theta at which the test would just reject at tes_alpha (NaN if none)
+}
+
+# permutest(): one row per coefficient with its permutation p-value, and one glance row.
+PERMUTEST_TIDY = {**TIDY}
+PERMUTEST_GLANCE = {
+    "iterations": INT,
+    "exact": BOOL,
+    "seed": INT,  # R's set.seed() before permutest (an exact test draws nothing, but it is set all the same)
+    "qm": FLOAT,
+    "qm_df": INT,
+    "qm_pvalue": FLOAT,  # the permutation p-value of the omnibus test
+}

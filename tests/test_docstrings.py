@@ -21,6 +21,7 @@ FUNCTIONS = [name for name in ketabridge.__all__ if inspect.isfunction(getattr(k
 DOCUMENTED = {
     "escalc", "rma", "trimfill", "regtest", "ranktest", "predict", "confint", "leave1out", "influence", "cumul",
     "fsn", "forest", "funnel", "correlation_grid", "pool_proportions", "batch", "crosscheck", "declare_engine",
+    "selmodel", "plot_selmodel", "pet_peese", "tes", "permutest",
 }  # fmt: skip
 ORDER = ("Parameters", "Returns", "Raises")  # numpydoc's order of the sections used here
 ENTRY = re.compile(r"^(?P<name>\*{0,2}[A-Za-z_]\w*) : (?P<type>\S.*)$")

@@ -92,10 +92,11 @@ def test_bad_inputs_are_named(bcg_effects):
         ketabridge.cumul(result, order=[1, 2, 3])
     with pytest.raises(ketabridge.InputError, match="column 'nope' not found"):
         ketabridge.cumul(result, order="nope")
+    # "General" is a type from metafor 4.4 (tests/test_pubbias_api.py checks its release gate)
     with pytest.raises(
-        ketabridge.InputError, match="unknown type 'General'; choose one of: Rosenthal, Orwin, Rosenberg"
+        ketabridge.InputError, match="unknown type 'Fisher'; choose one of: Rosenthal, Orwin, Rosenberg, REM, General"
     ):
-        ketabridge.fsn(bcg_effects, type="General")
+        ketabridge.fsn(bcg_effects, type="Fisher")
     with pytest.raises(ketabridge.InputError, match="column 'vi' holds variances, which must be > 0, but row 2 is not"):
         ketabridge.fsn(bcg_effects.assign(vi=bcg_effects["vi"].where(bcg_effects.index != 2, 0.0)))
     with pytest.raises(ketabridge.InputError, match="no option 'digits'"):

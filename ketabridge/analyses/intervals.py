@@ -23,6 +23,7 @@ PREDTYPES = ("default", "simple", "riley", "t")
 ADJUST_SINCE = (4, 8)  # predict.rma gained `adjust` (Bonferroni-adjusted bounds) in 4.8-0
 # Options of predict.rma (or of other functions) that ketabridge does not pass on: named here so
 # the error says so instead of letting metafor ignore or misread them.
+CONFINT_TYPES = ("QP", "GENQ", "PL")  # confint.rma.uni's `type` (of the tau^2 interval), 3.8-1
 NOT_PASSED_ON = ("pi.type", "pi_type", "hetvar", "prob", "newscale", "addz")
 
 
@@ -117,12 +118,17 @@ def predict(
     return table
 
 
-def confint(result: MetaResult, level: float | None = None) -> pd.DataFrame:
-    """tau^2, tau, I^2 (percent) and H^2 with Q-profile confidence intervals: metafor's
-    ``confint.rma.uni`` (its ``random=TRUE`` part; the coefficients' intervals are in ``tidy()``).
+def confint(
+    result: MetaResult, level: float | None = None, *, fixed: bool = False, random: bool = True, type: str | None = None
+) -> pd.DataFrame:
+    """tau^2, tau, I^2 (percent) and H^2 with Q-profile confidence intervals, and with
+    ``fixed=True`` the model coefficients' intervals: metafor's ``confint.rma.uni``.
 
     Rows ``term`` = ``tau2, tau, i2, h2``; with moderators they describe the residual
-    heterogeneity. Needs a model with a heterogeneity parameter (not EE, FE or CE).
+    heterogeneity. These need a model with a heterogeneity parameter (not EE, FE or CE);
+    ``random=False`` leaves them out. ``fixed=True`` adds one row per coefficient first, with
+    metafor's Wald-type intervals (metafor offers no profile-likelihood intervals for the
+    coefficients of an rma.uni model; ``type`` applies to tau^2 only).
 
     Parameters
     ----------
@@ -132,28 +138,48 @@ def confint(result: MetaResult, level: float | None = None) -> pd.DataFrame:
     level : float, optional
         Confidence level in percent (below 1: a proportion): metafor's ``level``. Default
         None: the model's.
+    fixed : bool, default False
+        Add the coefficients' (Wald-type) intervals: metafor's ``fixed``.
+    random : bool, default True
+        Give the heterogeneity intervals: metafor's ``random``.
+    type : {"QP", "GENQ", "PL"}, optional
+        How the tau^2 interval is built: Q-profile, generalized Q (``method="GENQ"`` models)
+        or profile likelihood: metafor's ``type``. Default None: metafor's (QP; GENQ for GENQ
+        models).
 
     Returns
     -------
     pandas.DataFrame
-        Four rows, ``term`` = ``tau2, tau, i2, h2``, with columns ``term, estimate, conf_low,
-        conf_high``. Its provenance is in ``attrs["ketabridge_provenance"]`` (read it with
+        With ``fixed=True`` one row per coefficient (``term`` its name), then (unless
+        ``random=False``) four rows, ``term`` = ``tau2, tau, i2, h2``, with columns ``term,
+        estimate, conf_low, conf_high``. Its provenance is in ``attrs["ketabridge_provenance"]`` (read it with
         :func:`provenance_of`).
 
     Raises
     ------
     InputError
-        ``result`` is not a plain :func:`rma` result, its method is EE, FE or CE, or ``level``
-        is outside (0, 100).
+        ``result`` is not a plain :func:`rma` result; heterogeneity intervals asked of an EE, FE
+        or CE model; neither ``fixed`` nor ``random``; an unknown ``type``; ``level`` outside
+        (0, 100).
     MetaforError
         metafor's ``confint.rma.uni`` stopped with an error.
     RNotAvailableError
         R, metafor or rpy2 is missing or too old.
     """
     result = plain_model_result(result, "confint")
-    if result.spec.method in EQUAL_EFFECTS_METHODS:
-        raise InputError(f"confint needs a random-effects model; method {result.spec.method!r} has no tau^2")
-    reply = call_entry("kb_confint", result.spec.to_r(), _level(result, level))
+    for name, flag in (("fixed", fixed), ("random", random)):
+        if not isinstance(flag, bool):
+            raise InputError(f"{name} must be True or False, not {flag!r}")
+    if not (fixed or random):
+        raise InputError("confint with fixed=False and random=False has nothing to give; set one of them")
+    if random and result.spec.method in EQUAL_EFFECTS_METHODS:
+        raise InputError(
+            f"confint needs a random-effects model; method {result.spec.method!r} has no tau^2 (for the "
+            "coefficients' intervals alone pass fixed=True, random=False)"
+        )
+    if type is not None:
+        check_choice(type, CONFINT_TYPES, "type")
+    reply = call_entry("kb_confint", result.spec.to_r(), _level(result, level), fixed, random, type)
     return tidy_frame(reply, schema.CONFINT)
 
 

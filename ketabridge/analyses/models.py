@@ -195,6 +195,7 @@ def rma(
     measure: str | None = None,
     na_action: str = "omit",
     subgroup: str | None = None,
+    scale: str | None = None,
     add: float | None = None,
     to: str | None = None,
     drop00: bool | None = None,
@@ -262,6 +263,13 @@ def rma(
     subgroup : str, optional
         Label column: fit one model per subgroup (order of first appearance) and test the
         subgroup differences. Not combinable with ``mods``. No metafor argument.
+    scale : str, optional
+        A one-sided formula (``"~ x"``, checked as ``mods`` formulas are) for the scale part of
+        a location-scale model: log tau^2 as a linear function of the columns it names, metafor's
+        ``scale``. The scale coefficients are ``tidy()`` rows with ``component="scale"`` (the
+        others: ``"location"``); glance's ``tau2`` is then the first study's fitted tau^2, and
+        its prediction interval NaN (metafor's predict needs ``newscale`` there). Default None:
+        an ordinary model.
     add : float, optional
         With ``**counts``: escalc's ``add`` (see :func:`escalc`), as rma.uni passes it on.
     to : str, optional
@@ -338,7 +346,10 @@ def rma(
         weighted=weighted,
         control=control,
         na_action=na_action,
+        scale=scale,
     )
+    if subgroup is not None and scale is not None:
+        raise InputError("subgroup= with scale= is not supported; fit the location-scale model with the subgroup in it")
     if subgroup is not None:
         return fit_subgroups(table, spec, subgroup)
     reply = call_entry("kb_rma", spec.to_r())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
+import secrets
+
 import numpy as np
 import pandas as pd
 
@@ -12,7 +15,7 @@ from ketabridge.analyses.results import BiasTestResult, MetaResult, Provenance, 
 from ketabridge.bridge.call import call_entry
 from ketabridge.errors import InputError
 from ketabridge.io import TableLike, to_arrow
-from ketabridge.options import FSN_TYPES, check_choice
+from ketabridge.options import FSN_REM_UNTIL, FSN_TYPES, check_choice, check_release
 
 
 def leave1out(result: MetaResult, transf: str | None = None, **targs) -> pd.DataFrame:
@@ -152,8 +155,12 @@ def fsn(
     target: float | None = None,
     weighted: bool = False,
     na_action: str = "omit",
+    seed: int | None = None,
+    iters: int | None = None,
 ) -> BiasTestResult:
-    """Fail-safe N: metafor's ``fsn`` (3.8-1), types ``Rosenthal``, ``Orwin`` and ``Rosenberg``.
+    """Fail-safe N: metafor's ``fsn`` (3.8-1), types ``Rosenthal``, ``Orwin`` and ``Rosenberg``,
+    and the random-effects fail-safe N: ``REM`` (metafor 3.8-1 to 4.2, by simulation) or its
+    successor ``General`` (metafor >= 4.4).
 
     ``data`` is a table with columns ``yi`` and ``vi`` (or ``sei``), or the result of
     ``ketabridge.rma`` (its studies' yi and vi). ``alpha`` is the target significance level
@@ -174,8 +181,10 @@ def fsn(
         MetaResult.
     sei : str, optional
         Column of standard errors, used instead of ``vi``: metafor's ``sei``.
-    type : {"Rosenthal", "Orwin", "Rosenberg"}, default "Rosenthal"
-        The fail-safe N method: metafor's ``type``, with the same default.
+    type : {"Rosenthal", "Orwin", "Rosenberg", "REM", "General"}, default "Rosenthal"
+        The fail-safe N method: metafor's ``type``, with the same default. ``"REM"`` (the number
+        of null studies that brings the random-effects estimate down to ``target``, found by
+        simulation) exists in metafor 3.8-1 to 4.2 only; 4.4 replaced it with ``"General"``.
     alpha : float, default 0.05
         Target significance level, in (0, 1): metafor's ``alpha``.
     target : float, optional
@@ -186,6 +195,13 @@ def fsn(
     na_action : {"omit", "fail"}, default "omit"
         Rows with a missing ``yi`` or variance: ``"omit"`` leaves them out with a
         MissingValuesWarning, ``"fail"`` raises InputError. No metafor argument.
+    seed : int, optional
+        R's random seed (``set.seed``, 0 to 2^31 - 1) for the simulating types REM and General,
+        shown in the provenance's R call. Default None: one is drawn in Python and recorded.
+        Ignored by the other types.
+    iters : int, optional
+        Simulated data sets per step of REM's search (metafor's undocumented ``iters``, default
+        10^5, which takes about a minute). Default None: metafor's. REM only.
 
     Returns
     -------
@@ -196,7 +212,7 @@ def fsn(
     Raises
     ------
     InputError
-        An unknown type; ``alpha`` outside (0, 1); a non-finite ``target``; a column that is
+        An unknown type, or REM or General on a metafor without it; ``alpha`` outside (0, 1); a non-finite ``target``; a column that is
         missing, not numeric or infinite; variances <= 0; no complete study; a MetaResult not
         from :func:`rma`.
     MetaforError
@@ -205,15 +221,50 @@ def fsn(
         R, metafor or rpy2 is missing or too old.
     """
     check_choice(type, FSN_TYPES, "type")
+    check_release(type, "fsn_type")
+    simulated = type in ("REM", "General")
+    if type == "REM":
+        _require_rem()
+    if iters is not None and (type != "REM" or not _whole(iters) or iters < 1):
+        raise InputError(f"iters is a whole number >= 1 for type='REM' only, not {iters!r} (type {type!r})")
+    if seed is not None and (not _whole(seed) or not 0 <= seed <= 2**31 - 1):
+        raise InputError(f"seed must be a whole number from 0 to {2**31 - 1}, not {seed!r}")
+    if simulated and seed is None:
+        seed = secrets.randbelow(2**31)
     if not 0 < alpha < 1:
         raise InputError(f"alpha must be between 0 and 1, not {alpha!r}")
     if target is not None and not np.isfinite(target):
         raise InputError(f"target must be a finite number, not {target!r}")
     effects, variances = _effects(data, yi, vi, sei, na_action)
     reply = call_entry(
-        "kb_fsn", effects, variances, type, float(alpha), None if target is None else float(target), bool(weighted)
+        "kb_fsn",
+        effects,
+        variances,
+        type,
+        float(alpha),
+        None if target is None else float(target),
+        bool(weighted),
+        int(seed) if simulated else None,
+        None if iters is None else int(iters),
     )
     return bias_test_result("fsn", reply.value, Provenance.from_reply(reply))
+
+
+def _require_rem() -> None:
+    """fsn's type "REM" is 3.8-1's to 4.2's: 4.4 replaced it with "General"."""
+    from ketabridge.bridge.compat import version_tuple
+    from ketabridge.bridge.session import installed_metafor_version
+
+    running = installed_metafor_version()
+    if version_tuple(running)[:2] > FSN_REM_UNTIL:
+        raise InputError(
+            f"fsn type 'REM' is metafor 3.8-1 to {FSN_REM_UNTIL[0]}.{FSN_REM_UNTIL[1]}'s; this R has metafor {running}, "
+            "whose random-effects fail-safe N is type='General'"
+        )
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _effects(data, yi: str, vi: str | None, sei: str | None, na_action: str) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,9 @@ class ModelSpec:
     weighted: bool = True
     control: dict[str, float] = field(default_factory=dict)
     source_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # input rows used
+    # a location-scale model's scale formula (checked, analyses/formulas.py) and its columns
+    scale: str | None = None
+    scale_data: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def k(self) -> int:
@@ -62,6 +65,8 @@ class ModelSpec:
             "level": self.level,
             "weighted": self.weighted,
             "control": self.control or None,
+            "scale": self.scale,
+            "scale_data": self.scale_data or None,
         }
         return {name: value for name, value in model.items() if value is not None}
 
@@ -83,6 +88,7 @@ def model_spec(
     weighted: bool,
     control: Mapping[str, float] | None,
     na_action: str,
+    scale: str | None = None,
 ) -> ModelSpec:
     """Validate the columns and options of an rma call; raise InputError naming column and rows."""
     check_release(check_choice(method, METHODS, "method"), "method")
@@ -100,6 +106,8 @@ def model_spec(
         formula, mods = None, None  # "~ 1": the intercept-only model, as without mods
     if isinstance(mods, str) and formula is None:
         mods = [mods]
+    scale_formula = _scale_formula(scale, table.column_names)
+    scale_columns = list(scale_formula.columns) if scale_formula else []
 
     variance_role, variance_column = ("sei", sei) if sei else ("vi", vi)
     if variance_column is None:
@@ -109,14 +117,21 @@ def model_spec(
     if weights:
         columns["weights"] = weights
     mods = list(formula.columns if formula else mods or ())
-    labelled = [name for name in mods if formula and validate.is_label_column(table, name)]
+    labelled = [
+        name
+        for name in dict.fromkeys([*mods, *scale_columns])
+        # a formula's columns may be labels (categories); a moderator matrix's may not
+        if (formula is not None or name not in mods) and validate.is_label_column(table, name)
+    ]
     checked = validate.checked_columns(
         table,
         [(column, validate.value_rule(role)) for role, column in columns.items()]
-        + [(name, validate.FINITE) for name in mods if name not in labelled],
+        + [(name, validate.FINITE) for name in dict.fromkeys([*mods, *scale_columns]) if name not in labelled],
     )
     checked.update({name: validate.labels_with_missing(table, name) for name in labelled})
-    keep = validate.complete_rows({column: checked[column] for column in [*columns.values(), *mods]}, na_action)
+    keep = validate.complete_rows(
+        {column: checked[column] for column in [*columns.values(), *mods, *scale_columns]}, na_action
+    )
     validate.check_study_count(int(keep.sum()))
     values = {role: checked[column][keep] for role, column in columns.items()}
 
@@ -148,7 +163,18 @@ def model_spec(
         weighted=bool(weighted),
         control=checked_control(control),
         source_rows=_frozen(source_rows),
+        scale=scale_formula.text if scale_formula else None,
+        scale_data={name: _frozen(checked[name][keep]) for name in scale_columns},
     )
+
+
+def _scale_formula(scale: str | None, columns: list[str]):
+    """The checked scale formula of a location-scale model (None: an ordinary model)."""
+    if scale is None:
+        return None
+    if not is_formula(scale):
+        raise InputError(f"scale must be a one-sided formula such as '~ x' (or '~ 1'), not {scale!r}")
+    return parse_formula(scale, columns, what="scale")
 
 
 def row_labels(rows: np.ndarray) -> tuple[str, ...]:

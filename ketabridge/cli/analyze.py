@@ -16,6 +16,8 @@ from ketabridge.options import (
     NA_ACTIONS,
     REGTEST_MODELS,
     REGTEST_PREDICTORS,
+    SELMODEL_ALTERNATIVES,
+    SELMODEL_TYPES,
     STRUCTS,
     TESTS,
     TRIMFILL_ESTIMATORS,
@@ -70,6 +72,15 @@ def _image_path(context, parameter, path: Path | None) -> Path | None:
 @click.option("--regtest-model", type=click.Choice(REGTEST_MODELS), default="rma", show_default=True)
 @click.option("--regtest-predictor", type=click.Choice(REGTEST_PREDICTORS), default="sei", show_default=True)
 @click.option("--ranktest", is_flag=True, help="add Begg's rank correlation test")
+@click.option(
+    "--selmodel", "selmodel_type", type=click.Choice(SELMODEL_TYPES), help="add a selection model (metafor's selmodel)"
+)
+@click.option(
+    "--selmodel-steps", type=float, multiple=True, metavar="P", help="selection model: p-value cut point (repeatable)"
+)
+@click.option("--selmodel-alternative", type=click.Choice(SELMODEL_ALTERNATIVES), default="greater", show_default=True)
+@click.option("--pet-peese", is_flag=True, help="add PET-PEESE (regtest limit estimates and the conditional rule)")
+@click.option("--tes", "excess", is_flag=True, help="add the test of excess significance")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write to this file, not stdout")
 @click.option(
@@ -161,6 +172,7 @@ def analyze(input_path: Path, **options) -> None:
             extras["regtest"] = models.regtest(result, options["regtest_model"], options["regtest_predictor"])
         if options["ranktest"]:
             extras["ranktest"] = models.ranktest(result)
+        extras.update(_publication_bias_extras(result, options))
         written = _draw_plots(result, extras.get("trimfill"), options)
     text = {"table": render.as_text, "json": render.as_json, "csv": render.as_csv}[options["output_format"]](
         result, extras
@@ -172,6 +184,27 @@ def analyze(input_path: Path, **options) -> None:
         click.echo(text, nl=False)
     for path in written:
         click.echo(f"wrote {path}", err=True)
+
+
+def _publication_bias_extras(result, options) -> dict:
+    """selmodel, PET-PEESE and the test of excess significance, as asked."""
+    from ketabridge.analyses import selection, small_study
+
+    extras = {}
+    if options["selmodel_type"]:
+        extras["selmodel"] = selection.selmodel(
+            result,
+            options["selmodel_type"],
+            steps=list(options["selmodel_steps"]) or None,
+            alternative=options["selmodel_alternative"],
+        )
+    elif options["selmodel_steps"]:
+        raise click.UsageError("--selmodel-steps needs --selmodel TYPE")
+    if options["pet_peese"]:
+        extras["pet_peese"] = small_study.pet_peese(result)
+    if options["excess"]:
+        extras["tes"] = small_study.tes(result)
+    return extras
 
 
 def _draw_plots(result, filled, options) -> list[Path]:

@@ -78,6 +78,7 @@ def fast_reply(sizes: np.ndarray, data: dict[str, np.ndarray], settings: dict) -
         "tidy": {
             "analysis": tidy_rows + 1,
             "term": ["intrcpt"] * len(tidy_rows),
+            "component": ["location"] * len(tidy_rows),
             **{
                 name: glance[name][tidy_rows]
                 for name in ("estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high")

@@ -20,7 +20,7 @@ else:  # pragma: no cover
 from ketabridge.errors import InputError
 from ketabridge.options import ESCALC_COLUMNS, MEASURES, METHODS, MV_METHODS, MV_TESTS, PREPOST_MEASURES, STRUCTS, TESTS
 
-EXTRAS = ("trimfill", "regtest", "ranktest", "leave1out", "influence")
+EXTRAS = ("trimfill", "regtest", "ranktest", "leave1out", "influence", "selmodel", "pet_peese", "tes")
 PLOTS = ("forest", "funnel")
 DISPERSION_TYPES = ("SD", "SE")
 
@@ -28,13 +28,17 @@ PLAN_KEYS = ("title", "description", "data", "published", "dispersion", "analysi
 DISPERSION_KEYS = ("columns", "type_column", "n_column", "unknown_as")
 ANALYSIS_KEYS = (
     "name", "title", "note", "where", "slab", "effect", "method", "test", "level", "ri", "ri_grid",
-    "proportions", "extras", "plots", "compare", "model", "glmm_model", "mods",
+    "proportions", "extras", "plots", "compare", "model", "glmm_model", "mods", "selmodel",
     "random", "struct", "robust",  # a multilevel model (rma_mv) and cluster-robust inference
 )  # fmt: skip
 # model: "rma" (escalc then rma.uni) or a count model of the effect's counts: rma_mh ("mh"),
 # rma_peto ("peto"), rma_glmm ("glmm", of type glmm_model).
 COUNT_MODELS = ("mh", "peto", "glmm")
 GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
+# [analysis.selmodel]: the selection model that extras = ["selmodel"] fits (default: the
+# three-parameter step function, steps = [0.025, 1], alternative = "greater").
+SELMODEL_KEYS = ("type", "steps", "alternative")
+SELMODEL_DEFAULT = {"type": "stepfun", "steps": [0.025, 1.0], "alternative": "greater"}
 EFFECT_KEYS = ("where", "measure", "yi", "vi", "sei", *ESCALC_COLUMNS)
 PROPORTION_KEYS = ("events", "totals")
 COMPARE_KEYS = ("quantity", "timepoint")
@@ -90,6 +94,7 @@ class Analysis:
     random: tuple[str, ...] = ()  # rma.mv random terms; empty: rma
     struct: str | None = None
     robust: str | None = None  # the cluster column of robust() (CR2)
+    selmodel: dict | None = None  # selmodel's type, steps, alternative (extras = ["selmodel"])
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,7 @@ def _analysis(check: _Checker, raw: dict, at: str) -> Analysis:
         compare=compare,
         mods=mods,
         **_multilevel(check, raw, at),
+        selmodel=_selmodel(check, raw, at),
     )
 
 
@@ -260,6 +266,33 @@ def _multilevel(check: _Checker, raw: dict, at: str) -> dict:
                 f"{at}extras", f"{raw['extras'][0]!r} is not available with random (ketabridge has it for rma only)"
             )
     return {"random": tuple(random), "struct": struct, "robust": check.optional(raw, "robust", str, at, None)}
+
+
+def _selmodel(check: _Checker, raw: dict, at: str) -> dict | None:
+    """The selection model of extras = ["selmodel"]: the [analysis.selmodel] table over the default."""
+    from ketabridge.options import SELMODEL_ALTERNATIVES, SELMODEL_TYPES
+
+    given = raw.get("selmodel")
+    if given is not None:
+        check.keys(given, SELMODEL_KEYS, f"{at}selmodel.")
+        if "selmodel" not in raw.get("extras", []):
+            check.fail(f"{at}selmodel", 'is only used with extras = ["selmodel"]')
+    if "selmodel" not in raw.get("extras", []):
+        return None
+    given = given or {}
+    chosen = check.choice(given, "type", SELMODEL_TYPES, f"{at}selmodel.", SELMODEL_DEFAULT["type"])
+    steps = check.optional(given, "steps", list, f"{at}selmodel.", None)
+    if steps is not None and not all(
+        isinstance(value, (int, float)) and not isinstance(value, bool) for value in steps
+    ):
+        check.fail(f"{at}selmodel.steps", f"{steps!r} must be a list of p-values")
+    if steps is None and "type" not in given:
+        steps = SELMODEL_DEFAULT["steps"]
+    return {
+        "type": chosen,
+        "steps": None if steps is None else [float(value) for value in steps],
+        "alternative": check.choice(given, "alternative", SELMODEL_ALTERNATIVES, f"{at}selmodel.", "greater"),
+    }
 
 
 def _effect(check: _Checker, raw: dict, at: str) -> Effect:

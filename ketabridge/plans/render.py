@@ -61,7 +61,28 @@ def _extra_text(name: str, extra: MetaResult | BiasTestResult) -> str:
             f"statistic = {_fmt(g['statistic'])}, p {_p(g['p_value'])}; limit estimate "
             f"{_fmt(g['limit_estimate'])} [{_fmt(g['limit_conf_low'])}, {_fmt(g['limit_conf_high'])}]"
         )
+    if name in ("selmodel", "pet_peese", "tes"):
+        return _publication_bias_text(name, g)
     return f"rank correlation test: Kendall's tau = {_fmt(g['kendall_tau'])}, p {_p(g['p_value'])}"
+
+
+def _publication_bias_text(name: str, g: pd.Series) -> str:
+    if name == "selmodel":
+        return (
+            f"selection model ({g['type']}, alternative {g['alternative']}): adjusted estimate "
+            f"{_fmt(g['estimate'])} [{_fmt(g['conf_low'])}, {_fmt(g['conf_high'])}]; "
+            f"LRT of selection({g['lrt_df']}) = {_fmt(g['lrt'])}, p {_p(g['lrt_pvalue'])}"
+        )
+    if name == "pet_peese":
+        return (
+            f"PET-PEESE ({g['model']}): PET {_fmt(g['pet_estimate'])} (p {_p(g['pet_p_value'])}), "
+            f"PEESE {_fmt(g['peese_estimate'])}; {g['chosen']} used: {_fmt(g['estimate'])} "
+            f"[{_fmt(g['conf_low'])}, {_fmt(g['conf_high'])}]"
+        )
+    return (
+        f"test of excess significance ({g['test']}): {g['observed']} significant, {_fmt(g['expected'])} expected, "
+        f"p {_p(g['p_value'])}"
+    )
 
 
 def _versions(result: MetaResult) -> str:

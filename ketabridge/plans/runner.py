@@ -252,16 +252,19 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
         "ranktest": lambda: models.ranktest(result),
         "leave1out": lambda: sensitivity.leave1out(result, transf="natural"),
         "influence": lambda: sensitivity.influence(result),
+        **_publication_bias_extras(analysis, result),
     }
     filled = None
     for extra in analysis.extras:
         value = _attempt(run, extra, extras[extra])
         if value is None:
             continue
-        if extra in ("trimfill", "regtest", "ranktest"):
+        if extra in ("trimfill", "regtest", "ranktest", "selmodel", "pet_peese", "tes"):
             run.r_calls.append(value.provenance.r_call)
             run.tables[extra] = value.glance()
             filled = value if extra == "trimfill" else filled
+            if extra == "selmodel":
+                run.tables["selmodel_weights"] = value.weights()
         else:
             run.r_calls.append(value.attrs[PROVENANCE_ATTR]["r_call"])
             run.tables[extra] = value
@@ -269,6 +272,20 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
         _attempt(run, "ri sensitivity grid", lambda: _ri_grid(run, rows))
     if plot_dir is not None:
         _plots(run, filled, plot_dir)
+
+
+def _publication_bias_extras(analysis: Analysis, result: MetaResult) -> dict:
+    """The plan's selmodel (its [analysis.selmodel] settings), PET-PEESE and tes, run on demand."""
+    from ketabridge.analyses import selection, small_study
+
+    settings = analysis.selmodel or {}
+    return {
+        "selmodel": lambda: selection.selmodel(
+            result, settings["type"], steps=settings["steps"], alternative=settings["alternative"]
+        ),
+        "pet_peese": lambda: small_study.pet_peese(result),
+        "tes": lambda: small_study.tes(result),
+    }
 
 
 def plan_summary_row(analysis: Analysis, result: MetaResult, r_calls: list[str]) -> pd.DataFrame:

@@ -55,23 +55,30 @@ kb_model_call <- function(model) {
   } else if (length(model$mods)) {
     columns <- c(columns, mods = paste0("cbind(", paste(vapply(names(model$mods), kb_backquote, ""), collapse = ", "), ")"))
   }
+  if (!is.null(model$scale)) columns <- c(columns, scale = model$scale)
   options <- model[intersect(c("measure", "method", "test", "level", "weighted", "control"), names(model))]
   kb_call_text("rma.uni", columns, options)
 }
 
 kb_fit <- function(model) {
-  args <- model[setdiff(names(model), c("mods", "formula"))]
+  args <- model[setdiff(names(model), c("mods", "formula", "scale", "scale_data"))]
   if (!is.null(model$formula)) {
     args$mods <- kb_formula(model$formula, names(model$mods))
     args$data <- kb_formula_data(model$mods)
   } else if (length(model$mods)) {
     args$mods <- do.call(cbind, model$mods)
   }
+  if (!is.null(model$scale)) {  # a location-scale model: its columns join the formula data
+    args$scale <- kb_formula(model$scale, names(model$scale_data))
+    shared <- c(if (!is.null(model$formula)) model$mods, model$scale_data)
+    args$data <- kb_formula_data(shared[!duplicated(names(shared))])
+  }
   do.call("rma.uni", args, envir = asNamespace("metafor"))  # by name, so errors name rma.uni
 }
 
 kb_glance <- function(fit) {
-  prediction <- if (fit$int.only) metafor::predict.rma(fit) else NULL
+  # location-scale models (rma.ls) have no prediction of an intercept-only model in metafor
+  prediction <- if (fit$int.only && !inherits(fit, "rma.ls")) metafor::predict.rma(fit) else NULL
   list(
     k = fit$k, measure = fit$measure, method = fit$method, test = fit$test,
     level = 100 * (1 - fit$level),
@@ -86,12 +93,23 @@ kb_glance <- function(fit) {
   )  # `converged` is added in Python from R's warnings: some estimators only warn
 }
 
+# component: "location" for the coefficients of the mean; a location-scale model (class rma.ls)
+# adds its scale coefficients (metafor's alpha, on the log tau^2 scale) as "scale" rows.
 kb_tidy <- function(fit) {
-  list(
+  location <- list(
     term = rownames(fit$beta), estimate = as.numeric(fit$beta), std_error = as.numeric(fit$se),
     statistic = as.numeric(fit$zval), p_value = as.numeric(fit$pval),
-    conf_low = as.numeric(fit$ci.lb), conf_high = as.numeric(fit$ci.ub)
+    conf_low = as.numeric(fit$ci.lb), conf_high = as.numeric(fit$ci.ub),
+    component = rep("location", length(fit$beta))
   )
+  if (!inherits(fit, "rma.ls")) return(location)
+  scale <- list(
+    term = rownames(fit$alpha), estimate = as.numeric(fit$alpha), std_error = as.numeric(fit$se.alpha),
+    statistic = as.numeric(fit$zval.alpha), p_value = as.numeric(fit$pval.alpha),
+    conf_low = as.numeric(fit$ci.lb.alpha), conf_high = as.numeric(fit$ci.ub.alpha),
+    component = rep("scale", length(fit$alpha))
+  )
+  Map(c, location, scale)
 }
 
 # Case diagnostics can fail on small or degenerate data (e.g. a leave-one-out refit that does
