@@ -28,6 +28,7 @@ __all__ = [
     "leave1out", "influence", "cumul", "fsn", "SubgroupResult", "MetaResult", "BiasTestResult", "Provenance",
     "provenance_of", "KetabridgeError", "InputError", "MetaforError", "ConvergenceError", "RNotAvailableError",
     "VerificationError", "MetaforWarning", "MissingValuesWarning",
+    "Figure",
 ]  # fmt: skip
 
 # Each lazy public name -> the module that defines it (the imports under TYPE_CHECKING below).
@@ -43,6 +44,7 @@ _HOMES = {
     **dict.fromkeys(("confint", "predict"), "analyses.intervals"),
     **dict.fromkeys(("cumul", "fsn", "influence", "leave1out"), "analyses.sensitivity"),
     **dict.fromkeys(("forest", "funnel"), "analyses.plots"),
+    "Figure": "analyses.figure",
     "correlation_grid": "analyses.prepost",
     **dict.fromkeys(("ProportionsResult", "ProportionWarning", "pool_proportions"), "analyses.proportions"),
 }
@@ -62,6 +64,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
+    from ketabridge.analyses.figure import Figure
     from ketabridge.analyses.intervals import confint, predict
     from ketabridge.analyses.models import escalc, ranktest, regtest, rma, trimfill
     from ketabridge.analyses.plots import forest, funnel

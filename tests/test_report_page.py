@@ -214,7 +214,7 @@ def test_the_comparison_figure_draws_the_comparison_table(out, page):
 
 
 def test_numbers_are_formatted_by_kind():
-    from ketabridge.plans.report_format import number_text
+    from ketabridge.formatting import number_text
 
     assert number_text("q_pvalue", 2.65e-20) == "< 0.001" and number_text("p_value", 0.0804) == "0.080"
     assert number_text("i2", 59.8586) == "59.9 %" and number_text("estimate", 0.616224, percent=True) == "62 %"

@@ -11,7 +11,7 @@ import math
 
 import pandas as pd
 
-from ketabridge.plans.report_format import number_text, plain_number, text
+from ketabridge.formatting import number_text, plain_number, text
 
 WIDTH = 760
 LABEL_WIDTH = 150  # the approach names, left

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from ketabridge.analyses.transforms import PROPORTION_MEASURES
+from ketabridge.formatting import INTERVALS, cell, interval_cell, label, level_text, number_text, text
 from ketabridge.plans.report_figure import comparison_svg
-from ketabridge.plans.report_format import INTERVALS, cell, interval_cell, label, level_text, number_text, text
 from ketabridge.plans.runner import AnalysisRun, PlanRun
 
 STYLE = """

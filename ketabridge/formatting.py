@@ -1,4 +1,4 @@
-"""How report.html shows a table: human column headers, numbers formatted by kind, CIs as [a, b].
+"""How report.html and notebooks show a table: human column headers, numbers formatted by kind, CIs as [a, b].
 
 Only the shown text changes: every number keeps its exact value in a `data-value` attribute
 (on the cell, or on each bound's span inside an interval cell), with its code name in
@@ -72,6 +72,22 @@ LABELS: dict[str, str] = {
     "published_estimate": "Published estimate",
     "difference": "Difference (ours − published)",
     "ri": "Assumed pre-post r",
+    "analysis_id": "Analysis id",
+    "subgroup": "Subgroup",
+    "q_between": "Q between subgroups",
+    # bounds shown apart (notebook tables); report.html joins each pair into one [low, high] cell
+    "conf_low": "CI lower",
+    "conf_high": "CI upper",
+    "pi_low": "PI lower",
+    "pi_high": "PI upper",
+    "ci_low_natural": "CI lower, natural scale",
+    "ci_high_natural": "CI upper, natural scale",
+    "limit_conf_low": "Limit CI lower",
+    "limit_conf_high": "Limit CI upper",
+    "published_conf_low": "Published CI lower",
+    "published_conf_high": "Published CI upper",
+    "max_abs_diff": "Largest absolute difference",
+    "compared": "Compared",
     "note": "Note",
 }
 
@@ -83,6 +99,7 @@ INTERVALS: dict[str, tuple[str, str]] = {
     "ci_low_natural": ("ci_high_natural", "{level} CI, natural scale"),
     "published_conf_low": ("published_conf_high", "Published 95 % CI"),
 }
+EXTRA_PREFIXES = {"trimfill_": "Trim-and-fill", "regtest_": "Egger", "ranktest_": "Begg"}
 PERCENT_COLUMNS = ("i2", "weight", "level")
 P_VALUE_COLUMNS = ("p_value", "q_pvalue", "qm_pvalue")
 # Text that may be long gets room to wrap in lines, not one word per line.
@@ -92,6 +109,9 @@ MINUS = "\u2212"
 
 def label(column: str) -> str:
     """The header a reader sees for a code name (the code name itself when it has none)."""
+    for prefix, words in EXTRA_PREFIXES.items():  # a batch's extras: trimfill_k0, regtest_p_value...
+        if column.startswith(prefix) and column not in LABELS:
+            return f"{words}: {label(column.removeprefix(prefix))}"
     return LABELS.get(column, column)
 
 
@@ -140,7 +160,7 @@ def number_span(tag: str, column: str, value, percent: bool = False) -> str:
         exact = shown = str(int(value))
     else:
         exact = repr(float(value))
-        shown = number_text(column, float(value), percent)
+        shown = html.escape(number_text(column, float(value), percent))
     return f'<{tag} data-column="{column}" data-value="{exact}">{shown}</{tag}>'
 
 
