@@ -100,6 +100,21 @@ def test_nothing_is_wider_than_the_page(browser_checks, width):
 
 @pytest.mark.requires_r
 @needs_chromium
+def test_the_print_stylesheet_fits_wide_tables_on_paper(out, tmp_path):
+    """The print rules applied on screen (@media print read as @media all) at A4's printable width
+    (210 mm less 2 x 10 mm margins at 96 px per inch: 718 px): nothing passes the edge, with no
+    scroll box to hide it in."""
+    page = tmp_path / "print.html"
+    html = (out / "report.html").read_text()
+    assert html.count("@media print") == 1
+    page.write_text(html.replace("@media print", "@media all").replace("</body>", CHECK + "</body>"))
+    dom = chromium("--window-size=718,900", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()).stdout
+    check = json.loads(dom.split('data-check="')[1].split('"')[0].replace("&quot;", '"'))
+    assert check["wide"] == [] and check["scroll_width"] <= 718
+
+
+@pytest.mark.requires_r
+@needs_chromium
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_image_loaded_and_the_comparison_figures_are_drawn(browser_checks, width):
     check = browser_checks[width]

@@ -48,8 +48,11 @@ dl.codes dt { font-family: monospace; } dl.codes dd { margin: 0; }
 @media print {
   body { max-width: none; margin: 0; padding: 0; font-size: 10pt; }
   nav.toc { display: none; }
+  /* paper does not scroll: wide tables fill the width and their cells wrap instead */
   .table-scroll { overflow: visible; }
-  table { font-size: 7.5pt; } th, td { padding: 0.1rem 0.25rem; }
+  table { font-size: 6.5pt; width: 100%; }
+  th, td { padding: 0.1rem 0.2rem; min-width: 0; white-space: normal; overflow-wrap: anywhere; }
+  td.wide { min-width: 0; }
   h2, h3 { break-after: avoid; } figure, tr, .sentence, svg { break-inside: avoid; }
   section.analysis { break-before: page; }
   a { color: inherit; text-decoration: none; }
