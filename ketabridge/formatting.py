@@ -130,7 +130,7 @@ def number_text(column: str, value: float, percent: bool = False) -> str:
     if column in PERCENT_COLUMNS:
         return f"{value:.1f} %"
     if percent:  # a proportion read as a share of patients
-        return _minus(f"{100 * value:.0f} %" if abs(value) >= 0.1 else f"{100 * value:.1f} %")
+        return _minus(f"{100 * value:.0f} %" if abs(value) >= 0.1 or value == 0 else f"{100 * value:.1f} %")
     return plain_number(value)
 
 

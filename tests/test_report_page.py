@@ -233,6 +233,9 @@ def test_numbers_are_formatted_by_kind():
 
     assert number_text("q_pvalue", 2.65e-20) == "< 0.001" and number_text("p_value", 0.0804) == "0.080"
     assert number_text("i2", 59.8586) == "59.9 %" and number_text("estimate", 0.616224, percent=True) == "62 %"
+    assert (
+        number_text("estimate", 0.0, percent=True) == "0 %" and number_text("estimate", 0.0064, percent=True) == "0.6 %"
+    )
     assert number_text("tau2", 3.1e-20) == "3.1 × 10⁻²⁰" and number_text("estimate", -6.432107) == "\u22126.43"
 
 
