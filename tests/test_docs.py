@@ -68,9 +68,9 @@ def test_the_readme_sections_are_the_pages(site):
 
 
 def test_a_broken_reference_fails_the_build(tmp_path):
-    shutil.copytree(REPO / "docs", tmp_path / "docs")
-    (tmp_path / "README.md").write_text((REPO / "README.md").read_text())  # the pages include ../README.md
-    index = tmp_path / "docs" / "index.md"
-    index.write_text(index.read_text() + "\nSee {func}`ketabridge.no_such_function`.\n")
+    """The site's own configuration, on one page that names a function ketabridge does not have."""
+    (tmp_path / "docs").mkdir()
+    shutil.copy(REPO / "docs" / "conf.py", tmp_path / "docs" / "conf.py")
+    (tmp_path / "docs" / "index.md").write_text("# ketabridge\n\nSee {func}`ketabridge.no_such_function`.\n")
     built = build(tmp_path / "docs", tmp_path / "out")
     assert built.returncode != 0 and "no_such_function" in built.stderr
