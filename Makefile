@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup r browser venv lint test test-fast test-lanes demo bench clean
+.PHONY: setup r browser venv lint test test-fast test-lanes demo bench docs clean
 
 setup: r browser venv
 
@@ -42,6 +42,12 @@ test-lanes:
 # The CRPS ketamine case study: summary on screen, tables, plots and report.html in ketabridge-out/.
 demo: r venv
 	$(BIN)/ketabridge run --out ketabridge-out
+
+# The documentation site (Sphinx: numpydoc docstrings, the CLI from click, the README's sections) in
+# build/docs; -W: a warning (a broken reference, a malformed docstring) fails the build.
+docs: venv
+	$(BIN)/python -m sphinx -W --keep-going -b html -q docs build/docs
+	@echo "open build/docs/index.html"
 
 bench: setup
 	$(BIN)/python bench/bench_bridge.py

@@ -33,6 +33,7 @@ __all__ = [
     "rma_mv", "MultilevelResult", "vcalc", "aggregate", "robust",
     # publication-bias models (issue 15)
     "selmodel", "plot_selmodel", "SelectionResult", "pet_peese", "tes", "permutest", "PermutationResult",
+    "Figure",
 ]  # fmt: skip
 # model comparison and inference (issue 14)
 __all__ += ["anova", "fitstats", "vcov", "blup", "ranef", "profile", "regplot"]
@@ -50,6 +51,7 @@ _HOMES = {
     **dict.fromkeys(("confint", "predict"), "analyses.intervals"),
     **dict.fromkeys(("cumul", "fsn", "influence", "leave1out"), "analyses.sensitivity"),
     **dict.fromkeys(("forest", "funnel"), "analyses.plots"),
+    "Figure": "analyses.figure",
     "correlation_grid": "analyses.prepost",
     **dict.fromkeys(("MultilevelResult", "rma_mv"), "analyses.multilevel"),
     **dict.fromkeys(("aggregate", "vcalc"), "analyses.dependence"),
@@ -87,6 +89,7 @@ if TYPE_CHECKING:  # the same names, as type checkers and readers expect them
     from ketabridge.analyses.count_result import CountModelResult
     from ketabridge.analyses.counts import ZeroCellWarning
     from ketabridge.analyses.dependence import aggregate, vcalc
+    from ketabridge.analyses.figure import Figure
     from ketabridge.analyses.glmm import rma_glmm
     from ketabridge.analyses.intervals import confint, predict
     from ketabridge.analyses.models import escalc, ranktest, regtest, rma, trimfill

@@ -15,4 +15,4 @@ esac
 echo "R $r_version: installing $rpy2_spec into $venv"
 test -x "$venv/bin/python" || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet -e '.[test,dask,crosscheck]' "$rpy2_spec"
+"$venv/bin/python" -m pip install --quiet -e '.[test,dask,crosscheck,docs]' "$rpy2_spec"

@@ -110,7 +110,7 @@ def test_notes_say_what_was_left_out_and_why(run_dir):
 
 
 class _Tables(HTMLParser):
-    """Collects data-value of every numeric cell, by (table kind, analysis, column)."""
+    """Collects data-value of every number in a table, by (table kind, analysis, column)."""
 
     def __init__(self):
         super().__init__()
@@ -121,7 +121,7 @@ class _Tables(HTMLParser):
         attrs = dict(attrs)
         if tag == "table":
             self.table = (attrs.get("data-table"), attrs.get("data-analysis"))
-        elif tag == "td" and "data-value" in attrs:
+        elif tag in ("td", "span") and "data-value" in attrs:  # an interval cell has one span per bound
             self.values.setdefault((*self.table, attrs["data-column"]), []).append(attrs["data-value"])
 
 

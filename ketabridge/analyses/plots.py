@@ -5,8 +5,10 @@ from __future__ import annotations
 import numbers
 import secrets
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+from ketabridge.analyses.figure import Figure
 from ketabridge.analyses.intervals import transform_sizes
 from ketabridge.analyses.multilevel import MultilevelResult
 from ketabridge.analyses.results import MetaResult
@@ -22,14 +24,14 @@ DPI_RANGE = (10, 2400)
 
 def forest(
     result: MetaResult,
-    path: str | Path,
+    path: str | Path | None = None,
     *,
     width: float = 8.0,
     height: float | None = None,
     dpi: int = 150,
     back_transform: bool = True,
     addpred: bool = True,
-) -> Path:
+) -> Path | Figure:
     """Draw a forest plot into `path` (PNG, SVG or PDF by suffix): metafor's ``forest.rma``.
 
     Study labels come from ``slab=``; ``addpred`` draws the prediction interval (metafor's
@@ -38,15 +40,16 @@ def forest(
     the proportion scale (``transf``, with ``targs=list(ni=)`` for PFT) without a reference
     line. A trim-and-fill result shows its filled studies in grey.
     ``height`` defaults to one that fits every row. Sizes are inches; ``dpi`` applies to PNG.
-    Returns the path written.
+    Returns the path written; without a path, a Figure that notebooks show inline.
 
     Parameters
     ----------
     result : MetaResult
         The result of :func:`rma` or :func:`trimfill`: metafor's ``x``.
-    path : str or pathlib.Path
+    path : str or pathlib.Path, optional
         The file to write, in an existing folder; its suffix (``.png``, ``.svg``, ``.pdf``)
         picks the R device. An existing file is replaced only when the plot succeeds.
+        Default None: no file; a :class:`Figure` that Jupyter shows inline (SVG) is returned.
     width : float, default 8.0
         Page width in inches, in (0, 100] (the R device's ``width``).
     height : float, optional
@@ -61,8 +64,9 @@ def forest(
 
     Returns
     -------
-    pathlib.Path
-        The absolute path of the file written.
+    pathlib.Path or Figure
+        The absolute path of the file written; without ``path``, the plot as a
+        :class:`Figure` (``figure.save(path)`` writes it).
 
     Raises
     ------
@@ -76,6 +80,9 @@ def forest(
         R, metafor or rpy2 is missing or too old.
     """
     _check_plottable(result)  # before reading its glance for the default height
+    if path is None:
+        options = dict(width=width, height=height, dpi=dpi, back_transform=back_transform, addpred=addpred)
+        return Figure(partial(forest, result, **options), "forest")
     if height is None:
         height = 2.0 + 0.3 * (result.glance()["k"].iloc[0] + 4)  # header, summary and axis rows
     plot = _plot_options(result, path, width, height, dpi, back_transform)
@@ -86,29 +93,30 @@ def forest(
 
 def funnel(
     result: MetaResult,
-    path: str | Path,
+    path: str | Path | None = None,
     *,
     width: float = 6.0,
     height: float = 5.0,
     dpi: int = 150,
     back_transform: bool = True,
     contours: bool = False,
-) -> Path:
+) -> Path | Figure:
     """Draw a funnel plot into `path` (PNG, SVG or PDF by suffix): metafor's ``funnel.rma``.
 
     ``contours=True`` draws the contour-enhanced funnel of metafor's documentation (shaded
     90/95/99% significance regions around 0: ``level=c(90,95,99), refline=0, legend=TRUE``).
     Trim-and-fill results show the filled studies as open circles, as metafor does. Axis
     labels back-transformed (``atransf``) unless ``back_transform=False``; sizes and dpi as in
-    :func:`forest`. Returns the path written.
+    :func:`forest`. Returns the path written (a Figure without a path).
 
     Parameters
     ----------
     result : MetaResult
         The result of :func:`rma` or :func:`trimfill`: metafor's ``x``.
-    path : str or pathlib.Path
+    path : str or pathlib.Path, optional
         The file to write, in an existing folder; its suffix (``.png``, ``.svg``, ``.pdf``)
         picks the R device. An existing file is replaced only when the plot succeeds.
+        Default None: no file; a :class:`Figure` that Jupyter shows inline (SVG) is returned.
     width : float, default 6.0
         Page width in inches, in (0, 100] (the R device's ``width``).
     height : float, default 5.0
@@ -124,8 +132,9 @@ def funnel(
 
     Returns
     -------
-    pathlib.Path
-        The absolute path of the file written.
+    pathlib.Path or Figure
+        The absolute path of the file written; without ``path``, the plot as a
+        :class:`Figure` (``figure.save(path)`` writes it).
 
     Raises
     ------
@@ -138,6 +147,10 @@ def funnel(
     RNotAvailableError
         R, metafor or rpy2 is missing or too old.
     """
+    if path is None:
+        _check_plottable(result)
+        options = dict(width=width, height=height, dpi=dpi, back_transform=back_transform, contours=contours)
+        return Figure(partial(funnel, result, **options), "funnel")
     plot = _plot_options(result, path, width, height, dpi, back_transform)
     # funnel.rma has no transf: the axis stays on the model scale, labelled back-transformed
     return _draw("kb_funnel", result, {**plot, "axis": "atransf", "contours": bool(contours)})

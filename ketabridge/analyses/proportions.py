@@ -52,6 +52,16 @@ class ProportionsResult:
     def to_dict(self) -> dict:
         return {"tidy": records(self._table), "provenance": self.provenance.to_dict()}
 
+    def __repr__(self) -> str:
+        from ketabridge.analyses.display import proportions_sentence
+
+        return f"<ProportionsResult {proportions_sentence(self)}>"
+
+    def _repr_html_(self) -> str:
+        from ketabridge.analyses.display import proportions_html
+
+        return proportions_html(self)
+
 
 def pool_proportions(
     data: TableLike,

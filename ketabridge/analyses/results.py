@@ -367,6 +367,11 @@ class MetaResult:
             f"[{row['conf_low']:.4g}, {row['conf_high']:.4g}] tau2={row['tau2']:.4g} I2={row['i2']:.3g}%>"
         )
 
+    def _repr_html_(self) -> str:  # Jupyter: the pooled line in words, the glance table, provenance folded
+        from ketabridge.analyses.display import meta_result_html
+
+        return meta_result_html(self)
+
 
 @dataclass(frozen=True, eq=False)
 class BiasTestResult:
@@ -386,6 +391,16 @@ class BiasTestResult:
 
     def to_dict(self) -> dict:
         return {"glance": records(self._glance)[0], "provenance": self.provenance.to_dict()}
+
+    def __repr__(self) -> str:
+        from ketabridge.analyses.display import bias_test_sentence
+
+        return f"<BiasTestResult {self.kind}: {bias_test_sentence(self)}>"
+
+    def _repr_html_(self) -> str:
+        from ketabridge.analyses.display import bias_test_html
+
+        return bias_test_html(self)
 
 
 def tidy_frame(reply, table_schema: dict) -> pd.DataFrame:
@@ -546,3 +561,8 @@ class SubgroupResult:
             f"<SubgroupResult by {self.column!r}: {len(self._fits)} subgroups, "
             f"Q_between={row['q_between']:.4g} (df={int(row['df'])}), p={row['p_value']:.4g}>"
         )
+
+    def _repr_html_(self) -> str:
+        from ketabridge.analyses.display import subgroup_html
+
+        return subgroup_html(self)

@@ -54,3 +54,8 @@ class BatchResult:
         counts = self._status["status"].value_counts().to_dict()
         shown = ", ".join(f"{counts.get(name, 0)} {name}" for name in ("ok", "warning", "error"))
         return f"<BatchResult {len(self._status)} analyses: {shown}>"
+
+    def _repr_html_(self) -> str:
+        from ketabridge.analyses.display import batch_html
+
+        return batch_html(self)

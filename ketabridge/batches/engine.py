@@ -443,6 +443,7 @@ def _verify(plan: _Plan, collector: _Collector, tables: dict[str, pd.DataFrame])
         plan.workers,
         plan.run_metafor,
         collector.versions,
+        progress=collector.bar.enabled,
     )
     return {
         "verification": verification,

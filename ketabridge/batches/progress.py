@@ -1,42 +1,18 @@
-"""A one-line progress bar on stderr: analyses done / total, rate, ETA. Quiet when not a terminal."""
+"""The batch's progress bar (tqdm, see ketabridge.progress_bar): analyses done of the total, the
+rate and the time left. Quiet when not a terminal nor a notebook, or with progress=False."""
 
 from __future__ import annotations
 
-import sys
-import time
+from ketabridge.progress_bar import progress_bar
 
 
 class Progress:
-    def __init__(self, total: int, enabled: bool | None, stream=None):
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else bool(enabled)
-        self.total = total
-        self.done = 0
-        self.started = time.monotonic()
+    def __init__(self, total: int, enabled: bool | None, stream=None, what: str = "batch"):
+        self.bar = progress_bar(total, enabled, what, "analyses", stream)
+        self.enabled = not self.bar.disable
 
     def advance(self, count: int) -> None:
-        self.done += count
-        if self.enabled:
-            self.stream.write("\r" + self.line())
-            self.stream.flush()
-
-    def line(self) -> str:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = self.done / elapsed
-        left = (self.total - self.done) / rate if rate > 0 else float("nan")
-        share = self.done / self.total if self.total else 1.0
-        bar = ("#" * int(share * 20)).ljust(20, ".")
-        return f"[{bar}] {self.done:,}/{self.total:,} analyses, {rate:,.1f}/s, ETA {_duration(left)}  "
+        self.bar.update(count)
 
     def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _duration(seconds: float) -> str:
-    if seconds != seconds:  # NaN: nothing done yet
-        return "--"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+        self.bar.close()

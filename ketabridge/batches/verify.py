@@ -12,6 +12,7 @@ import pandas as pd
 from ketabridge.agreement.allowance import GROWING, aligned, allowed, compared_scale, data_scales
 from ketabridge.agreement.tolerances import EXACT, EXACT_FLOORS, pick
 from ketabridge.batches.checks import check_chunk
+from ketabridge.batches.progress import Progress
 from ketabridge.batches.settings import chunk_size_for
 from ketabridge.batches.tables import failed_tables
 from ketabridge.errors import InputError
@@ -29,8 +30,11 @@ def check_fraction(verify: float | str) -> float | str:
     return float(verify)
 
 
-def verify_run(source, settings, tables: dict, fraction, seed: int, workers: int, run_metafor, versions: dict) -> dict:
-    """Rerun the chosen analyses on metafor (the same checks, the same R code as engine="metafor")."""
+def verify_run(
+    source, settings, tables: dict, fraction, seed: int, workers: int, run_metafor, versions: dict, progress=False
+) -> dict:
+    """Rerun the chosen analyses on metafor (the same checks, the same R code as engine="metafor");
+    `progress` shows a bar of the analyses rerun (None: on a terminal or in a notebook)."""
     sample, boundary = choose(tables["glance"], tables["status"], settings.method, fraction, seed)
     summary = {"fraction": fraction, "seed": seed, "sample": len(sample), "boundary": len(boundary)}
     if not sample and not boundary:
@@ -38,12 +42,16 @@ def verify_run(source, settings, tables: dict, fraction, seed: int, workers: int
     chosen = set(sample) | set(boundary)
     collected: dict[str, list[pd.DataFrame]] = {"glance": [], "tidy": [], "status": []}
 
+    bar = Progress(len(chosen), progress, what="verifying on metafor")
+
     def on_result(payload: dict, result: dict) -> None:
+        bar.advance(len(payload["ids"]))
         versions.update(result["versions"])
         for kind, table in result["tables"].items():
             collected[kind].append(table)
 
     def on_failure(payload: dict, why: str) -> None:
+        bar.advance(len(payload["ids"]))
         for kind, table in failed_tables(
             payload["ids"], [why] * len(payload["ids"]), payload["settings"], payload["by"]
         ).items():
@@ -57,7 +65,10 @@ def verify_run(source, settings, tables: dict, fraction, seed: int, workers: int
             scales.update(zip(payload["ids"], zip(*data_scales(payload["sizes"], payload["data"]))))
             yield payload
 
-    run_metafor(payloads(), on_result, on_failure)
+    try:
+        run_metafor(payloads(), on_result, on_failure)
+    finally:
+        bar.close()
     # glance and status hold every analysis (tidy has none for a failed one); tidy repeats glance
     metafor = {kind: pd.concat(collected[kind], ignore_index=True) for kind in ("glance", "status")}
     fast = {kind: tables[kind][tables[kind]["analysis_id"].isin(chosen)] for kind in ("glance", "status")}

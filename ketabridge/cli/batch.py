@@ -87,6 +87,7 @@ def _verify_option(ctx, param, value: str):
 @click.option("--resume", is_flag=True, help="continue a batch in --out, skipping the analyses already done")
 @click.option("--csv", is_flag=True, help="also write glance.csv, tidy.csv and status.csv")
 @click.option("--progress/--no-progress", default=None, help="progress bar [default: on a terminal only]")
+@click.option("--quiet", is_flag=True, help="no progress bar (as --no-progress)")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="output directory")
 @click.option(
     "--model",
@@ -104,6 +105,8 @@ def batch(input_path: Path, **options) -> None:
     """
     from ketabridge.batches import batch as run_batch
 
+    if options.pop("quiet"):
+        options["progress"] = False
     given = {name: options.pop(name) for name in ESCALC_COLUMNS}
     escalc_columns = {name: column for name, column in given.items() if column}
     model = options.pop("model")

@@ -51,7 +51,8 @@ from ketabridge.options import METHODS, TESTS
     type=click.Path(file_okay=False, path_type=Path),
     help="write discrepancies and summary (Parquet, CSV), report.html and reproducers/ here",
 )
-def crosscheck(engine: str, suite: str, methods: tuple, tests: tuple, out: Path | None, **options) -> None:
+@click.option("--quiet", is_flag=True, help="no progress bar [default: a bar on a terminal only]")
+def crosscheck(engine: str, suite: str, methods: tuple, tests: tuple, out: Path | None, quiet: bool, **options) -> None:
     """Compare an engine with metafor on a suite of data sets, quantity by quantity.
 
     Prints the summary per quantity; exits with code 1 when any value disagrees.
@@ -59,7 +60,9 @@ def crosscheck(engine: str, suite: str, methods: tuple, tests: tuple, out: Path 
     from ketabridge.crosschecks import crosscheck as run_crosscheck
 
     with clean_errors():
-        result = run_crosscheck(engine, suite, methods=methods or None, tests=tests or None, **options)
+        result = run_crosscheck(
+            engine, suite, methods=methods or None, tests=tests or None, progress=False if quiet else None, **options
+        )
         if out is not None:
             result.write(out)
     click.echo(result.summary().to_string(index=False))

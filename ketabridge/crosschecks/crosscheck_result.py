@@ -85,6 +85,11 @@ class CrosscheckResult:
         shown = ", ".join(f"{counts.get(name, 0)} {name}" for name in VERDICTS)
         return f"<CrosscheckResult {self.provenance.details.get('engine')} vs metafor: {shown}>"
 
+    def _repr_html_(self) -> str:
+        from ketabridge.analyses.display import crosscheck_html
+
+        return crosscheck_html(self)
+
 
 def summarise(discrepancies: pd.DataFrame) -> pd.DataFrame:
     """Verdict counts and the largest differences per method x test x quantity."""

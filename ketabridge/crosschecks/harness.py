@@ -20,6 +20,7 @@ from ketabridge.crosschecks.protocol import QUANTITIES, Engine
 from ketabridge.crosschecks.suites import load_suite
 from ketabridge.errors import InputError
 from ketabridge.options import METHODS, TESTS, check_choice
+from ketabridge.progress_bar import progress_bar
 
 
 def crosscheck(
@@ -37,6 +38,7 @@ def crosscheck(
     yi: str = "yi",
     vi: str = "vi",
     workers: int | None = None,
+    progress: bool | None = None,
 ) -> CrosscheckResult:
     """Compare an engine with metafor's ``rma.uni`` (plus ``predict``, ``trimfill`` and ``regtest``)
     on every data set of a suite, for each method and test.
@@ -90,6 +92,9 @@ def crosscheck(
     workers : int, optional
         Worker processes for metafor's side (run by :func:`batch`). Default None: 0 (this
         process) below 1000 data sets, else one per CPU.
+    progress : bool, optional
+        Show a progress bar (tqdm) of the data sets compared. Default None: on a terminal or
+        in a notebook.
 
     Returns
     -------
@@ -133,10 +138,16 @@ def crosscheck(
         raise InputError("the suite holds no data sets")
 
     rows, calls, batch_provenance, old_names = [], {}, {}, []
+    bar = progress_bar(
+        len(datasets) * len(chosen_methods) * len(chosen_tests), progress, f"crosscheck {info.name}", "data sets"
+    )
     for method in chosen_methods:
         for test in chosen_tests:
+            bar.set_postfix_str(f"{method}, {test}: metafor")
             metafor, batch_provenance = metafor_values(datasets, method, test, level, chosen_quantities, workers)
+            bar.set_postfix_str(f"{method}, {test}: {info.name}")
             for dataset in datasets:
+                bar.update()
                 reference = metafor.loc[dataset.name]
                 calls[(dataset.name, method, test)] = reference["r_call"]
                 reply = engine_values(info, dataset, method, test, level, chosen_quantities)
@@ -145,6 +156,7 @@ def crosscheck(
                     if quantity not in reply.values and not reply.failure and info.quantities is None:
                         continue  # an undeclared engine is compared on what it returns
                     rows.append(_row(dataset.name, method, test, quantity, reference, reply, table))
+    bar.close()
     deprecated_names.warn(old_names, f"engine {info.name!r} returns")
     discrepancies = schema.frame({name: [row[name] for row in rows] for name in schema.CROSSCHECK}, schema.CROSSCHECK)
     provenance = {
