@@ -20,6 +20,7 @@ from ketabridge.batches.tables import failed_tables
 from ketabridge.batches.strata import Budget, check_budget, classify, per_class, stratified, whole_sample
 
 SHOWN = 20  # disagreements listed in provenance.json
+MAX_LISTED = 10_000  # the checked ids are listed in provenance.json up to this many
 
 
 def check_fraction(verify) -> Budget:
@@ -42,6 +43,7 @@ class Verifier:
         self.thread: threading.Thread | None = None
         self.failure: BaseException | None = None
         self.whole: list = []
+        self.thread_started = False
 
     def start(self, pending_ids: list, overlap: bool) -> None:
         """Draw the whole-batch share now; with overlap, start verifying it in the background."""
@@ -50,6 +52,7 @@ class Verifier:
             self.rounds.put(set(self.whole))
             self.thread = threading.Thread(target=self._serve, name="ketabridge-verify", daemon=True)
             self.thread.start()
+            self.thread_started = True
 
     def close(self) -> None:
         """End the background round (on success or failure of the run)."""
@@ -77,7 +80,10 @@ class Verifier:
         fast_ids = set(classes.index)
         whole = [a for a in self.whole if a in fast_ids]
         chosen = set(whole) | set(more)
-        summary.update(sample=len(whole), stratified=len(more), overlapped=self.budget.kind != "all" and bool(whole))
+        summary.update(sample=len(whole), stratified=len(more), overlapped=self.thread_started)
+        if len(chosen) <= MAX_LISTED:
+            order = {analysis: rank for rank, analysis in enumerate(classes.index)}
+            summary["checked_ids"] = [_json_scalar(a) for a in sorted(chosen, key=order.__getitem__)]
         if not chosen:
             return {**summary, "verdict": "nothing to verify", "checked": 0, "classes": per_class(classes, set(), set())}
         # glance and status hold every analysis (tidy has none for a failed one); tidy repeats glance
