@@ -258,9 +258,7 @@ def test_sample_size_and_seed(heterogeneous, fraction):
     """A fraction keeps its old meaning: that share at random (at least 20) plus every analysis
     outside the interior class; the same seed draws the same sample."""
     runs = [
-        _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=seed).provenance.details[
-            "verification"
-        ]
+        _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=seed).provenance.details["verification"]
         for seed in (1, 1, 2)
     ]
     first, again, other = runs

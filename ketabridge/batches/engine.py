@@ -27,8 +27,8 @@ from ketabridge.batches.progress import Progress
 from ketabridge.batches.settings import BatchSettings, batch_settings, chunk_size_for
 from ketabridge.batches.source import Source
 from ketabridge.batches.store import BatchStore
-from ketabridge.batches.tables import failed_tables
 from ketabridge.batches.strata import Budget, check_budget
+from ketabridge.batches.tables import failed_tables
 from ketabridge.batches.verify import Verifier, skipped
 from ketabridge.errors import InputError, VerificationError
 from ketabridge.io import TableLike
@@ -388,6 +388,7 @@ def _run(plan: _Plan, collector: _Collector) -> None:
                 plan.metafor_chunk,
                 collector.fast_failures,
                 plan.fast_rules.metafor_version,
+                plan.workers if plan.scheduler is None else 1,
             )
         plan.run_metafor(work, collector.on_result, collector.on_failure)
     finally:

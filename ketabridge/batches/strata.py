@@ -95,16 +95,19 @@ def classify(glance: pd.DataFrame, status: pd.DataFrame, method: str) -> pd.Seri
     """The class name of every analysis the fast engine computed, indexed by analysis id."""
     fast = status["engine"].to_numpy() == "fast"
     ids = status["analysis_id"].to_numpy()[fast]
-    rows = glance.set_index("analysis_id").loc[ids]
+    if len(glance) == len(status) and np.array_equal(
+        glance["analysis_id"].to_numpy(), status["analysis_id"].to_numpy()
+    ):
+        rows = glance[fast]  # both in input order (the batch's tables are): no lookup by id needed
+    else:
+        rows = glance.set_index("analysis_id").loc[ids]
     failed_status = status["status"].to_numpy()[fast] == "error"
     estimate = rows["estimate"].to_numpy(dtype=float)
     failed = failed_status | ~rows["converged"].fillna(False).to_numpy(dtype=bool) | ~np.isfinite(estimate)
     messages = status["message"].fillna("").to_numpy()[fast].astype(str)
     failed_extra = np.char.find(messages, "failed:") >= 0
     small = rows["k"].fillna(0).to_numpy() <= 3
-    zero = (
-        rows["tau2"].to_numpy(dtype=float) == 0 if method not in EQUAL_EFFECTS_METHODS else np.zeros(len(ids), bool)
-    )
+    zero = rows["tau2"].to_numpy(dtype=float) == 0 if method not in EQUAL_EFFECTS_METHODS else np.zeros(len(ids), bool)
     names = np.select([failed, failed_extra, small, zero], [name for name, _ in CLASSES[:4]], CLASSES[4][0])
     return pd.Series(names, index=pd.Index(ids, name="analysis_id"), name="class")
 

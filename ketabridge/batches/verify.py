@@ -16,16 +16,11 @@ from ketabridge.agreement.allowance import GROWING, aligned, allowed, compared_s
 from ketabridge.agreement.tolerances import EXACT, EXACT_FLOORS, pick
 from ketabridge.batches.checks import check_chunk
 from ketabridge.batches.settings import chunk_size_for
+from ketabridge.batches.strata import Budget, classify, per_class, stratified, whole_sample
 from ketabridge.batches.tables import failed_tables
-from ketabridge.batches.strata import Budget, check_budget, classify, per_class, stratified, whole_sample
 
 SHOWN = 20  # disagreements listed in provenance.json
 MAX_LISTED = 10_000  # the checked ids are listed in provenance.json up to this many
-
-
-def check_fraction(verify) -> Budget:
-    """The CLI's --verify text or batch()'s verify= as a Budget (see strata.check_budget)."""
-    return check_budget(verify)
 
 
 class Verifier:
@@ -85,7 +80,12 @@ class Verifier:
             order = {analysis: rank for rank, analysis in enumerate(classes.index)}
             summary["checked_ids"] = [_json_scalar(a) for a in sorted(chosen, key=order.__getitem__)]
         if not chosen:
-            return {**summary, "verdict": "nothing to verify", "checked": 0, "classes": per_class(classes, set(), set())}
+            return {
+                **summary,
+                "verdict": "nothing to verify",
+                "checked": 0,
+                "classes": per_class(classes, set(), set()),
+            }
         # glance and status hold every analysis (tidy has none for a failed one); tidy repeats glance
         metafor = {kind: pd.concat(self.collected[kind], ignore_index=True) for kind in ("glance", "status")}
         metafor = {kind: table[table["analysis_id"].isin(chosen)] for kind, table in metafor.items()}

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from ketabridge.cli._common import clean_errors, escalc_options
-from ketabridge.errors import InputError
 from ketabridge.options import (
     ENGINES,
     ESCALC_COLUMNS,
