@@ -186,8 +186,7 @@ def main() -> None:
     parser.add_argument("--metafor-analyses", type=int, default=1000, help="the metafor engine's timed sample")
     options = parser.parse_args()
     print(
-        f"load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores",
-        flush=True,
+        f"load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores", flush=True
     )
     with tempfile.TemporaryDirectory() as folder:
         for n in options.sizes:
