@@ -678,3 +678,14 @@ def test_effects_far_from_their_spread_go_to_metafor():
     result = _fast_strict(data, method="ML", trimfill=True, regtest=True, verify="all")
     assert result.status()["engine"].tolist() == ["metafor"]
     assert result.provenance.details["verification"]["verdict"] == "nothing to verify"  # all on metafor
+
+
+def test_two_workers_compute_the_fast_chunks_in_parallel_with_the_same_results(mixed):
+    """--workers 2: the numpy chunks on two processes, the verification on two R workers."""
+    alone = _batch(mixed, "fast", method="DL", verify=20, chunk_size=50)
+    both = ketabridge.batch(
+        mixed, "id", workers=2, progress=False, engine="fast", method="DL", verify=20, chunk_size=50
+    )
+    pd.testing.assert_frame_equal(alone.glance(), both.glance())
+    verdict = both.provenance.details["verification"]
+    assert verdict["verdict"] == "agree" and verdict["overlapped"] is True
