@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup r browser venv lint test test-fast test-lanes demo bench docs clean
+.PHONY: setup r browser venv lint test test-fast test-lanes demo bench bench-scale example-inthout docs clean
 
 setup: r browser venv
 
@@ -54,6 +54,14 @@ bench: setup
 	$(BIN)/python bench/bench_batch.py --analyses 500 --scaling 2000 --memory 20000
 	$(BIN)/python bench/bench_fast.py --analyses 1000 --metafor-analyses 200 --repeats 1
 	$(BIN)/python bench/bench_rma_mv.py 5 1000 1
+
+# the fast engine at simulation scale (issue 17): 10k / 100k / 1M analyses, whole process, from Parquet
+bench-scale: setup
+	$(BIN)/python bench/bench_scale.py --sizes 10000 100000 1000000 --workers 1 --metafor-analyses 1000
+
+# the IntHout, Ioannidis & Borm (2014) simulation study, full grid (75 conditions x 10,000 replications)
+example-inthout: setup
+	$(BIN)/python examples/inthout2014.py --metafor-sample 500
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info ketabridge-out

@@ -146,10 +146,14 @@ def test_analyze_help(runner):
 def test_batch_help_lists_the_engines_and_checks_verify_when_it_runs(runner, tmp_path):
     result = run(runner, "batch", "--help")
     ok(result)
-    assert "--engine [metafor|fast]" in result.output and "--verify FRACTION|all" in result.output
-    result = run(runner, "batch", BCG_CSV, "--by", "trial", "--out", tmp_path / "out", "--verify", "2")
+    assert "--engine [metafor|fast]" in result.output and "--verify COUNT|FRACTION|all" in result.output
+    assert "--skip-verification-unsafe" in result.output
+    result = run(runner, "batch", BCG_CSV, "--by", "trial", "--out", tmp_path / "out", "--verify", "1.5")
     assert result.exit_code == 2
-    assert "Invalid value for '--verify': '2' is neither a fraction in (0, 1] nor 'all'" in result.output
+    assert (
+        "Invalid value for '--verify': '1.5' is neither a count (a whole number), a fraction in (0, 1] nor 'all'"
+        in result.output
+    )
     assert not (tmp_path / "out").exists()
 
 

@@ -253,40 +253,25 @@ def heterogeneous():
     return pd.concat(frames, ignore_index=True)
 
 
-@pytest.fixture
-def chosen(monkeypatch):
-    """The (sample, boundary) ids each batch chose to verify, recorded by wrapping verify.choose."""
-    calls = []
-    real = batch_verify.choose
-
-    def spy(*args, **kwargs):
-        calls.append(real(*args, **kwargs))
-        return calls[-1]
-
-    monkeypatch.setattr(batch_verify, "choose", spy)
-    return calls
-
-
 @pytest.mark.parametrize("fraction", [0.01, 0.5])
-def test_sample_size_and_seed(heterogeneous, chosen, fraction):
-    first = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance.details[
-        "verification"
+def test_sample_size_and_seed(heterogeneous, fraction):
+    """A fraction keeps its old meaning: that share at random (at least 20) plus every analysis
+    outside the interior class; the same seed draws the same sample."""
+    runs = [
+        _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=seed).provenance.details["verification"]
+        for seed in (1, 1, 2)
     ]
-    again = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=1).provenance.details[
-        "verification"
-    ]
-    other = _batch(heterogeneous, "fast", method="DL", verify=fraction, verify_seed=2).provenance.details[
-        "verification"
-    ]
+    first, again, other = runs
     expected = max(20, math.ceil(fraction * 60))
-    assert first["sample"] == expected == len(chosen[0][0])
-    assert first["checked"] == first["sample"] + first["boundary"] == len(set(chosen[0][0]) | set(chosen[0][1]))
-    assert first["verdict"] == "agree" and again["verdict"] == "agree" and other["verdict"] == "agree"
-    assert chosen[0] == chosen[1]
-    assert set(chosen[0][0]) != set(chosen[2][0])
-    # the boundaries (tau^2 = 0 under DL) are verified whatever the sample
-    tau0 = set(_batch(heterogeneous, "metafor", method="DL").glance().query("tau2 == 0")["analysis_id"])
-    assert tau0 <= set(chosen[0][0]) | set(chosen[0][1])
+    assert first["sample"] == expected and first["verdict"] == again["verdict"] == other["verdict"] == "agree"
+    assert first["checked"] == first["sample"] + first["stratified"]
+    for name, row in first["classes"].items():  # every analysis outside the interior is checked
+        assert name == "interior" or row["checked"] == row["total"], (name, row)
+    assert first["classes"] == again["classes"] and first["checked_ids"] == again["checked_ids"]
+    assert first["checked_ids"] != other["checked_ids"]
+    # the tau^2 = 0 analyses (a boundary under DL) are all verified whatever the sample
+    tau0 = _batch(heterogeneous, "metafor", method="DL").glance().query("tau2 == 0 and k > 3")
+    assert first["classes"]["tau2_zero"]["total"] == len(tau0)
 
 
 def test_verify_all_checks_every_fast_analysis(heterogeneous):
@@ -314,6 +299,79 @@ def test_planted_tau2_error_is_caught(heterogeneous, monkeypatch):
     verdict = caught.value.result.provenance.details["verification"]
     assert verdict["verdict"] == "disagree" and verdict["disagreeing_analyses"] >= 20
     assert {row["column"] for row in verdict["disagreements"]} == {"tau2"}
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """300 DL analyses: 240 heterogeneous (k = 8, true tau^2 = 0.5: the interior), 30 with k = 3,
+    30 with k = 8 and true tau^2 = 0, most of which estimate tau^2 at 0. Each small class is a
+    tenth of the batch: a uniform sample of 40 would miss it with probability 0.9^40 = 1.5 %."""
+    rng = np.random.default_rng(17)
+    frames = []
+    for i in range(300):
+        k, tau2 = (3, 0.5) if i % 10 == 3 else (8, 0.0) if i % 10 == 7 else (8, 0.5)
+        vi = 10 ** rng.uniform(-2, -1, size=k)
+        frames.append(pd.DataFrame({"id": f"m{i:03d}", "vi": vi, "yi": rng.normal(0.3, np.sqrt(vi + tau2))}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _plant_in(monkeypatch, where):
+    """An error of 1e-8 relative in the estimate of the analyses where(glance) selects only."""
+    real = fast_chunk.glance_of
+
+    def planted(fit):
+        glance = real(fit)
+        glance["estimate"] = np.where(where(glance), glance["estimate"] * (1 + 1e-8), glance["estimate"])
+        return glance
+
+    monkeypatch.setattr(fast_chunk, "glance_of", planted)
+
+
+@pytest.mark.parametrize(
+    "planted_class,where",
+    [
+        ("tau2_zero", lambda glance: (glance["tau2"] == 0) & (glance["k"] > 3)),
+        ("k_le_3", lambda glance: glance["k"] <= 3),
+    ],
+)
+def test_an_error_planted_in_one_class_only_is_caught_by_a_count_budget(mixed, monkeypatch, planted_class, where):
+    _plant_in(monkeypatch, where)
+    with pytest.raises(VerificationError, match="disagrees with metafor") as caught:
+        _batch(mixed, "fast", method="DL", verify=40)
+    verdict = caught.value.result.provenance.details["verification"]
+    glance = caught.value.result.glance().set_index("analysis_id")
+    assert verdict["checked"] <= 40 < len(glance)  # a sample, not every member of every class
+    members = glance.query("tau2 == 0 and k > 3" if planted_class == "tau2_zero" else "k <= 3").index
+    assert 10 <= len(members) <= 30
+    assert {row["analysis_id"] for row in verdict["disagreements"]} <= set(members)
+    assert {row["column"] for row in verdict["disagreements"]} == {"estimate"}
+    bad = {name for name, row in verdict["classes"].items() if row["disagreeing"]}
+    assert bad == {planted_class} and verdict["classes"][planted_class]["checked"] >= 10
+
+
+def test_a_count_budget_reports_every_class_with_its_bound(mixed):
+    verdict = _batch(mixed, "fast", method="DL", verify=40).provenance.details["verification"]
+    classes = verdict["classes"]
+    assert verdict["verdict"] == "agree" and verdict["budget"] == 40 and verdict["checked"] <= 40
+    assert sum(row["total"] for row in classes.values()) == 300
+    assert sum(row["checked"] for row in classes.values()) == verdict["checked"]
+    for row in classes.values():
+        if 0 < row["checked"] < row["total"]:  # zero disagreements in n: 1 - 0.05^(1/n) (Clopper-Pearson)
+            assert row["upper_bound_95"] == pytest.approx(1 - 0.05 ** (1 / row["checked"]))
+        elif row["total"]:
+            assert row["checked"] == row["total"] and row["upper_bound_95"] == 0
+    # 40 over interior, k <= 3 and tau^2 = 0: at least 13 each (a quarter drawn from the whole first)
+    assert min(classes[name]["checked"] for name in ("interior", "k_le_3", "tau2_zero")) >= 13
+
+
+def test_verify_zero_needs_the_unsafe_flag_and_says_so(mixed):
+    with pytest.raises(ketabridge.InputError, match="skip_verification_unsafe"):
+        _batch(mixed, "fast", method="DL", verify=0)
+    with pytest.warns(UserWarning, match="verification skipped"):
+        result = _batch(mixed, "fast", method="DL", verify=0, skip_verification_unsafe=True)
+    details = result.provenance.details
+    assert details["UNVERIFIED"] is True and details["verification"]["verdict"].startswith("UNVERIFIED")
+    assert details["verification"]["checked"] == 0
 
 
 def test_planted_reml_threshold_is_caught(heterogeneous, monkeypatch):
@@ -620,3 +678,14 @@ def test_effects_far_from_their_spread_go_to_metafor():
     result = _fast_strict(data, method="ML", trimfill=True, regtest=True, verify="all")
     assert result.status()["engine"].tolist() == ["metafor"]
     assert result.provenance.details["verification"]["verdict"] == "nothing to verify"  # all on metafor
+
+
+def test_two_workers_compute_the_fast_chunks_in_parallel_with_the_same_results(mixed):
+    """--workers 2: the numpy chunks on two processes, the verification on two R workers."""
+    alone = _batch(mixed, "fast", method="DL", verify=20, chunk_size=50)
+    both = ketabridge.batch(
+        mixed, "id", workers=2, progress=False, engine="fast", method="DL", verify=20, chunk_size=50
+    )
+    pd.testing.assert_frame_equal(alone.glance(), both.glance())
+    verdict = both.provenance.details["verification"]
+    assert verdict["verdict"] == "agree" and verdict["overlapped"] is True

@@ -9,6 +9,7 @@ assemble (the provenance, the files and the BatchResult).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,8 +27,9 @@ from ketabridge.batches.progress import Progress
 from ketabridge.batches.settings import BatchSettings, batch_settings, chunk_size_for
 from ketabridge.batches.source import Source
 from ketabridge.batches.store import BatchStore
+from ketabridge.batches.strata import Budget, check_budget
 from ketabridge.batches.tables import failed_tables
-from ketabridge.batches.verify import check_fraction, verify_run
+from ketabridge.batches.verify import Verifier, skipped
 from ketabridge.errors import InputError, VerificationError
 from ketabridge.io import TableLike
 
@@ -63,9 +65,10 @@ def batch(
     trimfill_side: str | None = None,
     regtest_model: str = "rma",
     engine: str = "metafor",
-    verify: float | str = 0.01,
+    verify: int | float | str = 300,
     verify_seed: int = 0,
     mods: Sequence[str] | str | None = None,
+    skip_verification_unsafe: bool = False,
     **escalc_columns: str,
 ) -> BatchResult:
     """Fit one random-effects model (metafor's ``rma.uni``) per group of a long table.
@@ -82,8 +85,11 @@ def batch(
     (methods EE, FE, DL, HE, SJ, PM, ML, REML; tests z and knha; trim-and-fill L0/R0; regtest
     rma/lm; ranktest); anything else runs on metafor, analysis by analysis, and ``status()``'s
     ``engine`` column says which engine computed each row. metafor then judges the run: a seeded
-    sample (``verify``: the fraction, default 1 %, at least 20; or "all") plus every analysis at a
-    boundary is rerun on metafor and compared; the verdict and worst discrepancy go into
+    stratified sample of ``verify`` analyses (a count, default 300: a uniform quarter of it drawn
+    from the whole batch and run on metafor while numpy computes, the rest shared among the classes
+    failed/not converged, failed extra, k <= 3, tau^2 = 0 and interior, a small class checked
+    whole) is rerun on metafor and compared; the verdict, the worst discrepancy and, per class,
+    checked / total and a 95 % upper bound on the disagreement rate go into
     ``.provenance.details["verification"]``, and a disagreement raises ``VerificationError``.
 
     ``workers`` processes each embed R once (0 runs in this process); ``scheduler`` (an address or
@@ -151,9 +157,11 @@ def batch(
         regtest's ``model``.
     engine : {"metafor", "fast"}, default "metafor"
         Who computes the models: metafor in R, or numpy replaying metafor's algorithms.
-    verify : float or "all", default 0.01
-        With ``engine="fast"``: the fraction, in (0, 1], of analyses rerun on metafor (at
-        least 20), or ``"all"``. Unused with ``engine="metafor"``.
+    verify : int, float or "all", default 300
+        With ``engine="fast"``: a count (int >= 1), the stratified sample's size, which stays
+        flat as the batch grows; a fraction (float in (0, 1]): that share at random, at least 20,
+        plus every analysis outside the interior class; or ``"all"``. 0 only with
+        ``skip_verification_unsafe=True``. Unused with ``engine="metafor"``.
     verify_seed : int, default 0
         Seed of the verified sample.
     mods : str or list of str, optional
@@ -162,6 +170,9 @@ def batch(
         be (e.g. a factor with one level in that analysis) gets an ``error`` status row.
         ``engine="fast"`` fits no moderators: such a batch runs on metafor (``status()``'s
         ``engine`` says so). Default None.
+    skip_verification_unsafe : bool, default False
+        With ``verify=0``: run the fast engine unchecked. The provenance says so
+        (``"UNVERIFIED": True``) and a warning is issued.
     **escalc_columns : str
         escalc's per-study arguments (``ai``, ``n1i``, ``m1i``, ``xi``, ...), each the name of a
         column: compute ``yi`` and ``vi`` with metafor's ``escalc`` per analysis first.
@@ -214,7 +225,7 @@ def batch(
     plan = _prepare(
         data,
         settings,
-        verify=verify,
+        verify=check_budget(verify, skip_verification_unsafe),
         verify_seed=verify_seed,
         workers=workers,
         scheduler=scheduler,
@@ -224,11 +235,19 @@ def batch(
         csv=csv,
     )
     collector = _Collector(plan, progress)
-    _run(plan, collector)
+    verifier = _verifier(plan, collector)
+    try:
+        _run(plan, collector)
+    except BaseException:
+        if verifier is not None:  # stop the background verification round before giving up
+            verifier.close()
+        raise
     tables = collector.tables()
     provenance = _run_provenance(plan, collector, tables, started, clock)
-    if settings.engine == "fast":  # metafor judges every fast run
-        provenance.update(_verify(plan, collector, tables), wall_seconds=time.perf_counter() - clock, finished=_now())
+    if settings.engine == "fast":  # metafor judges every fast run (unless told, loudly, not to)
+        provenance.update(
+            _verify(plan, collector, verifier, tables), wall_seconds=time.perf_counter() - clock, finished=_now()
+        )
     return _assemble(plan, collector, tables, provenance)
 
 
@@ -238,7 +257,7 @@ class _Plan:
 
     settings: BatchSettings
     source: Source
-    verify: float | str  # the checked fraction, or "all"
+    verify: Budget  # how much of a fast run metafor reruns
     verify_seed: int
     workers: int
     scheduler: object  # None, an address or a distributed.Client
@@ -286,7 +305,6 @@ def _prepare(
     csv: bool,
 ) -> _Plan:
     """Check the run's options, scan the source's ids and choose the route and chunk sizes."""
-    verify = check_fraction(verify)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise InputError(f"workers must be a whole number >= 0, not {workers!r}")
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
@@ -378,6 +396,7 @@ def _run(plan: _Plan, collector: _Collector) -> None:
                 plan.metafor_chunk,
                 collector.fast_failures,
                 plan.fast_rules.metafor_version,
+                plan.workers if plan.scheduler is None else 1,
             )
         plan.run_metafor(work, collector.on_result, collector.on_failure)
     finally:
@@ -431,20 +450,30 @@ def _run_provenance(
     return provenance
 
 
-def _verify(plan: _Plan, collector: _Collector, tables: dict[str, pd.DataFrame]) -> dict:
-    """metafor's verdict on a fast run, and the versions of the R that gave it."""
-    started_verifying = time.perf_counter()
-    verification = verify_run(
-        plan.source,
-        plan.settings,
-        tables,
-        plan.verify,
-        plan.verify_seed,
-        plan.workers,
-        plan.run_metafor,
-        collector.versions,
-        progress=collector.bar.enabled,
+def _verifier(plan: _Plan, collector: _Collector) -> Verifier | None:
+    """The verification of a fast run, its whole-batch share already running on metafor workers
+    (when there are workers: R in a background process while numpy computes here)."""
+    if plan.settings.engine != "fast" or plan.verify.kind == "skipped":
+        return None
+    verifier = Verifier(
+        plan.source, plan.settings, plan.verify, plan.verify_seed, plan.workers, plan.run_metafor, collector.versions
     )
+    pending = [analysis for analysis in plan.source.ids if analysis not in collector.done]
+    verifier.start(pending, overlap=plan.fast and plan.workers >= 1 and plan.scheduler is None)
+    return verifier
+
+
+def _verify(plan: _Plan, collector: _Collector, verifier: Verifier | None, tables: dict[str, pd.DataFrame]) -> dict:
+    """metafor's verdict on a fast run, and the versions of the R that gave it."""
+    if verifier is None:
+        warnings.warn(
+            "verification skipped (skip_verification_unsafe=True): no fast result was checked against metafor",
+            UserWarning,
+            stacklevel=3,
+        )
+        return {"verification": skipped(), "UNVERIFIED": True, "verify_seconds": 0.0}
+    started_verifying = time.perf_counter()
+    verification = verifier.finish(tables)
     return {
         "verification": verification,
         **collector.versions,

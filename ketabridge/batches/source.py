@@ -63,7 +63,10 @@ class Source:
         pending: list[pa.Table] = []
         pending_count = 0
         index = 0
+        wanted = None if only is None else pa.array(list(only), type=self.id_type)
         for block in self._groups():
+            if wanted is not None:  # a few ids of many (verification): drop the rest before splitting
+                block = block.filter(pc.is_in(block.column(self.by), value_set=wanted))
             for group in _split_groups(block, self.by):
                 analysis = group.column(self.by)[0].as_py()
                 if analysis in skip or (only is not None and analysis not in only):

@@ -1,10 +1,13 @@
-"""Every fast batch is judged by metafor: a seeded sample of its analyses, plus every analysis at a
-boundary, is rerun on the metafor engine and compared value by value with the tolerances for an
-exact engine (ketabridge.agreement: tolerances.EXACT, widened as allowance.GROWING says)."""
+"""Every fast batch is judged by metafor: a seeded stratified sample of its analyses (see
+ketabridge.batches.strata) is rerun on the metafor engine and compared value by value with the
+tolerances for an exact engine (ketabridge.agreement: tolerances.EXACT, widened as
+allowance.GROWING says)."""
 
 from __future__ import annotations
 
 import math
+import queue
+import threading
 
 import numpy as np
 import pandas as pd
@@ -12,93 +15,126 @@ import pandas as pd
 from ketabridge.agreement.allowance import GROWING, aligned, allowed, compared_scale, data_scales
 from ketabridge.agreement.tolerances import EXACT, EXACT_FLOORS, pick
 from ketabridge.batches.checks import check_chunk
-from ketabridge.batches.progress import Progress
 from ketabridge.batches.settings import chunk_size_for
+from ketabridge.batches.strata import Budget, classify, per_class, stratified, whole_sample
 from ketabridge.batches.tables import failed_tables
-from ketabridge.errors import InputError
-from ketabridge.options import EQUAL_EFFECTS_METHODS
 
-MIN_SAMPLE = 20
 SHOWN = 20  # disagreements listed in provenance.json
+MAX_LISTED = 10_000  # the checked ids are listed in provenance.json up to this many
 
 
-def check_fraction(verify: float | str) -> float | str:
-    if verify == "all":
-        return verify
-    if isinstance(verify, bool) or not isinstance(verify, (int, float)) or not 0 < verify <= 1:
-        raise InputError(f"verify must be a fraction in (0, 1] or 'all', not {verify!r}")
-    return float(verify)
+class Verifier:
+    """metafor's rerun of a fast batch (the same checks, the same R code as engine="metafor"), in
+    two rounds on one set of workers: the uniform share of the whole batch, started before numpy
+    runs so that R works on one core while numpy works on the other, then each class topped up to
+    its allotment once the fast tables say which analysis is in which class."""
 
+    def __init__(self, source, settings, budget: Budget, seed: int, workers: int, run_metafor, versions: dict):
+        self.source, self.settings, self.budget, self.seed = source, settings, budget, seed
+        self.workers, self.run_metafor, self.versions = workers, run_metafor, versions
+        self.collected: dict[str, list[pd.DataFrame]] = {"glance": [], "tidy": [], "status": []}
+        self.scales: dict = {}  # analysis id -> (its largest |yi| / sei, its largest / smallest vi)
+        self.rounds: queue.Queue = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+        self.whole: list = []
+        self.thread_started = False
 
-def verify_run(
-    source, settings, tables: dict, fraction, seed: int, workers: int, run_metafor, versions: dict, progress=False
-) -> dict:
-    """Rerun the chosen analyses on metafor (the same checks, the same R code as engine="metafor");
-    `progress` shows a bar of the analyses rerun (None: on a terminal or in a notebook)."""
-    sample, boundary = choose(tables["glance"], tables["status"], settings.method, fraction, seed)
-    summary = {"fraction": fraction, "seed": seed, "sample": len(sample), "boundary": len(boundary)}
-    if not sample and not boundary:
-        return {**summary, "verdict": "nothing to verify", "checked": 0}
-    chosen = set(sample) | set(boundary)
-    collected: dict[str, list[pd.DataFrame]] = {"glance": [], "tidy": [], "status": []}
+    def start(self, pending_ids: list, overlap: bool) -> None:
+        """Draw the whole-batch share now; with overlap, start verifying it in the background."""
+        self.whole = whole_sample(pending_ids, self.budget, self.seed)
+        if overlap and self.whole:
+            self.rounds.put(set(self.whole))
+            self.thread = threading.Thread(target=self._serve, name="ketabridge-verify", daemon=True)
+            self.thread.start()
+            self.thread_started = True
 
-    bar = Progress(len(chosen), progress, what="verifying on metafor")
+    def close(self) -> None:
+        """End the background round (on success or failure of the run)."""
+        if self.thread is not None:
+            self.rounds.put(None)
+            self.thread.join()
+            self.thread = None
 
-    def on_result(payload: dict, result: dict) -> None:
-        bar.advance(len(payload["ids"]))
-        versions.update(result["versions"])
+    def finish(self, tables: dict) -> dict:
+        """Choose the classes' share, run what is left on metafor, compare, report per class."""
+        summary = {"budget": self.budget.describe(), "seed": self.seed}
+        classes = classify(tables["glance"], tables["status"], self.settings.method)
+        more = stratified(classes, self.budget, set(self.whole), self.seed)
+        if self.thread is not None:
+            self.rounds.put(set(more))
+            self.close()
+        else:
+            chosen = set(self.whole) | set(more)
+            if chosen and len(classes):
+                self.rounds.put(chosen)
+                self.rounds.put(None)
+                self._serve()
+        if self.failure is not None:
+            raise self.failure
+        fast_ids = set(classes.index)
+        whole = [a for a in self.whole if a in fast_ids]
+        chosen = set(whole) | set(more)
+        summary.update(sample=len(whole), stratified=len(more), overlapped=self.thread_started)
+        if len(chosen) <= MAX_LISTED:
+            order = {analysis: rank for rank, analysis in enumerate(classes.index)}
+            summary["checked_ids"] = [_json_scalar(a) for a in sorted(chosen, key=order.__getitem__)]
+        if not chosen:
+            return {
+                **summary,
+                "verdict": "nothing to verify",
+                "checked": 0,
+                "classes": per_class(classes, set(), set()),
+            }
+        # glance and status hold every analysis (tidy has none for a failed one); tidy repeats glance
+        metafor = {kind: pd.concat(self.collected[kind], ignore_index=True) for kind in ("glance", "status")}
+        metafor = {kind: table[table["analysis_id"].isin(chosen)] for kind, table in metafor.items()}
+        metafor = {kind: table.drop_duplicates("analysis_id") for kind, table in metafor.items()}
+        fast = {kind: tables[kind][tables[kind]["analysis_id"].isin(chosen)] for kind in ("glance", "status")}
+        verdict = compare(fast, metafor, self.settings.method, self.scales)
+        disagreeing = {problem["analysis_id"] for problem in verdict.pop("all_problems")}
+        return {**summary, **verdict, "classes": per_class(classes, chosen, disagreeing)}
+
+    def _serve(self) -> None:
+        try:
+            self.run_metafor(self._payloads(), self._on_result, self._on_failure)
+        except BaseException as error:  # raised again by finish(), in the caller's thread
+            self.failure = error
+
+    def _payloads(self):
+        for number, chosen in enumerate(iter(self.rounds.get, None)):
+            if not chosen:
+                continue
+            for chunk in self.source.chunks(chunk_size_for(len(chosen), self.workers), only=chosen):
+                checked = check_chunk(chunk, self.settings)
+                if not checked.ids:  # stopped by the input checks: never on the fast engine either
+                    continue
+                payload = checked.payload(self.settings, self.source.by)
+                payload["index"] = f"verify{number}.{payload['index']}"
+                self.scales.update(zip(payload["ids"], zip(*data_scales(payload["sizes"], payload["data"]))))
+                yield payload
+
+    def _on_result(self, payload: dict, result: dict) -> None:
+        self.versions.update(result["versions"])
         for kind, table in result["tables"].items():
-            collected[kind].append(table)
+            self.collected[kind].append(table)
 
-    def on_failure(payload: dict, why: str) -> None:
-        bar.advance(len(payload["ids"]))
+    def _on_failure(self, payload: dict, why: str) -> None:
         for kind, table in failed_tables(
             payload["ids"], [why] * len(payload["ids"]), payload["settings"], payload["by"]
         ).items():
-            collected[kind].append(table)
-
-    scales: dict = {}  # analysis id -> (its largest |yi| / sei, its largest / smallest vi)
-
-    def payloads():
-        for chunk in source.chunks(chunk_size_for(len(chosen), workers), only=chosen):
-            payload = check_chunk(chunk, settings).payload(settings, source.by)
-            scales.update(zip(payload["ids"], zip(*data_scales(payload["sizes"], payload["data"]))))
-            yield payload
-
-    try:
-        run_metafor(payloads(), on_result, on_failure)
-    finally:
-        bar.close()
-    # glance and status hold every analysis (tidy has none for a failed one); tidy repeats glance
-    metafor = {kind: pd.concat(collected[kind], ignore_index=True) for kind in ("glance", "status")}
-    fast = {kind: tables[kind][tables[kind]["analysis_id"].isin(chosen)] for kind in ("glance", "status")}
-    return {**summary, **compare(fast, metafor, settings.method, scales)}
+            self.collected[kind].append(table)
 
 
-def choose(
-    glance: pd.DataFrame, status: pd.DataFrame, method: str, fraction: float | str, seed: int
-) -> tuple[list, list]:
-    """(random sample, boundary analyses) among the analyses the fast engine computed.
-
-    Boundaries: tau^2 estimated at 0, k <= 3, a fit that failed or did not converge, or an extra
-    that failed: where an algorithm's corner cases live."""
-    fast = status["engine"].to_numpy() == "fast"
-    ids = status["analysis_id"].to_numpy()[fast]
-    if fraction == "all":
-        return list(ids), []
-    size = min(len(ids), max(MIN_SAMPLE, math.ceil(fraction * len(ids))))
-    sampled = np.zeros(len(ids), dtype=bool)
-    sampled[np.random.default_rng(seed).choice(len(ids), size=size, replace=False)] = True
-    rows = glance.set_index("analysis_id").loc[ids]
-    messages = status["message"].to_numpy()[fast].astype(str)
-    boundary = (rows["k"].fillna(0).to_numpy() <= 3) | (status["status"].to_numpy()[fast] == "error") | ~rows[
-        "converged"
-    ].fillna(False).to_numpy(dtype=bool) | np.char.find(messages, "failed:") >= 0 | ~np.isfinite(
-        rows["estimate"].to_numpy(dtype=float)
-    ) & (status["status"].to_numpy()[fast] != "error")
-    if method not in EQUAL_EFFECTS_METHODS:
-        boundary |= rows["tau2"].to_numpy(dtype=float) == 0
-    return ids[sampled].tolist(), ids[boundary & ~sampled].tolist()
+def skipped() -> dict:
+    """The provenance of a fast run nobody checked (verify=0 with skip_verification_unsafe=True)."""
+    return {
+        "verdict": "UNVERIFIED: verification skipped (skip_verification_unsafe=True); no analysis was checked "
+        "against metafor, so nothing bounds the fast engine's disagreement rate on this batch",
+        "budget": 0,
+        "checked": 0,
+        "unsafe_skip": True,
+    }
 
 
 def compare(
@@ -161,6 +197,7 @@ def compare(
         "disagreeing_analyses": len({problem["analysis_id"] for problem in problems}),
         "worst": worst,
         "disagreements": problems[:SHOWN],
+        "all_problems": problems,
         "tolerances": {name: {"rtol": t.rtol, "atol": t.atol, "reason": t.reason} for name, t in EXACT.items()},
         "absolute_floors": {name: {"atol": atol, "reason": reason} for name, (atol, reason) in EXACT_FLOORS.items()},
         "growing_tolerances": GROWING,

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from ketabridge.cli._common import clean_errors, escalc_options, moderators
-from ketabridge.errors import InputError
 from ketabridge.options import (
     ENGINES,
     ESCALC_COLUMNS,
@@ -21,14 +20,21 @@ from ketabridge.options import (
 
 
 def _verify_option(ctx, param, value: str):
-    if ctx.resilient_parsing:  # shell completion: the default runs through here, and verify loads pandas
+    """'all', a count (a whole number: 300) or a fraction (with a point: 0.01); 0 is checked
+    against --skip-verification-unsafe by batch() itself."""
+    if ctx.resilient_parsing:  # shell completion: the default runs through here
         return value
-    from ketabridge.batches.verify import check_fraction
-
+    if value == "all":
+        return value
     try:
-        return check_fraction(value if value == "all" else float(value))
-    except (ValueError, InputError):
-        raise click.BadParameter(f"{value!r} is neither a fraction in (0, 1] nor 'all'") from None
+        number = int(value) if value.strip().lstrip("+").isdigit() else float(value)
+    except ValueError:
+        number = None
+    if number is None or number < 0 or (isinstance(number, float) and not 0 < number <= 1):
+        raise click.BadParameter(
+            f"{value!r} is neither a count (a whole number), a fraction in (0, 1] nor 'all'"
+        ) from None
+    return number
 
 
 @click.command()
@@ -68,11 +74,17 @@ def _verify_option(ctx, param, value: str):
 )
 @click.option(
     "--verify",
-    default="0.01",
+    default="300",
     show_default=True,
     callback=_verify_option,
-    metavar="FRACTION|all",
-    help="with --engine fast: share of analyses rerun on metafor (at least 20, plus every boundary case)",
+    metavar="COUNT|FRACTION|all",
+    help="with --engine fast: analyses rerun on metafor, a stratified sample with a per-class bound "
+    "(a count), or a share of them plus every non-interior one (a fraction: 0.01)",
+)
+@click.option(
+    "--skip-verification-unsafe",
+    is_flag=True,
+    help="with --verify 0: do not check the fast engine against metafor at all (provenance says UNVERIFIED)",
 )
 @click.option("--verify-seed", type=int, default=0, show_default=True, help="seed of the verification sample")
 @click.option(
@@ -131,9 +143,16 @@ def batch(input_path: Path, **options) -> None:
     if verification:
         engines = ", ".join(f"{count} {name or 'none (input checks)'}" for name, count in run["engine_counts"].items())
         worst = verification.get("worst", {})
+        classes = "; ".join(
+            f"{name} {row['checked']}/{row['total']}"
+            + (f" (<= {100 * row['upper_bound_95']:.2g} %)" if row["upper_bound_95"] is not None else "")
+            for name, row in verification.get("classes", {}).items()
+            if row["total"]
+        )
         click.echo(
             f"engines: {engines}; verified against metafor: {verification['checked']} analyses "
-            f"({verification['sample']} sampled, {verification['boundary']} at a boundary), {verification['verdict']}"
+            f"({verification.get('sample', 0)} of the whole batch, {verification.get('stratified', 0)} by class: "
+            f"{classes or 'none'}; 95 % upper bounds on the disagreement rate), {verification['verdict']}"
             + (
                 f", worst {worst['column']} at {worst['share_of_tolerance']:.2g} of its tolerance"
                 if worst.get("column")
