@@ -91,7 +91,7 @@ def rma_glmm(
     Stijnen, Hamza and Ozdemir's (2010): unconditional with fixed (``"UM.FS"``) or random
     (``"UM.RS"``) study effects, conditional with exact (``"CM.EL"``) or approximate
     (``"CM.AL"``) likelihood. A required R package that is missing raises RNotAvailableError
-    naming it (see :func:`glmm_packages`). Double-zero studies are left out of the fit by
+    naming it (see ``ketabridge.analyses.glmm.glmm_packages``). Double-zero studies are left out of the fit by
     metafor (its drop00); a ``ZeroCellWarning`` names them.
 
     Parameters
