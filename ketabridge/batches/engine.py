@@ -458,6 +458,7 @@ def _verifier(plan: _Plan, collector: _Collector) -> Verifier | None:
     verifier = Verifier(
         plan.source, plan.settings, plan.verify, plan.verify_seed, plan.workers, plan.run_metafor, collector.versions
     )
+    verifier.progress = collector.bar.enabled  # its own bar, "verifying on metafor"
     pending = [analysis for analysis in plan.source.ids if analysis not in collector.done]
     verifier.start(pending, overlap=plan.fast and plan.workers >= 1 and plan.scheduler is None)
     return verifier

@@ -15,6 +15,7 @@ import pandas as pd
 from ketabridge.agreement.allowance import GROWING, aligned, allowed, compared_scale, data_scales
 from ketabridge.agreement.tolerances import EXACT, EXACT_FLOORS, pick
 from ketabridge.batches.checks import check_chunk
+from ketabridge.batches.progress import Progress
 from ketabridge.batches.settings import chunk_size_for
 from ketabridge.batches.strata import Budget, classify, per_class, stratified, whole_sample
 from ketabridge.batches.tables import failed_tables
@@ -100,11 +101,15 @@ class Verifier:
             self.run_metafor(self._payloads(), self._on_result, self._on_failure)
         except BaseException as error:  # raised again by finish(), in the caller's thread
             self.failure = error
+        finally:
+            self._close_bar()
 
     def _payloads(self):
         for number, chosen in enumerate(iter(self.rounds.get, None)):
             if not chosen:
                 continue
+            self._close_bar()
+            self.bar = Progress(len(chosen), getattr(self, "progress", False), what="verifying on metafor")
             for chunk in self.source.chunks(chunk_size_for(len(chosen), self.workers), only=chosen):
                 checked = check_chunk(chunk, self.settings)
                 if not checked.ids:  # stopped by the input checks: never on the fast engine either
@@ -114,12 +119,23 @@ class Verifier:
                 self.scales.update(zip(payload["ids"], zip(*data_scales(payload["sizes"], payload["data"]))))
                 yield payload
 
+    def _close_bar(self) -> None:
+        if getattr(self, "bar", None) is not None:
+            self.bar.close()
+            self.bar = None
+
+    def _advance(self, payload: dict) -> None:
+        if getattr(self, "bar", None) is not None:
+            self.bar.advance(len(payload["ids"]))
+
     def _on_result(self, payload: dict, result: dict) -> None:
+        self._advance(payload)
         self.versions.update(result["versions"])
         for kind, table in result["tables"].items():
             self.collected[kind].append(table)
 
     def _on_failure(self, payload: dict, why: str) -> None:
+        self._advance(payload)
         for kind, table in failed_tables(
             payload["ids"], [why] * len(payload["ids"]), payload["settings"], payload["by"]
         ).items():
