@@ -65,6 +65,7 @@ def test_batch_fast_engine_routes_moderators_to_metafor(long, batch_run):
     assert columns["term"].tolist() == ["intrcpt", "ablat"] * 2
 
 
+@pytest.mark.requires_r  # the fixture's effect sizes come from escalc (R); the refusals themselves need none
 def test_batch_mods_bad_input_before_r(long):
     with pytest.raises(InputError, match=r"calls system\(\), which is not allowed"):
         ketabridge.batch(long, "group", mods="~ system('ls')")

@@ -31,6 +31,7 @@ def test_analyze_adds_the_publication_bias_models():
     assert "selection model (stepfun, alternative less): adjusted estimate" in text.output
 
 
+@pytest.mark.requires_r  # the CLI reads the data (escalc, in R) before it checks the selmodel options
 def test_selmodel_steps_need_a_type():
     result = CliRunner().invoke(main, ["analyze", str(BCG_CSV), *BCG_RR, "--selmodel-steps", "0.05"])
     assert result.exit_code == 2 and "--selmodel-steps needs --selmodel TYPE" in result.output
