@@ -66,7 +66,10 @@ def test_published_values(source, analysis):
                 failures.append(f"{where}: {actual!r} vs {check['value']!r}")
             continue
         actual = math.exp(float(actual)) if check.get("transform") == "exp" else float(actual)
-        allowed = 0.5 * 10 ** -check["decimals"] + TOLERANCES[check["class"]]["slack"]
+        tolerance = TOLERANCES[check["class"]]
+        allowed = (
+            0.5 * 10 ** -check["decimals"] + tolerance["slack"] + tolerance.get("relative", 0) * abs(check["value"])
+        )
         if not abs(actual - check["value"]) <= allowed * (1 + 1e-9):
             failures.append(f"{where}: {actual!r} vs published {check['value']} (±{allowed:g})")
     assert not failures, f"{source['citation'][:80]}... ({source['where'][:80]}...):\n" + "\n".join(failures)
