@@ -427,3 +427,12 @@ def test_batch_fast_engine_hands_zero_variance_analyses_to_metafor():
     glance = result.glance().set_index("analysis_id").loc["zero"]
     assert glance["estimate"] == pytest.approx(zero.mean(), rel=1e-6)
     assert glance["std_error"] == pytest.approx(zero.std(ddof=1) / np.sqrt(6), rel=1e-6)
+
+
+@pytest.mark.requires_r
+def test_glmm_provenance_names_the_lme4_it_fitted_with():
+    # lme4 2.x gives other UM.RS numbers than lme4 1.x (see documented_with in the reference JSONs)
+    result = ketabridge.rma_glmm(BCG, "OR", **TABLES, model="UM.FS")
+    assert dict(result.provenance.r_packages) == {"lme4": _lme4_version()}  # as Rscript reports it
+    assert result.to_dict()["provenance"]["r_packages"] == {"lme4": _lme4_version()}
+    assert ketabridge.rma_mh(BCG, "OR", **TABLES).provenance.r_packages == ()  # metafor alone

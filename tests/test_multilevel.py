@@ -8,6 +8,7 @@ output. Published values are in test_multilevel_reference.py.
 from __future__ import annotations
 
 import pickle
+import subprocess
 import warnings
 
 import numpy as np
@@ -197,6 +198,10 @@ def test_cr1_is_cr0_with_the_small_sample_factor(robust_fits):
 def test_robust_of_an_rma_result(bcg_effects):
     result = ketabridge.robust(ketabridge.rma(bcg_effects), "trial")
     assert result.kind == "robust" and result.glance()["vcov_type"].iloc[0] == "CR2"
+    # CR2 is clubSandwich's computation: its version is in the provenance, as Rscript reports it
+    code = 'cat(as.character(packageVersion("clubSandwich")))'
+    version = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, check=True).stdout
+    assert dict(result.provenance.r_packages) == {"clubSandwich": version}
     assert "tau2" in result.glance() and result.tidy()["df"].notna().all()
 
 

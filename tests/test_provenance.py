@@ -53,6 +53,7 @@ def test_provenance_serialises(bcg_effects):
         "r_call",
         "r_warnings",
         "created",
+        "r_packages",
     }
 
 

@@ -239,6 +239,7 @@ def test_call_provenance_round_trips_through_its_dict(results):
         "rpy2_rinterface_version",
         "rpy2_robjects_version",
         "created",
+        "r_packages",
     ]
     assert not provenance.details
     assert Provenance.from_dict(document) == provenance

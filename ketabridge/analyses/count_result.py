@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,8 +57,11 @@ class CountModelResult:
         )
 
 
-def count_model_result(kind: str, reply: RReply, counts: Counts) -> CountModelResult:
-    """Build the result; a fit without an estimate (metafor's NA) is an error, never a quiet NaN."""
+def count_model_result(
+    kind: str, reply: RReply, counts: Counts, r_packages: Mapping[str, str] | None = None
+) -> CountModelResult:
+    """Build the result; a fit without an estimate (metafor's NA) is an error, never a quiet NaN.
+    ``r_packages``: the versions of the R packages the fit used besides metafor (lme4...)."""
     glance = {**reply.value["glance"], "converged": [reply.converged]}
     estimate = float(np.asarray(glance["estimate"], dtype=float)[0])
     if not np.isfinite(estimate):
@@ -75,5 +79,5 @@ def count_model_result(kind: str, reply: RReply, counts: Counts) -> CountModelRe
         _glance=schema.frame(glance, schema.COUNT_GLANCE),
         _tidy=schema.frame(reply.value["tidy"], schema.TIDY),
         _augment=schema.frame(studies, schema.COUNT_AUGMENT),
-        provenance=Provenance.from_reply(reply),
+        provenance=Provenance.from_reply(reply, r_packages),
     )

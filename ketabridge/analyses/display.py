@@ -153,7 +153,9 @@ def page(kind: str, sentence: str, tables: list[tuple[str, pd.DataFrame]], prove
 def _provenance(provenance) -> str:
     versions = (
         f"ketabridge {provenance.ketabridge_version}, R {provenance.r_version}, metafor {provenance.metafor_version}, "
-        f"rpy2 {provenance.rpy2_version}; created {provenance.created}"
+        f"rpy2 {provenance.rpy2_version}"
+        + "".join(f", {name} {version}" for name, version in provenance.r_packages)
+        + f"; created {provenance.created}"
     )
     body = [f"<p>{_text(versions)}</p>"]
     if provenance.r_call:

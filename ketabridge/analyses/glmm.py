@@ -10,9 +10,10 @@ import numpy as np
 from ketabridge.analyses import validate
 from ketabridge.analyses.count_result import CountModelResult, count_model_result
 from ketabridge.analyses.counts import LAYOUT_OF_MEASURE, check_estimable, checked_counts, warn_zero_cells
+from ketabridge.analyses.r_packages import require_r_packages
 from ketabridge.analyses.spec import percent_level
 from ketabridge.bridge.call import call_entry
-from ketabridge.errors import InputError, RNotAvailableError
+from ketabridge.errors import InputError
 from ketabridge.io import TableLike, to_arrow
 from ketabridge.options import check_choice
 
@@ -38,21 +39,6 @@ def glmm_packages(measure: str, model: str, method: str) -> tuple[str, ...]:
     if measure == "OR" and model == "CM.EL":
         needed += ["numDeriv", "BiasedUrn"]
     return tuple(needed)
-
-
-def require_r_packages(packages: Sequence[str], why: str) -> None:
-    """Raise RNotAvailableError naming the R packages of ``packages`` this R cannot load."""
-    if not packages:
-        return
-    reply = call_entry("kb_packages", list(packages))
-    missing = [name for name, ok in zip(reply.value["package"], reply.value["installed"]) if not ok]
-    if missing:
-        names = ", ".join(repr(name) for name in missing)
-        debian = " ".join(f"r-cran-{name.lower()}" for name in missing)
-        raise RNotAvailableError(
-            f"{why} needs the R package{'s' if len(missing) > 1 else ''} {names}, not installed in this R "
-            f"(apt-get install {debian}, or in R: install.packages(c({', '.join(repr(n) for n in missing)})))"
-        )
 
 
 def rma_glmm(
@@ -201,7 +187,9 @@ def rma_glmm(
         "nAGQ": int(nAGQ),
         "control": _checked_control(control),
     }
-    require_r_packages(glmm_packages(measure, model, method), f"rma.glmm(measure={measure!r}, model={model!r})")
+    packages = require_r_packages(
+        glmm_packages(measure, model, method), f"rma.glmm(measure={measure!r}, model={model!r})"
+    )
     if layout in ("table", "person_time"):
         warn_zero_cells(counts, "metafor leaves them out of the model fit (its drop00)")
     reply = call_entry(
@@ -214,7 +202,7 @@ def rma_glmm(
         _TRANSFORM.get(measure, ""),
         counts.columns,
     )
-    return count_model_result("rma_glmm", reply, counts)
+    return count_model_result("rma_glmm", reply, counts, r_packages=packages)
 
 
 def _checked_control(control: Mapping[str, object] | None) -> dict | None:

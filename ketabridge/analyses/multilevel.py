@@ -85,7 +85,9 @@ class MultilevelResult:
         )
 
 
-def multilevel_result(kind: str, spec: MultilevelSpec, reply, source: pa.Table | None = None) -> MultilevelResult:
+def multilevel_result(
+    kind: str, spec: MultilevelSpec, reply, source: pa.Table | None = None, r_packages: dict | None = None
+) -> MultilevelResult:
     value = reply.value
     return MultilevelResult(
         kind=kind,
@@ -96,7 +98,7 @@ def multilevel_result(kind: str, spec: MultilevelSpec, reply, source: pa.Table |
         ),
         _tidy=schema.frame(value["tidy"], schema.MV_TIDY),
         _components=schema.frame(value["components"], schema.COMPONENTS),
-        provenance=Provenance.from_reply(reply),
+        provenance=Provenance.from_reply(reply, r_packages),
         source=source,
     )
 

@@ -36,7 +36,7 @@ VERSION_FIELDS = (
 # Provenance.to_dict() of one R call: these keys, in this order (as provenance.json has always had them).
 CALL_FIELDS = (
     "ketabridge_version", "r_version", "metafor_version", "rpy2_version", "r_call", "r_warnings",
-    "rpy2_rinterface_version", "rpy2_robjects_version", "created",
+    "rpy2_rinterface_version", "rpy2_robjects_version", "created", "r_packages",
 )  # fmt: skip
 
 
@@ -127,21 +127,28 @@ class Provenance:
     rpy2_rinterface_version: str = ""
     rpy2_robjects_version: str = ""
     created: str = field(default_factory=_now)
+    # Other R packages whose code computed the numbers (lme4 for rma_glmm, clubSandwich for CR2),
+    # as (name, version) pairs: lme4 2.x gives other GLMM estimates than lme4 1.x.
+    r_packages: tuple[tuple[str, str], ...] = ()
     details: Details = field(default_factory=Details, repr=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "r_warnings", tuple(self.r_warnings))
+        packages = self.r_packages.items() if isinstance(self.r_packages, Mapping) else self.r_packages
+        object.__setattr__(self, "r_packages", tuple((str(name), str(version)) for name, version in packages))
         if not isinstance(self.details, Details):
             object.__setattr__(self, "details", Details(self.details))
 
     @classmethod
-    def from_reply(cls, reply) -> Provenance:
-        """Provenance of one R reply, with the versions of the running R session."""
+    def from_reply(cls, reply, r_packages: Mapping[str, str] | None = None) -> Provenance:
+        """Provenance of one R reply, with the versions of the running R session and of the
+        other R packages (``r_packages``: name -> version) the call computed with."""
         return cls(
             ketabridge_version=ketabridge_version(),
             **r_session().versions(),
             r_call=reply.call,
             r_warnings=reply.warnings,
+            r_packages=tuple((r_packages or {}).items()),
         )
 
     @classmethod
@@ -165,7 +172,8 @@ class Provenance:
         """JSON-ready: a call's fields, or a run's record as it was written."""
         if self.details:
             return self.details.to_dict()
-        return {name: list(self.r_warnings) if name == "r_warnings" else getattr(self, name) for name in CALL_FIELDS}
+        shown = {"r_warnings": list(self.r_warnings), "r_packages": dict(self.r_packages)}
+        return {name: shown[name] if name in shown else getattr(self, name) for name in CALL_FIELDS}
 
     # Dict-style reading, deprecated: batch and crosscheck results used to hand out a dict.
 

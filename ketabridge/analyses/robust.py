@@ -11,6 +11,7 @@ import pandas as pd
 from ketabridge import schema
 from ketabridge.analyses import validate
 from ketabridge.analyses.multilevel import MultilevelResult, multilevel_result
+from ketabridge.analyses.r_packages import r_package_versions
 from ketabridge.analyses.results import MetaResult, Provenance
 from ketabridge.bridge.call import call_entry
 from ketabridge.errors import InputError, MetaforError, RNotAvailableError
@@ -83,15 +84,16 @@ def robust(
                 "or pass clubsandwich=False for metafor's CR1"
             ) from None
         raise
+    packages = r_package_versions([CLUBSANDWICH]) if clubsandwich else {}
     if isinstance(result, MultilevelResult):
-        return multilevel_result("robust", result.spec, reply, source=result.source)
+        return multilevel_result("robust", result.spec, reply, source=result.source, r_packages=packages)
     glance = {**reply.value["glance"], "converged": [reply.converged]}
     return MetaResult(
         kind="robust",
         spec=result.spec,
         _glance=schema.frame(glance, schema.ROBUST_GLANCE),
         _tidy=schema.frame(reply.value["tidy"], schema.ROBUST_TIDY),
-        provenance=Provenance.from_reply(reply),
+        provenance=Provenance.from_reply(reply, packages),
         _augment_call=result._augment_call,  # the model is unchanged, so is its per-study table
         source=result.source,
     )
