@@ -26,9 +26,8 @@ TIDY = {
     "component": TEXT,
 }
 
-# One row per model; estimate..conf_high describe the intercept (the pooled effect).
-GLANCE = {
-    "k": INT,
+# The pooled effect of a model's glance (its intercept), as every model family reports it.
+POOLED = {
     "measure": TEXT,
     "method": TEXT,
     "test": TEXT,
@@ -42,17 +41,20 @@ GLANCE = {
     "conf_high": FLOAT,
     "pi_low": FLOAT,
     "pi_high": FLOAT,
+}
+# The test for residual heterogeneity (q) and the omnibus test of the moderators (qm).
+Q_TESTS = {"q": FLOAT, "q_df": INT, "q_pvalue": FLOAT, "qm": FLOAT, "qm_df": INT, "qm_pvalue": FLOAT}
+
+# One row per model; estimate..conf_high describe the intercept (the pooled effect).
+GLANCE = {
+    "k": INT,
+    **POOLED,
     "tau2": FLOAT,
     "tau2_se": FLOAT,
     "tau": FLOAT,
     "i2": FLOAT,  # percent, as metafor prints it
     "h2": FLOAT,
-    "q": FLOAT,
-    "q_df": INT,
-    "q_pvalue": FLOAT,
-    "qm": FLOAT,
-    "qm_df": INT,
-    "qm_pvalue": FLOAT,
+    **Q_TESTS,
     "converged": BOOL,
 }
 
@@ -285,19 +287,7 @@ COUNT_GLANCE = {
     "k": INT,
     "k_all": INT,
     "k_yi": INT,
-    "measure": TEXT,
-    "method": TEXT,
-    "test": TEXT,
-    "level": FLOAT,
-    "estimate": FLOAT,
-    "std_error": FLOAT,
-    "statistic": FLOAT,
-    "df": FLOAT,
-    "p_value": FLOAT,
-    "conf_low": FLOAT,
-    "conf_high": FLOAT,
-    "pi_low": FLOAT,
-    "pi_high": FLOAT,
+    **POOLED,
     "estimate_natural": FLOAT,
     "conf_low_natural": FLOAT,
     "conf_high_natural": FLOAT,
@@ -344,27 +334,10 @@ COUNT_AUGMENT = {
 COUNT_OR_NA = "Int64"  # a count that a model-based (not robust) fit does not have: <NA>
 MV_GLANCE = {
     "k": INT,
-    "measure": TEXT,
-    "method": TEXT,
-    "test": TEXT,
-    "level": FLOAT,
-    "estimate": FLOAT,
-    "std_error": FLOAT,
-    "statistic": FLOAT,
-    "df": FLOAT,
-    "p_value": FLOAT,
-    "conf_low": FLOAT,
-    "conf_high": FLOAT,
-    "pi_low": FLOAT,
-    "pi_high": FLOAT,
+    **POOLED,
     "sigma2_total": FLOAT,
     "i2": FLOAT,
-    "q": FLOAT,
-    "q_df": INT,
-    "q_pvalue": FLOAT,
-    "qm": FLOAT,
-    "qm_df": INT,
-    "qm_pvalue": FLOAT,
+    **Q_TESTS,
     "loglik": FLOAT,
     "aic": FLOAT,
     "bic": FLOAT,
