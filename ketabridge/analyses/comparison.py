@@ -29,10 +29,11 @@ def anova(result: MetaResult, other: MetaResult | None = None, *, btt=None) -> p
 
     Parameters
     ----------
-    result : MetaResult
-        A fitted model (:func:`rma`): metafor's ``object``.
-    other : MetaResult, optional
-        A second model of the same data: metafor's ``object2``. Not combinable with ``btt``.
+    result : MetaResult or MultilevelResult
+        A fitted model (:func:`rma` or :func:`rma_mv`): metafor's ``object``.
+    other : MetaResult or MultilevelResult, optional
+        A second model of the same data and kind (two :func:`rma_mv` models need the same
+        ``V``, and the same method): metafor's ``object2``. Not combinable with ``btt``.
     btt : int, str or list of them, optional
         The coefficients to test: metafor's ``btt``, as 1-based numbers (as metafor counts
         them, the intercept being 1) and/or term names as ``tidy()`` shows them. A name that is
@@ -48,7 +49,8 @@ def anova(result: MetaResult, other: MetaResult | None = None, *, btt=None) -> p
         Likelihood-ratio test: rows ``model`` = ``full``, ``reduced`` with ``df`` (number of
         parameters), ``loglik``, ``deviance``, ``aic``, ``bic``, ``aicc``, ``qe``, ``tau2``,
         and on the reduced row ``lrt``, ``p_value`` and ``r2`` (percent of tau^2 accounted
-        for; NaN when the reduced model has no tau^2). Provenance in
+        for; NaN when the reduced model has no tau^2). ``tau2`` and ``r2`` are NaN for
+        :func:`rma_mv` models, as in metafor. Provenance in
         ``attrs["ketabridge_provenance"]``.
 
     Raises
@@ -92,8 +94,8 @@ def fitstats(result: MetaResult) -> pd.DataFrame:
 
     Parameters
     ----------
-    result : MetaResult
-        A fitted model (:func:`rma`): metafor's ``object``.
+    result : MetaResult or MultilevelResult
+        A fitted model (:func:`rma` or :func:`rma_mv`): metafor's ``object``.
 
     Returns
     -------
@@ -119,8 +121,8 @@ def vcov(result: MetaResult) -> pd.DataFrame:
 
     Parameters
     ----------
-    result : MetaResult
-        A fitted model (:func:`rma`): metafor's ``object``.
+    result : MetaResult or MultilevelResult
+        A fitted model (:func:`rma` or :func:`rma_mv`): metafor's ``object``.
 
     Returns
     -------
