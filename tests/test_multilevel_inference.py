@@ -114,7 +114,7 @@ def test_profile_of_each_component_matches_direct_metafor(fits, direct):
     _agree(correlation["loglik"], direct["profile_rho"][3:])
 
 
-def test_profile_without_component_takes_every_estimated_one_and_draws_a_panel_each(fits, tmp_path):
+def test_profile_without_component_takes_every_estimated_one_and_plots_draw(fits, tmp_path):
     table = ketabridge.profile(fits["multivariate"], steps=3, path=tmp_path / "profile.png")
     assert table["component"].unique().tolist() == ["tau2.1", "rho"]
     assert (tmp_path / "profile.png").read_bytes()[:4] == b"\x89PNG"
@@ -122,6 +122,8 @@ def test_profile_without_component_takes_every_estimated_one_and_draws_a_panel_e
     assert "tau2 = 1L, steps = 3" in call and "rho = 1L, steps = 3" in call
     by_kind = ketabridge.profile(fits["three"], component="sigma2", steps=2)
     assert by_kind["component"].tolist() == ["sigma2.1", "sigma2.1", "sigma2.2", "sigma2.2"]
+    drawn = ketabridge.regplot(fits["mixed"], tmp_path / "bubble.svg", mod="scale(year)")  # metafor's regplot.rma.mv
+    assert b"<svg" in drawn.read_bytes()[:400]
 
 
 def test_ranef_gives_each_random_terms_table(fits, direct):
