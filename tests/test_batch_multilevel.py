@@ -100,3 +100,18 @@ def test_what_a_multilevel_batch_cannot_take_is_refused_before_r(schools):
             ketabridge.batch(schools, by="set", workers=0, **arguments)
     with pytest.raises(InputError, match="'nowhere'"):
         ketabridge.batch(schools, by="set", workers=0, random="~ 1 | nowhere")
+
+
+def test_one_random_effect_per_study_is_rma_uni_random_effects_model():
+    """rma.mv with '~ 1 | trial' (each trial its own level) is the same REML model as rma.uni's,
+    and the multilevel I^2 with one sigma^2 is Higgins' I^2; the two optimizers stop at different
+    points within metafor's convergence tolerance (tau^2 changes < 1e-5), so agreement is to 1e-4."""
+    options = dict(by="alloc", measure="RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", workers=0)
+    multilevel = ketabridge.batch(REPO / "data" / "bcg" / "bcg.csv", random="~ 1 | trial", **options)
+    univariate = ketabridge.batch(REPO / "data" / "bcg" / "bcg.csv", **options).glance()
+    glance = multilevel.glance()
+    assert glance["measure"].tolist() == ["RR"] * 3 and (multilevel.status()["status"] == "ok").all()
+    for column in ("estimate", "std_error", "conf_low", "i2"):
+        np.testing.assert_allclose(glance[column], univariate[column], rtol=1e-4)
+    tidy = multilevel.tidy()
+    np.testing.assert_allclose(tidy[tidy["term"] == "sigma2.1"]["estimate"], univariate["tau2"], rtol=1e-4)

@@ -22,7 +22,7 @@ kb_profile <- function(model, steps, xlim = NULL, plot = NULL, components = NULL
       terms <- names(profiles[[1L]])[1L]  # tau2 for rma.uni
     } else {
       profiles <- lapply(seq_along(components$arg), function(i) {
-        do.call(metafor::profile.rma.mv, c(list(fit, plot = FALSE), setNames(list(components$pos[i]), components$arg[i]),
+        do.call(stats::profile, c(list(fit, plot = FALSE), setNames(list(components$pos[i]), components$arg[i]),
                                            options))
       })
       terms <- components$term
