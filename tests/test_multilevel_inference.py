@@ -40,6 +40,9 @@ def fits(schools) -> dict:
         "two": ketabridge.rma_mv(schools, random="~ 1 | study"),
         "mixed": ketabridge.rma_mv(schools, random=THREE_LEVEL, mods="~ scale(year) + era", method="ML"),
         "multivariate": ketabridge.rma_mv(schools, random="~ factor(school) | district"),
+        "two_terms": ketabridge.rma_mv(
+            schools, random=["~ era | district", "~ factor(school) | district"], struct=["CS", "ID"]
+        ),
     }
 
 
@@ -112,6 +115,20 @@ def test_profile_of_each_component_matches_direct_metafor(fits, direct):
     correlation = ketabridge.profile(fits["multivariate"], component="rho", steps=3, xlim=(0.3, 0.9))
     _agree(correlation["value"], direct["profile_rho"][:3])
     _agree(correlation["loglik"], direct["profile_rho"][3:])
+
+
+def test_second_inner_outer_term_gamma2_and_its_ranef_match_direct_metafor(fits, direct):
+    model = fits["two_terms"]
+    assert model.components().set_index("term").loc["phi", "fixed"]  # struct ID: phi fixed at 0
+    table = ketabridge.profile(model, component="gamma2.1", steps=3, xlim=(0.01, 0.1))
+    _agree(table["value"], direct["profile_gamma2"][:3])
+    _agree(table["loglik"], direct["profile_gamma2"][3:])
+    with pytest.raises(InputError, match="'phi' was fixed"):
+        ketabridge.profile(model, component="phi")
+    assert "phi" not in set(ketabridge.profile(model, steps=2)["component"])  # fixed: not profiled
+    effects = ketabridge.ranef(model)
+    second = effects[effects["term"] == "~factor(school) | district"]
+    _agree(second[["estimate", "pi_low"]].to_numpy().ravel(order="F"), direct["ranef_second_term"])
 
 
 def test_profile_without_component_takes_every_estimated_one_and_plots_draw(fits, tmp_path):

@@ -121,6 +121,7 @@ def _verify_option(ctx, param, value: str):
 def batch(input_path: Path, **options) -> None:
     """Fit one random-effects model (metafor's rma) per --by group of INPUT (CSV, Parquet, Feather, Arrow IPC).
 
+    With --random (repeatable), each group is fitted with rma.mv and those random terms.
     Writes glance.parquet, tidy.parquet, status.parquet and provenance.json to --out. With
     --engine fast, a disagreement with metafor on the verified analyses exits with status 1
     (the files are written, and provenance.json lists every disagreement).

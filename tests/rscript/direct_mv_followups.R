@@ -39,4 +39,11 @@ profiled <- profile(multivariate, rho = 1, steps = 3, xlim = c(0.3, 0.9), progba
 put("profile_rho", c(profiled$rho, profiled$ll))
 effects <- ranef(multivariate)
 put("ranef_multivariate", c(effects[[1]]$intrcpt, effects[[1]]$se))
+
+two_terms <- rma.mv(yi, vi, random = list(~ era | district, ~ factor(school) | district), struct = c("CS", "ID"),
+                    data = dat)
+profiled <- profile(two_terms, gamma2 = 1, steps = 3, xlim = c(0.01, 0.1), progbar = FALSE, plot = FALSE)
+put("profile_gamma2", c(profiled$gamma2, profiled$ll))
+effects <- ranef(two_terms)
+put("ranef_second_term", c(effects[[2]]$intrcpt, effects[[2]]$pi.lb))
 writeLines(c("quantity,index,value", lines), args[2])
