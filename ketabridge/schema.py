@@ -167,6 +167,9 @@ ANOVA_LRT = {
 FITSTATS = {"likelihood": TEXT, "loglik": FLOAT, "deviance": FLOAT, "aic": FLOAT, "bic": FLOAT, "aicc": FLOAT}
 # blup() and ranef(): one row per study, with prediction intervals.
 BLUP = {"study": TEXT, "estimate": FLOAT, "std_error": FLOAT, "pi_low": FLOAT, "pi_high": FLOAT}
+# ranef() of an rma_mv model: one row per level of each random term (term as metafor names its
+# table: "district", "district/school", "outcome | trial"; level as its row name).
+RANEF_MV = {"term": TEXT, "level": TEXT, "estimate": FLOAT, "std_error": FLOAT, "pi_low": FLOAT, "pi_high": FLOAT}
 # profile(): one row per value of the profiled variance component.
 PROFILE = {"component": TEXT, "value": FLOAT, "loglik": FLOAT, "estimate": FLOAT, "max_loglik": FLOAT}
 

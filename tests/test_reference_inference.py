@@ -1,8 +1,9 @@
 """Published and documented values for model comparison and inference: one JSON per source in
 tests/reference/inference/ (the same layout and tolerance rule as tests/test_reference.py).
 
-An analysis fits ``rma`` (and, for a likelihood-ratio test, a second model ``other`` of the same
-data), runs one follow-up (anova, fitstats, vcov, blup, ranef, predict) and checks its table.
+An analysis fits ``rma`` or ``rma_mv`` (and, for a likelihood-ratio test, a second model ``other``
+of the same data and kind), runs follow-ups (anova, fitstats, vcov, blup, ranef, predict,
+profile) and checks their tables.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import ketabridge
 
 REFERENCE = Path(__file__).parent / "reference" / "inference"
 SOURCES = sorted(REFERENCE.glob("*.json"))
-FOLLOW_UPS = ("anova", "fitstats", "vcov", "blup", "ranef", "predict")
+FOLLOW_UPS = ("anova", "fitstats", "vcov", "blup", "ranef", "predict", "profile")
 # quantities of these tables with no class in tolerances.json: none get slack
 EXTRA_SLACK = {"qm": 0.0, "aic": 0.0, "bic": 0.0, "aicc": 0.0, "loglik": 0.0, "lrt": 0.0, "r2": 0.0, "qe": 0.0}
 
@@ -30,12 +31,20 @@ def _cases():
             yield pytest.param(source, analysis, id=f"{source['id']}: {analysis['name']}")
 
 
+def _fit(data: pd.DataFrame, analysis: dict, arguments: dict):
+    """rma, or rma_mv when the analysis names it (with V from vcalc when it gives one)."""
+    if "rma_mv" not in analysis:
+        return ketabridge.rma(data, **arguments)
+    V = ketabridge.vcalc(data, **analysis["vcalc"]) if "vcalc" in analysis else "vi"
+    return ketabridge.rma_mv(data, V=V, **arguments)
+
+
 def _run(source: dict, analysis: dict) -> dict[str, pd.DataFrame]:
     data = pd.DataFrame(source["data"])
     if analysis.get("escalc"):
         arguments = dict(analysis["escalc"])
         data = ketabridge.escalc(arguments.pop("measure"), data, **arguments)
-    result = ketabridge.rma(data, **analysis.get("rma", {}))
+    result = _fit(data, analysis, analysis.get("rma_mv", analysis.get("rma", {})))
     tables = {"glance": result.glance(), "tidy": result.tidy().set_index("term")}
     for name, options in (analysis.get("then") or {}).items():
         assert name in FOLLOW_UPS, name
@@ -44,7 +53,7 @@ def _run(source: dict, analysis: dict) -> dict[str, pd.DataFrame]:
             options["newmods"] = pd.DataFrame(options.pop("newmods_table"))
         arguments = [result]
         if "other" in analysis:
-            arguments.append(ketabridge.rma(data, **analysis["other"]))
+            arguments.append(_fit(data, analysis, analysis["other"]))
         tables[name] = getattr(ketabridge, name)(*arguments, **options)
     return tables
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ketabridge import schema
-from ketabridge.analyses.fitted import coefficient_indices, fitted_model, term_names
+from ketabridge.analyses.fitted import coefficient_indices, fitted_model, is_multilevel, term_names
 from ketabridge.analyses.results import PROVENANCE_ATTR, MetaResult, Provenance, tidy_frame
 from ketabridge.bridge.call import call_entry
 from ketabridge.errors import InputError
@@ -29,10 +29,11 @@ def anova(result: MetaResult, other: MetaResult | None = None, *, btt=None) -> p
 
     Parameters
     ----------
-    result : MetaResult
-        A fitted model (:func:`rma`): metafor's ``object``.
-    other : MetaResult, optional
-        A second model of the same data: metafor's ``object2``. Not combinable with ``btt``.
+    result : MetaResult or MultilevelResult
+        A fitted model (:func:`rma` or :func:`rma_mv`): metafor's ``object``.
+    other : MetaResult or MultilevelResult, optional
+        A second model of the same data and kind (two :func:`rma_mv` models need the same
+        ``V``, and the same method): metafor's ``object2``. Not combinable with ``btt``.
     btt : int, str or list of them, optional
         The coefficients to test: metafor's ``btt``, as 1-based numbers (as metafor counts
         them, the intercept being 1) and/or term names as ``tidy()`` shows them. A name that is
@@ -48,7 +49,8 @@ def anova(result: MetaResult, other: MetaResult | None = None, *, btt=None) -> p
         Likelihood-ratio test: rows ``model`` = ``full``, ``reduced`` with ``df`` (number of
         parameters), ``loglik``, ``deviance``, ``aic``, ``bic``, ``aicc``, ``qe``, ``tau2``,
         and on the reduced row ``lrt``, ``p_value`` and ``r2`` (percent of tau^2 accounted
-        for; NaN when the reduced model has no tau^2). Provenance in
+        for; NaN when the reduced model has no tau^2). ``tau2`` and ``r2`` are NaN for
+        :func:`rma_mv` models, as in metafor. Provenance in
         ``attrs["ketabridge_provenance"]``.
 
     Raises
@@ -73,7 +75,11 @@ def anova(result: MetaResult, other: MetaResult | None = None, *, btt=None) -> p
             "anova() takes either btt (a Wald test of one model) or a second model (a likelihood-ratio test), not both"
         )
     other_model = fitted_model(other, "anova")
-    full, reduced = _nested_order(result, other)
+    full, reduced = (
+        _nested_order_mv(result, other)
+        if is_multilevel(result) or is_multilevel(other)
+        else _nested_order(result, other)
+    )
     if full is other:
         model, other_model = other_model, model
     reply = call_entry("kb_anova", model, None, other_model)
@@ -88,8 +94,8 @@ def fitstats(result: MetaResult) -> pd.DataFrame:
 
     Parameters
     ----------
-    result : MetaResult
-        A fitted model (:func:`rma`): metafor's ``object``.
+    result : MetaResult or MultilevelResult
+        A fitted model (:func:`rma` or :func:`rma_mv`): metafor's ``object``.
 
     Returns
     -------
@@ -115,8 +121,8 @@ def vcov(result: MetaResult) -> pd.DataFrame:
 
     Parameters
     ----------
-    result : MetaResult
-        A fitted model (:func:`rma`): metafor's ``object``.
+    result : MetaResult or MultilevelResult
+        A fitted model (:func:`rma` or :func:`rma_mv`): metafor's ``object``.
 
     Returns
     -------
@@ -142,8 +148,44 @@ def vcov(result: MetaResult) -> pd.DataFrame:
 
 
 def parameter_count(result: MetaResult) -> int:
-    """metafor's ``parms``: the coefficients, plus tau^2 when the method estimates it."""
+    """metafor's ``parms``: the coefficients, plus tau^2 when the method estimates it (for an
+    rma_mv model, plus each variance and correlation component it estimates, not those fixed)."""
+    if is_multilevel(result):
+        return len(term_names(result)) + int((~result.components()["fixed"].astype(bool)).sum())
     return len(term_names(result)) + (result.spec.method not in EQUAL_EFFECTS_METHODS)
+
+
+def _nested_order_mv(first, second) -> tuple:
+    """(full, reduced) of two rma_mv models, after the checks anova.rma makes for rma.mv."""
+    if not (is_multilevel(first) and is_multilevel(second)):
+        raise InputError(
+            "anova() compares an rma_mv model with another rma_mv model (metafor requires the same class); "
+            "fit the reduced model with rma_mv too, e.g. with fewer random terms (random='~ 1 | es_id')"
+        )
+    a, b = first.spec, second.spec
+    if not (_same(a.yi, b.yi) and _same(a.V, b.V)):
+        raise InputError(
+            "anova() compares models fitted to the same data: the two models' effect sizes or sampling "
+            "variances/covariances (V) differ (were different rows left out, or another V used?)"
+        )
+    counts = parameter_count(first), parameter_count(second)
+    if counts[0] == counts[1]:
+        raise InputError(
+            f"anova() compares nested models, but both have {counts[0]} parameters; a likelihood-ratio "
+            "test needs one model with fewer (fewer moderators, or fewer random terms)"
+        )
+    full, reduced = (first, second) if counts[0] > counts[1] else (second, first)
+    if full.spec.method != reduced.spec.method:
+        raise InputError(
+            f"a likelihood-ratio test needs both models fitted with the same method; these are "
+            f"{full.spec.method} and {reduced.spec.method}"
+        )
+    if full.spec.method == "REML" and term_names(full) != term_names(reduced):
+        raise InputError(
+            "REML likelihoods of models with different moderators are not comparable (metafor warns "
+            "'REML comparisons not meaningful'); fit both models with method='ML' to compare their moderators"
+        )
+    return full, reduced
 
 
 def _nested_order(first: MetaResult, second: MetaResult) -> tuple[MetaResult, MetaResult]:

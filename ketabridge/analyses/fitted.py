@@ -15,7 +15,7 @@ from ketabridge.errors import InputError
 
 # result kind -> what the R side calls it (its fitter in kb_fitted). A result is taken when its
 # kind is here and it has the validated `spec` whose to_r() is the R model list.
-FITTED_KINDS = {"rma": "rma"}
+FITTED_KINDS = {"rma": "rma", "rma.mv": "rma_mv"}
 
 
 def fitted_model(result: object, what: str) -> dict:
@@ -23,8 +23,13 @@ def fitted_model(result: object, what: str) -> dict:
     kind = getattr(result, "kind", None)
     if kind not in FITTED_KINDS or not hasattr(result, "spec"):
         shown = type(result).__name__ if kind is None else f"a {kind} result"
-        raise InputError(f"{what}() takes the result of ketabridge.rma(), not {shown}")
+        raise InputError(f"{what}() takes the result of ketabridge.rma() or rma_mv(), not {shown}")
     return {**result.spec.to_r(), "kind": FITTED_KINDS[kind]}
+
+
+def is_multilevel(result: object) -> bool:
+    """Whether ``result`` is an rma_mv fit (the follow-ups whose output differs by model ask this)."""
+    return getattr(result, "kind", None) == "rma.mv" and hasattr(result, "components")
 
 
 def term_names(result: MetaResult) -> list[str]:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ketabridge import schema
-from ketabridge.analyses.fitted import fitted_model
+from ketabridge.analyses.fitted import fitted_model, is_multilevel
 from ketabridge.analyses.newmods import new_moderators
 from ketabridge.analyses.results import MetaResult, tidy_frame
 from ketabridge.analyses.spec import ModelSpec, percent_level
@@ -53,9 +53,9 @@ def predict(
 
     Parameters
     ----------
-    result : MetaResult
-        The result of :func:`rma` (not of ``trimfill``, nor a SubgroupResult): metafor's
-        ``object``.
+    result : MetaResult or MultilevelResult
+        The result of :func:`rma` (not of ``trimfill``, nor a SubgroupResult) or of
+        :func:`rma_mv` (not of ``robust``): metafor's ``object``.
     level : float, optional
         Confidence level in percent (below 1: a proportion): metafor's ``level``. Default
         None: the model's.
@@ -101,7 +101,7 @@ def predict(
     RNotAvailableError
         R, metafor or rpy2 is missing or too old.
     """
-    result = plain_model_result(result, "predict")
+    result = result if is_multilevel(result) else plain_model_result(result, "predict")
     transform, sizes = resolve_transform(result.spec, transf, targs, "predict")
     if predtype is not None:
         check_choice(predtype, PREDTYPES, "predtype")

@@ -161,6 +161,20 @@ def multilevel_spec(
     )
 
 
+def random_effects(
+    random: str | Sequence[str], struct: str | Sequence[str] | None, columns
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...] | None]:
+    """The checked random terms (their text), the columns they use, and the checked structs: the
+    rules of rma_mv, for callers that fit many models with the same terms (the batch engine).
+    ``columns`` is anything that answers ``name in columns``."""
+    structs = _structs(struct)
+    terms = _random_terms(random, columns)
+    if structs and not any(term.inner_outer for term in terms):
+        raise InputError("struct= applies to a random term of the form '~ inner | outer', and random= has none")
+    used = tuple(dict.fromkeys(name for term in terms for name in term.formula.columns))
+    return tuple(term.formula.text for term in terms), used, structs
+
+
 @dataclass(frozen=True)
 class _Term:
     formula: object  # formulas.Formula

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ketabridge.analyses import validate
 from ketabridge.analyses.fitted import term_names
+from ketabridge.analyses.formulas import parse_formula
 from ketabridge.analyses.results import MetaResult
 from ketabridge.errors import InputError
 from ketabridge.io import to_arrow
@@ -30,9 +31,19 @@ def new_moderators(result: MetaResult, newmods) -> tuple[dict, pd.Index | None]:
     return {"kind": "matrix", "columns": _from_array(newmods, columns, intercept)}, None
 
 
+def _fitted_moderators(spec) -> dict[str, np.ndarray]:
+    """The moderator columns the model was fitted with (an rma_mv formula's are among the
+    columns its formulas use, with the random terms' own)."""
+    if spec.formula is not None and hasattr(spec, "random"):
+        names = parse_formula(spec.formula, list(spec.columns)).columns
+        return {name: spec.columns[name] for name in names}
+    return dict(spec.mods)
+
+
 def _from_frame(result: MetaResult, frame: pd.DataFrame) -> dict:
     spec = result.spec
-    needed = list(spec.mods)
+    fitted_columns = _fitted_moderators(spec)
+    needed = list(fitted_columns)
     missing = [name for name in needed if name not in frame.columns]
     extra = [str(name) for name in frame.columns if name not in needed]
     if missing or extra:
@@ -48,7 +59,7 @@ def _from_frame(result: MetaResult, frame: pd.DataFrame) -> dict:
     table = to_arrow(frame.reset_index(drop=True)[needed])
     values: dict[str, np.ndarray] = {}
     for name in needed:
-        fitted = spec.mods[name]
+        fitted = fitted_columns[name]
         if fitted.dtype == object:  # a category column of the fitted model
             new = validate.labels_with_missing(table, name)
             bad = np.flatnonzero([not isinstance(value, str) or value not in set(fitted) for value in new])

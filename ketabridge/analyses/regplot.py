@@ -33,8 +33,8 @@ def regplot(
 
     Parameters
     ----------
-    result : MetaResult
-        A fitted meta-regression (:func:`rma` with ``mods``): metafor's ``x``.
+    result : MetaResult or MultilevelResult
+        A fitted meta-regression (:func:`rma` or :func:`rma_mv` with ``mods``): metafor's ``x``.
     path : str or pathlib.Path
         The file to write, in an existing folder; its suffix (``.png``, ``.svg``, ``.pdf``)
         picks the R device. An existing file is replaced only when the plot succeeds.

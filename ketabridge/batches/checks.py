@@ -19,6 +19,7 @@ from ketabridge.batches.source import Chunk
 
 MIN_STUDIES = validate.MIN_STUDIES
 MODERATOR_PREFIX = "mods:"  # a moderator column's role in the payload (kb_batch.R reads it)
+RANDOM_PREFIX = "random:"  # a random term's column (rma.mv batches)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def check_chunk(chunk: Chunk, settings: BatchSettings) -> CheckedChunk:
     )
     values.update(labels)
     missing = validate.missing_rows(values.values(), len(groups.rows))
+    grouping = _random_columns(chunk, settings, groups, problems)
     kept_sizes = chunk.sizes - np.bincount(groups.owner[missing], minlength=len(groups))
     validate.check_study_counts(problems, kept_sizes)
 
@@ -70,11 +72,37 @@ def check_chunk(chunk: Chunk, settings: BatchSettings) -> CheckedChunk:
         ids=[chunk.ids[g] for g in np.flatnonzero(good)],
         sizes=kept_sizes[good],
         data={role: values[column][keep_row] for role, column in settings.columns.items()}
-        | {f"{MODERATOR_PREFIX}{name}": values[name][keep_row] for name in settings.mods},
+        | {f"{MODERATOR_PREFIX}{name}": values[name][keep_row] for name in settings.mods}
+        | {f"{RANDOM_PREFIX}{name}": column[keep_row] for name, column in grouping.items()},
         notes=_missing_notes(groups, missing, good, ", ".join([*settings.columns.values(), *settings.mods])),
         failed_ids=[chunk.ids[g] for g in sorted(problems.found)],
         failed_messages=[problems.message(g) for g in sorted(problems.found)],
     )
+
+
+def _random_columns(chunk: Chunk, settings: BatchSettings, groups: validate.Groups, problems) -> dict:
+    """The random terms' columns (labels, or numbers such as an AR term's times); a missing value
+    stops its analysis, naming the rows, as rma_mv() raises (metafor would drop the row from one
+    level and keep it in another)."""
+    grouping = {}
+    for name in settings.random_columns:
+        if _is_labels(chunk, name):
+            grouping[name] = _labels(chunk, name)
+        else:
+            numbers, found = validate.check_columns(
+                groups, [(name, chunk.columns[name], validate.FINITE)], text_cells=chunk.text_cells
+            )
+            for analysis, messages in found.found.items():
+                problems.found.setdefault(analysis, []).extend(messages)
+            grouping[name] = numbers[name]
+        problems.flag(
+            validate.is_missing(grouping[name]),
+            lambda rows, _, name=name: (
+                f"random-effects column {name!r} has missing values in "
+                f"{validate.rows_text(rows)}; every estimate needs its cluster"
+            ),
+        )
+    return grouping
 
 
 def _missing_notes(groups: validate.Groups, missing: np.ndarray, good: np.ndarray, names: str) -> list[str]:

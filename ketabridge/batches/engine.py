@@ -69,6 +69,8 @@ def batch(
     verify_seed: int = 0,
     mods: Sequence[str] | str | None = None,
     skip_verification_unsafe: bool = False,
+    random: str | Sequence[str] | None = None,
+    struct: str | Sequence[str] | None = None,
     **escalc_columns: str,
 ) -> BatchResult:
     """Fit one random-effects model (metafor's ``rma.uni``) per group of a long table.
@@ -173,6 +175,20 @@ def batch(
     skip_verification_unsafe : bool, default False
         With ``verify=0``: run the fast engine unchecked. The provenance says so
         (``"UNVERIFIED": True``) and a warning is issued.
+    random : str or list of str, optional
+        Random terms, as :func:`rma_mv`'s ``random`` (``"~ 1 | study/es_id"``, or a list): every
+        analysis is then fitted with metafor's ``rma.mv`` with these terms (``V`` the sampling
+        variances), ``method`` ML or REML and ``test`` z or t; an analysis with a missing value
+        in a random term's column, or that rma.mv cannot fit, gets an ``error`` status row.
+        ``glance()`` keeps its columns: the pooled estimate, PI, Q, QM and the multilevel I^2
+        (``tau2``, ``tau2_se``, ``tau`` and ``h2`` NA); ``tidy()`` adds one row per variance or
+        correlation component (``component = "random"``, ``term`` as :func:`rma_mv`'s
+        ``components()`` names it, only ``estimate`` set). Not with ``engine="fast"`` (it
+        replays rma.uni only), ``fallback``, ``trimfill``, ``regtest`` or ``ranktest``.
+        Default None: rma.uni.
+    struct : str or list of str, optional
+        The var-cov structure of each ``~ inner | outer`` random term: :func:`rma_mv`'s
+        ``struct``. Default None: metafor's ``"CS"``.
     **escalc_columns : str
         escalc's per-study arguments (``ai``, ``n1i``, ``m1i``, ``xi``, ...), each the name of a
         column: compute ``yi`` and ``vi`` with metafor's ``escalc`` per analysis first.
@@ -221,6 +237,8 @@ def batch(
         regtest_model=regtest_model,
         engine=engine,
         mods=mods,
+        random=random,
+        struct=struct,
     )
     plan = _prepare(
         data,
@@ -311,7 +329,9 @@ def _prepare(
         raise InputError(f"chunk_size must be a whole number >= 1, not {chunk_size!r}")
     if (resume or csv) and out is None:
         raise InputError("resume and csv need an output directory (out=)")
-    source = Source(data, settings.by, [*settings.columns.values(), *settings.mods])
+    source = Source(
+        data, settings.by, list(dict.fromkeys([*settings.columns.values(), *settings.mods, *settings.random_columns]))
+    )
     fast_skipped = _fast_not_covered(settings)
     fast = settings.engine == "fast" and not fast_skipped
     metafor_chunk = chunk_size or chunk_size_for(len(source.ids), workers)

@@ -57,6 +57,10 @@ class BatchSettings:
     engine: str = "metafor"
     mods: tuple[str, ...] = ()  # moderator columns, every analysis fitted with the same model
     formula: str | None = None  # mods as a checked formula (None: the columns enter as a matrix)
+    # rma.mv's random terms (checked formula texts; empty: rma.uni), the columns they use, and struct
+    random: tuple[str, ...] = ()
+    random_columns: tuple[str, ...] = ()
+    struct: tuple[str, ...] | None = None
 
     @property
     def escalc(self) -> bool:
@@ -82,6 +86,8 @@ class BatchSettings:
             "ranktest": self.ranktest,
             "moderators": bool(self.mods),
             "formula": self.formula,
+            "random": list(self.random) or None,
+            "struct": list(self.struct) if self.struct else None,
             # a named list in R, which marshal builds from a dict
             "fallback": {str(i): {"label": step.label, "change": step.change} for i, step in enumerate(self.fallback)}
             or None,
@@ -106,6 +112,7 @@ class BatchSettings:
             "engine": self.engine,
             # only with moderators, so the fingerprint of a batch without them is unchanged
             **({"mods": self.formula or list(self.mods)} if self.mods else {}),
+            **({"random": list(self.random), "struct": list(self.struct or ())} if self.random else {}),
         }
 
 
@@ -129,8 +136,12 @@ def batch_settings(
     regtest_model: str = "rma",
     engine: str = "metafor",
     mods: Sequence[str] | str | None = None,
+    random: str | Sequence[str] | None = None,
+    struct: str | Sequence[str] | None = None,
 ) -> BatchSettings:
     """Check every option name against metafor's vocabularies; raise InputError on the first bad one."""
+    if random is not None or struct is not None:
+        _check_multilevel(random, method, test, trimfill, regtest, ranktest, fallback, engine)
     check_release(check_choice(method, METHODS, "method"), "method")
     check_release(check_choice(test, TESTS, "test"), "test")
     check_choice(trimfill_estimator, TRIMFILL_ESTIMATORS, "trimfill_estimator")
@@ -161,6 +172,16 @@ def batch_settings(
     taken = [name for name in moderators if name == by or name in columns.values()]
     if taken:
         raise InputError(f"column {taken[0]!r} cannot be a moderator and also the analysis id or an effect-size column")
+    terms, random_columns, structs = ((), (), None)
+    if random is not None:
+        from ketabridge.analyses.multilevel_spec import random_effects
+
+        terms, random_columns, structs = random_effects(random, struct, _EveryName())
+        taken = [name for name in random_columns if name == by or name in columns.values()]
+        if taken:
+            raise InputError(
+                f"column {taken[0]!r} cannot be in a random term and also the analysis id or an effect-size column"
+            )
     return BatchSettings(
         by=by,
         columns=columns,
@@ -178,7 +199,32 @@ def batch_settings(
         engine=engine,
         mods=moderators,
         formula=formula,
+        random=terms,
+        random_columns=random_columns,
+        struct=structs,
     )
+
+
+def _check_multilevel(random, method, test, trimfill, regtest, ranktest, fallback, engine) -> None:
+    """What a batch of rma.mv models (random=) cannot take, named before any analysis runs."""
+    from ketabridge.options import MV_METHODS, MV_TESTS
+
+    if random is None:
+        raise InputError("struct= needs random= (a term of the form '~ inner | outer')")
+    if engine == "fast":
+        raise InputError(
+            "the fast engine replays rma.uni only; a batch with random= (rma.mv) runs with engine='metafor'"
+        )
+    if method not in MV_METHODS or test not in MV_TESTS:
+        raise InputError(
+            f"with random= each analysis is fitted with rma.mv, which takes method {' or '.join(MV_METHODS)} "
+            f"and test {' or '.join(MV_TESTS)}, not method={method!r}, test={test!r}"
+        )
+    extras = [name for name, asked in (("trimfill", trimfill), ("regtest", regtest), ("ranktest", ranktest)) if asked]
+    if extras:
+        raise InputError(f"{', '.join(extras)} work on rma.uni models only, not with random= (rma.mv)")
+    if fallback not in (None, False):
+        raise InputError("fallback refits with rma.uni's estimators; it is not available with random= (rma.mv)")
 
 
 class _EveryName:

@@ -13,6 +13,7 @@ from ketabridge.options import (
     MEASURES,
     METHODS,
     REGTEST_MODELS,
+    STRUCTS,
     TESTS,
     TRIMFILL_ESTIMATORS,
     TRIMFILL_SIDES,
@@ -50,6 +51,15 @@ def _verify_option(ctx, param, value: str):
     multiple=True,
     metavar="FORMULA|COL",
     help="moderators of every analysis: a formula ('~ factor(alloc) + ablat') or a column (repeatable)",
+)
+@click.option(
+    "--random",
+    multiple=True,
+    metavar="TERM",
+    help="fit each analysis with rma.mv and this random term, e.g. '~ 1 | study/es_id' (repeatable)",
+)
+@click.option(
+    "--struct", multiple=True, type=click.Choice(STRUCTS), help="var-cov structure of an '~ inner | outer' term"
 )
 @click.option("--method", type=click.Choice(METHODS), default="REML", show_default=True)
 @click.option("--test", type=click.Choice(TESTS), default="z", show_default=True)
@@ -111,6 +121,7 @@ def _verify_option(ctx, param, value: str):
 def batch(input_path: Path, **options) -> None:
     """Fit one random-effects model (metafor's rma) per --by group of INPUT (CSV, Parquet, Feather, Arrow IPC).
 
+    With --random (repeatable), each group is fitted with rma.mv and those random terms.
     Writes glance.parquet, tidy.parquet, status.parquet and provenance.json to --out. With
     --engine fast, a disagreement with metafor on the verified analyses exits with status 1
     (the files are written, and provenance.json lists every disagreement).
@@ -122,12 +133,18 @@ def batch(input_path: Path, **options) -> None:
     given = {name: options.pop(name) for name in ESCALC_COLUMNS}
     escalc_columns = {name: column for name, column in given.items() if column}
     model = options.pop("model")
+    random, struct = list(options.pop("random")), list(options.pop("struct"))
     if model != "rma":
         if options.pop("mods"):
             raise click.UsageError(f"--mods is for --model rma, not {model!r}")
+        if random or struct:
+            raise click.UsageError(f"--random and --struct are for --model rma, not {model!r}")
         _count_batch(input_path, model, escalc_columns, options)
         return
     options["mods"] = moderators(options["mods"])
+    if random or struct:  # rma.mv per analysis (omitted otherwise, so batch()'s defaults apply)
+        options["random"] = random or None
+        options["struct"] = (struct[0] if len(struct) == 1 else struct) or None
     with clean_errors():
         result = run_batch(
             str(input_path), fallback=True if options.pop("fallback") else None, **options, **escalc_columns

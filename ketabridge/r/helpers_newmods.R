@@ -6,8 +6,9 @@
 # coefficients by approximate string distance, so they go by position.
 kb_newmods <- function(model, fit, newmods) {
   if (identical(newmods$kind, "data")) {
-    formula <- kb_formula(model$formula, names(model$mods))
-    fitted_frame <- stats::model.frame(formula, data = kb_formula_data(model$mods))
+    fitted_columns <- if (!is.null(model$random)) model$columns else model$mods  # rma.mv: its formulas' columns
+    formula <- kb_formula(model$formula, names(fitted_columns))
+    fitted_frame <- stats::model.frame(formula, data = kb_formula_data(fitted_columns))
     terms <- attr(fitted_frame, "terms")  # carries predvars: scale() and poly() as fitted
     new_frame <- stats::model.frame(terms, data = kb_formula_data(newmods$columns),
                                     xlev = stats::.getXlevels(terms, fitted_frame))

@@ -1,7 +1,8 @@
 # Batch: every analysis of one chunk in one call. The chunk's columns arrive once as whole
 # vectors, the loop runs here in R, and only flat column vectors go back to Python.
 #   data:     named list of chunk vectors: yi and vi (or sei), or escalc's columns; and
-#             "mods:<column>" per moderator column (settings$formula: NULL, or the checked formula)
+#             "mods:<column>" per moderator column (settings$formula: NULL, or the checked formula);
+#             "random:<column>" per column of settings$random (rma.mv's terms; NULL: rma.uni)
 #   sizes:    rows per analysis, in chunk order (each analysis's rows are contiguous)
 #   settings: list(measure, escalc, method, test, level, trimfill, trimfill_estimator,
 #                  trimfill_side (NULL: metafor chooses), regtest, regtest_model, ranktest,
@@ -23,7 +24,7 @@ kb_batch <- function(data, sizes, settings, not_converged) {
       message = vapply(seq_along(runs), function(i) kb_batch_message(runs[[i]], prepared$warnings[[i]]), character(1)),
       fallback = vapply(runs, `[[`, character(1), "used"),
       r_call = vapply(runs, `[[`, character(1), "call"),
-      call_template = kb_model_call(template),
+      call_template = if (is.null(settings$random)) kb_model_call(template) else kb_mv_call_text(template),
       glance = kb_batch_columns(part("glance")),
       tidy = kb_batch_rows(part("tidy")),
       trimfill = kb_batch_columns(part("trimfill")),
@@ -50,17 +51,54 @@ kb_batch_effects <- function(data, sizes, settings) {
 }
 
 # Moderator columns arrive as "mods:<column>" (ketabridge/batches/checks.py); every analysis is
-# fitted with the same formula (settings$formula) or matrix of them.
-kb_batch_is_moderator <- function(names) startsWith(names, "mods:")
+# fitted with the same formula (settings$formula) or matrix of them. Random terms' columns arrive
+# as "random:<column>"; like moderators, they are not escalc's.
+kb_batch_is_moderator <- function(names) startsWith(names, "mods:") | startsWith(names, "random:")
 
 kb_batch_model <- function(columns, rows, settings) {
-  moderators <- kb_batch_is_moderator(names(columns))
-  model <- lapply(columns[!moderators], `[`, rows)
+  moderators <- startsWith(names(columns), "mods:")
+  grouping <- startsWith(names(columns), "random:")
+  model <- lapply(columns[!moderators & !grouping], `[`, rows)
   if (any(moderators)) {
     model$mods <- setNames(lapply(columns[moderators], `[`, rows), substring(names(columns)[moderators], 6L))
     model$formula <- settings$formula
   }
+  if (!is.null(settings$random)) return(kb_batch_mv_model(model, columns[grouping], rows, settings))
   c(model, settings[c("measure", "method", "test", "level")])
+}
+
+# The model list of kb_mv_fit (helpers_mv.R): V the sampling variances, the random terms'
+# columns (and a mods formula's, which rma.mv reads from the same data) in `columns`.
+kb_batch_mv_model <- function(model, grouping, rows, settings) {
+  columns <- setNames(lapply(grouping, `[`, rows), substring(names(grouping), 8L))
+  if (!is.null(model$formula)) {
+    columns <- c(columns, model$mods[setdiff(names(model$mods), names(columns))])
+    model$mods <- NULL
+  }
+  variances <- if (!is.null(model$sei)) model$sei^2 else model$vi
+  Filter(Negate(is.null), c(list(yi = model$yi, V = variances, mods = model$mods, formula = model$formula,
+                                 random = settings$random, columns = columns, struct = settings$struct),
+                            settings[c("method", "test", "level")]))
+}
+
+# rma.mv's glance in the batch's columns (rma's): no single tau^2, so tau2, tau2_se, tau and h2 are
+# NA; i2 is the multilevel I^2 (kb_mv_glance); the measure is the batch's (rma.mv takes none).
+kb_batch_mv_glance <- function(fit, measure) {
+  mv <- kb_mv_glance(fit)
+  mv$measure <- measure
+  c(mv[c("k", "measure", "method", "test", "level", "estimate", "std_error", "statistic", "df", "p_value",
+         "conf_low", "conf_high", "pi_low", "pi_high")],
+    list(tau2 = NA_real_, tau2_se = NA_real_, tau = NA_real_, i2 = mv$i2, h2 = NA_real_),
+    mv[c("q", "q_df", "q_pvalue", "qm", "qm_df", "qm_pvalue")])
+}
+
+# The coefficients, then one row per variance or correlation component (component "random").
+kb_batch_mv_tidy <- function(fit) {
+  components <- kb_mv_components(fit)
+  n <- length(components$term)
+  Map(c, kb_tidy(fit), list(term = components$term, estimate = components$estimate, std_error = rep(NA_real_, n),
+                            statistic = rep(NA_real_, n), p_value = rep(NA_real_, n), conf_low = rep(NA_real_, n),
+                            conf_high = rep(NA_real_, n), component = rep("random", n)))
 }
 
 # One analysis: fit (with the fallback policy on non-convergence), glance, tidy, extras.
@@ -74,8 +112,10 @@ kb_batch_one <- function(model, settings, not_converged) {
               error = if (attempt$ok) "" else attempt$error)
   if (!attempt$ok) return(run)
   fit <- attempt$value
-  run$glance <- c(kb_glance(fit), list(converged = !kb_batch_any(not_converged, attempt$warnings)))
-  run$tidy <- kb_tidy(fit)
+  multilevel <- !is.null(model$random)
+  glance <- if (multilevel) kb_batch_mv_glance(fit, settings$measure) else kb_glance(fit)
+  run$glance <- c(glance, list(converged = !kb_batch_any(not_converged, attempt$warnings)))
+  run$tidy <- if (multilevel) kb_batch_mv_tidy(fit) else kb_tidy(fit)
   extra <- function(name, expr, converged = FALSE) {
     outcome <- kb_guard("", expr)
     run$warnings <<- c(run$warnings, if (length(outcome$warnings)) paste0(name, ": ", outcome$warnings))
@@ -104,7 +144,8 @@ kb_batch_fit <- function(model, fallback, not_converged) {
   failed <- function(attempt) {
     kb_batch_any(not_converged, if (attempt$ok) attempt$warnings else attempt$error)
   }
-  attempt <- c(kb_guard("", kb_fit(model)), list(used = "", call = ""))
+  fitter <- if (is.null(model$random)) kb_fit else kb_mv_fit  # rma.mv batches have no fallback
+  attempt <- c(kb_guard("", fitter(model)), list(used = "", call = ""))
   if (!length(fallback) || !failed(attempt)) return(attempt)
   for (step in fallback) {
     changed <- utils::modifyList(model, step$change)
