@@ -408,6 +408,7 @@ SELMODEL_GLANCE = {
     "type": TEXT,
     "alternative": TEXT,
     "k": INT,
+    "k_subset": INT,  # the studies the selection function applies to (selmodel's subset=; else k)
     "method": TEXT,
     "estimate": FLOAT,
     "std_error": FLOAT,
