@@ -220,6 +220,30 @@ def test_intercept_only_scale_model_is_the_random_effects_model(effects):
     assert math.exp(alpha) == pytest.approx(ketabridge.rma(effects).glance()["tau2"].iloc[0], rel=1e-3)
 
 
+def test_location_scale_glance_and_augment(effects):
+    """The glance adds the test of the scale coefficients (values: test_pubbias_reference.py);
+    augment's fitted values are the location part X b (numpy here), and Cook's distances stay NA
+    with a warning, because metafor 3.8-1 to 5.2-1 have no cooks.distance for location-scale models."""
+    import numpy as np
+
+    scaled = ketabridge.rma(effects, mods="~ ablat", scale="~ ablat", method="ML")
+    glance = scaled.glance()
+    assert list(glance.columns) == list(schema.LOCATION_SCALE_GLANCE)
+    assert glance["qs_df"].iloc[0] == 1 and 0 <= glance["qs_pvalue"].iloc[0] <= 1
+    # tau^2 differs by study (it depends on ablat), so the glance gives no single value
+    assert glance[["tau2", "tau", "i2", "h2"]].isna().all(axis=None)
+    with pytest.warns(ketabridge.MetaforWarning, match="Cook's distances not available"):
+        augmented = scaled.augment()
+    location = scaled.tidy().query("component == 'location'")["estimate"].to_numpy()
+    expected = location[0] + location[1] * effects["ablat"].to_numpy()
+    np.testing.assert_allclose(augmented["fitted"].to_numpy(), expected, rtol=1e-10)
+    np.testing.assert_allclose(augmented["residual"], augmented["yi"] - augmented["fitted"], rtol=1e-10, atol=1e-12)
+    assert augmented["cooks_distance"].isna().all() and augmented["hat"].notna().all()
+    # scale = ~ 1: tau^2 is one value, exp(alpha)
+    alpha = ketabridge.rma(effects, scale="~ 1").tidy().query("component == 'scale'")["estimate"].iloc[0]
+    assert ketabridge.rma(effects, scale="~ 1").glance()["tau2"].iloc[0] == pytest.approx(np.exp(alpha), rel=1e-10)
+
+
 @pytest.mark.parametrize(
     "scale, message",
     [("ablat", "one-sided formula"), ("~ nowhere", "nowhere"), ("~ system('ls')", "system"), ("~ ablat; q()", "scale")],

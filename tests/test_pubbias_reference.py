@@ -1,5 +1,5 @@
 """Publication-bias models against published and documented values: one JSON per source in
-tests/reference/pubbias/ (selmodel, pet_peese, tes, permutest). Each file cites the publication
+tests/reference/pubbias/ (selmodel, pet_peese, tes, permutest, location-scale rma). Each file cites the publication
 or metafor help page and test file its numbers come from; a value printed with d decimals is
 matched to half a unit in its last place plus its class's slack (tolerances.json there, each
 with its reason). PET-PEESE's PEESE estimate and PET's test, which no source prints for this
@@ -67,7 +67,10 @@ def test_published_values(source, analysis, installed):
     failures = []
     for check in analysis["expect"]:
         table = tables[check["table"]]
-        if check["table"] == "tidy":
+        if check["table"] == "tidy" and "component" in check:  # a location-scale model's terms repeat
+            rows = table[table["component"] == check["component"]]
+            actual = rows.loc[check["term"], check["column"]]
+        elif check["table"] == "tidy":
             actual = table.loc[check["term"], check["column"]]
         else:
             actual = table[check["column"]].iloc[check.get("row", 0)]
