@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -21,11 +20,11 @@ import pandas as pd
 
 from ketabridge import schema
 from ketabridge.analyses import validate
-from ketabridge.analyses.rare import rma_mh, rma_peto
 from ketabridge.analyses.results import Provenance, ketabridge_version
 from ketabridge.batches.batch_result import BatchResult
+from ketabridge.batches.count_chunk import chunk_tables, stacked, status_row
 from ketabridge.batches.store import KINDS, BatchStore
-from ketabridge.errors import InputError, KetabridgeError
+from ketabridge.errors import InputError
 from ketabridge.io import TableLike, to_arrow
 from ketabridge.options import check_choice
 
@@ -124,8 +123,8 @@ def count_batch(
         keep(result["tables"])
 
     def on_failure(payload: dict, why: str) -> None:
-        statuses = [_status(analysis_id, "error", why, "") for analysis_id, _, _ in payload["analyses"]]
-        keep(_chunk_tables(statuses, [], [], [analysis_id for analysis_id, _, _ in payload["analyses"]]))
+        statuses = [status_row(analysis_id, "error", why, "") for analysis_id, _, _ in payload["analyses"]]
+        keep(chunk_tables(statuses, [], [], [analysis_id for analysis_id, _, _ in payload["analyses"]]))
 
     payloads = _payloads(groups, done, DEFAULT_CHUNK if chunk_size is None else chunk_size, settings)
     if workers == 0:
@@ -140,8 +139,8 @@ def count_batch(
     if store is not None:
         parts = {kind: [store.read(kind)] for kind in KINDS}
     status = _in_order(_concat(parts["status"]), ids).astype({"analysis_id": "object", **schema.STATUS})
-    glance = _stacked([_concat(parts["glance"])], schema.COUNT_GLANCE, status["analysis_id"])
-    tidy = _stacked([_concat(parts["tidy"])], schema.TIDY, None)
+    glance = stacked([_concat(parts["glance"])], schema.COUNT_GLANCE, status["analysis_id"])
+    tidy = stacked([_concat(parts["tidy"])], schema.TIDY, None)
     tidy = tidy.iloc[pd.Index(ids).get_indexer(tidy["analysis_id"]).argsort(kind="stable")].reset_index(drop=True)
     record = {
         "ketabridge_version": ketabridge_version(),
@@ -155,40 +154,6 @@ def count_batch(
     if store is not None:
         store.finish(tables, record, csv)
     return BatchResult(glance, tidy, status, Provenance.of_run(record))
-
-
-def run_count_chunk(payload: dict) -> dict:
-    """One chunk of a count batch, in this process (batches/worker.py hands count chunks here)."""
-    settings = payload["settings"]
-    glances, tidies, statuses, versions = [], [], [], {}
-    for analysis_id, rows, where in payload["analyses"]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                if settings["model"] == "mh":
-                    result = rma_mh(rows, settings["measure"], level=settings["level"], **settings["columns"])
-                else:
-                    result = rma_peto(rows, level=settings["level"], **settings["columns"])
-            except KetabridgeError as error:
-                result, failure = None, error
-        messages = [str(warning.message) for warning in caught]
-        if result is None:
-            call = getattr(failure, "r_call", "")
-            statuses.append(_status(analysis_id, "error", "; ".join([str(failure) + where, *messages]), call))
-            continue
-        versions = {name: getattr(result.provenance, name) for name in ("r_version", "metafor_version", "rpy2_version")}
-        statuses.append(
-            _status(
-                analysis_id,
-                "warning" if messages else "ok",
-                "; ".join(messages) + (where if messages else ""),
-                result.provenance.r_call,
-            )
-        )
-        glances.append(result.glance().assign(analysis_id=analysis_id))
-        tidies.append(result.tidy().assign(analysis_id=analysis_id))
-    ids = [analysis_id for analysis_id, _, _ in payload["analyses"]]
-    return {"tables": _chunk_tables(statuses, glances, tidies, ids), "versions": versions}
 
 
 def _payloads(groups: list, done: set, chunk_size: int, settings: dict) -> Iterator[dict]:
@@ -208,15 +173,6 @@ def _payloads(groups: list, done: set, chunk_size: int, settings: dict) -> Itera
         yield {"index": index, "kind": "count", "settings": settings, "analyses": analyses}
 
 
-def _chunk_tables(statuses: list[dict], glances: list, tidies: list, ids: list) -> dict[str, pd.DataFrame]:
-    status = pd.DataFrame(statuses).astype({"analysis_id": "object", **schema.STATUS})
-    return {
-        "glance": _stacked(glances, schema.COUNT_GLANCE, pd.Series(ids, dtype="object")),
-        "tidy": _stacked(tidies, schema.TIDY, None),
-        "status": status,
-    }
-
-
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [frame for frame in frames if len(frame)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -232,25 +188,3 @@ def _in_order(table: pd.DataFrame, ids: list) -> pd.DataFrame:
             }
         )
     return table.iloc[pd.Index(ids).get_indexer(table["analysis_id"]).argsort(kind="stable")].reset_index(drop=True)
-
-
-def _status(analysis_id: object, status: str, message: str, call: str) -> dict:
-    return {"analysis_id": analysis_id, "status": status, "message": message, "r_call": call, "fallback": "",
-            "engine": "metafor" if call else ""}  # fmt: skip
-
-
-def _stacked(parts: list[pd.DataFrame], table_schema: dict, ids: pd.Series | None) -> pd.DataFrame:
-    """analysis_id first; with ids, one row per analysis (NaN for the failed ones)."""
-    columns = ["analysis_id", *table_schema]
-    parts = [part for part in parts if len(part)]
-    if not parts:
-        stacked = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in table_schema.items()})
-        stacked.insert(0, "analysis_id", pd.Series(dtype="object"))
-    else:
-        stacked = pd.concat(parts, ignore_index=True)[columns]
-    if ids is not None:
-        stacked = pd.DataFrame({"analysis_id": ids}).merge(stacked, on="analysis_id", how="left")
-        # failed analyses have no values: their int and bool columns become nullable
-        nullable = {schema.BOOL: "boolean", schema.INT: "Int64"}
-        stacked = stacked.astype({name: nullable.get(dtype, dtype) for name, dtype in table_schema.items()})
-    return stacked

@@ -25,8 +25,8 @@ def run_chunk(payload: dict) -> dict:
     from ketabridge.bridge.session import r_session
 
     _test_kill_hook(payload["index"])
-    if payload.get("kind") == "count":  # a chunk of rma_mh/rma_peto fits (batches/count_batch.py)
-        from ketabridge.batches.count_batch import run_count_chunk
+    if payload.get("kind") == "count":  # a chunk of rma_mh/rma_peto fits (batches/count_chunk.py)
+        from ketabridge.batches.count_chunk import run_count_chunk
 
         return run_count_chunk(payload)
     session = r_session()
