@@ -59,6 +59,10 @@ GLANCE = {
 }
 
 TRIMFILL_GLANCE = {**GLANCE, "k0": INT, "k0_se": FLOAT, "side": TEXT, "estimator": TEXT}
+# rma(scale=...): a location-scale model adds the omnibus test of its scale coefficients
+# (metafor's QS, QSdf, QSp); tau2, tau2_se, tau, i2 and h2 are NaN when scale moderators make
+# tau^2 differ by study.
+LOCATION_SCALE_GLANCE = {**GLANCE, "qs": FLOAT, "qs_df": INT, "qs_pvalue": FLOAT}
 
 AUGMENT = {
     "study": TEXT,
@@ -384,6 +388,7 @@ SELMODEL_GLANCE = {
     "type": TEXT,
     "alternative": TEXT,
     "k": INT,
+    "k_subset": INT,  # the studies the selection function applies to (selmodel's subset=; else k)
     "method": TEXT,
     "estimate": FLOAT,
     "std_error": FLOAT,

@@ -92,6 +92,45 @@ def test_selmodel_types_newer_than_the_running_metafor_are_refused(model, instal
         ketabridge.selmodel(model, "trunc")
 
 
+def test_selection_weights_fixed_at_no_selection_give_the_model_likelihood(model):
+    """metafor's test_misc_selmodel.r check: a beta selection model with delta fixed at (1, 1)
+    (no selection) has the log-likelihood of the ML model it was fitted to (fitstats of rma)."""
+    fixed = ketabridge.selmodel(model, "beta", delta=[1, 1])
+    assert fixed.glance()["loglik"].iloc[0] == pytest.approx(ketabridge.fitstats(model)["loglik"].iloc[0], abs=1e-6)
+    assert fixed.weights()["fixed"].tolist() == [True, True] and fixed.glance()["lrt_df"].iloc[0] == 0
+    assert "delta = c(1, 1)" in fixed.provenance.r_call
+    # None (R's NA) leaves that parameter to be estimated
+    half = ketabridge.selmodel(model, "beta", delta=[1, None])
+    assert half.weights()["fixed"].tolist() == [True, False] and half.glance()["lrt_df"].iloc[0] == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"delta": "1"}, "delta must be a list of numbers"),
+        ({"delta": [1, True]}, "delta must be a list of numbers"),
+        ({"delta": [1, -0.5]}, "finite and >= 0"),
+        ({"delta": [1, float("inf")]}, "finite and >= 0"),
+        ({"decreasing": "yes"}, "decreasing must be True or False"),
+        ({"subset": [True, False]}, r"one True/False per study of the model \(13\)"),
+        ({"subset": [True] * 12 + ["a"]}, r"'subset' must hold True/False .* row 12 is not"),
+        ({"subset": "nonexistent"}, "column 'nonexistent' not found"),
+        ({"subset": "author"}, r"'author' must hold True/False .* rows 0, 1, 2, 3, 4 and 8 more are not"),
+    ],
+)
+def test_selmodel_options_are_checked_before_r(model, kwargs, message):
+    with pytest.raises(ketabridge.InputError, match=message):
+        ketabridge.selmodel(model, "stepfun", steps=[0.025, 1], **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, since", [({"decreasing": True}, (4, 6)), ({"subset": [True] * 12 + [False]}, (4, 8))])
+def test_selmodel_options_newer_than_the_running_metafor_are_refused(model, installed, kwargs, since):
+    if version_tuple(installed["metafor_version"])[:2] >= since:
+        pytest.skip(f"this metafor has {next(iter(kwargs))}= (the reference tests check its values)")
+    with pytest.raises(ketabridge.InputError, match=rf"needs metafor >= {since[0]}\.{since[1]}"):
+        ketabridge.selmodel(model, "stepfun", steps=[0.025, 1], **kwargs)
+
+
 def test_selmodel_takes_only_rma_results(effects):
     with pytest.raises(ketabridge.InputError, match="takes the result of ketabridge.rma"):
         ketabridge.selmodel(effects, "beta")
@@ -179,6 +218,30 @@ def test_intercept_only_scale_model_is_the_random_effects_model(effects):
     scaled = ketabridge.rma(effects, scale="~ 1").tidy()
     alpha = scaled.loc[scaled["component"] == "scale", "estimate"].iloc[0]
     assert math.exp(alpha) == pytest.approx(ketabridge.rma(effects).glance()["tau2"].iloc[0], rel=1e-3)
+
+
+def test_location_scale_glance_and_augment(effects):
+    """The glance adds the test of the scale coefficients (values: test_pubbias_reference.py);
+    augment's fitted values are the location part X b (numpy here), and Cook's distances stay NA
+    with a warning, because metafor 3.8-1 to 5.2-1 have no cooks.distance for location-scale models."""
+    import numpy as np
+
+    scaled = ketabridge.rma(effects, mods="~ ablat", scale="~ ablat", method="ML")
+    glance = scaled.glance()
+    assert list(glance.columns) == list(schema.LOCATION_SCALE_GLANCE)
+    assert glance["qs_df"].iloc[0] == 1 and 0 <= glance["qs_pvalue"].iloc[0] <= 1
+    # tau^2 differs by study (it depends on ablat), so the glance gives no single value
+    assert glance[["tau2", "tau", "i2", "h2"]].isna().all(axis=None)
+    with pytest.warns(ketabridge.MetaforWarning, match="Cook's distances not available"):
+        augmented = scaled.augment()
+    location = scaled.tidy().query("component == 'location'")["estimate"].to_numpy()
+    expected = location[0] + location[1] * effects["ablat"].to_numpy()
+    np.testing.assert_allclose(augmented["fitted"].to_numpy(), expected, rtol=1e-10)
+    np.testing.assert_allclose(augmented["residual"], augmented["yi"] - augmented["fitted"], rtol=1e-10, atol=1e-12)
+    assert augmented["cooks_distance"].isna().all() and augmented["hat"].notna().all()
+    # scale = ~ 1: tau^2 is one value, exp(alpha)
+    alpha = ketabridge.rma(effects, scale="~ 1").tidy().query("component == 'scale'")["estimate"].iloc[0]
+    assert ketabridge.rma(effects, scale="~ 1").glance()["tau2"].iloc[0] == pytest.approx(np.exp(alpha), rel=1e-10)
 
 
 @pytest.mark.parametrize(

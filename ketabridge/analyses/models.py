@@ -267,9 +267,10 @@ def rma(
         A one-sided formula (``"~ x"``, checked as ``mods`` formulas are) for the scale part of
         a location-scale model: log tau^2 as a linear function of the columns it names, metafor's
         ``scale``. The scale coefficients are ``tidy()`` rows with ``component="scale"`` (the
-        others: ``"location"``); glance's ``tau2`` is then the first study's fitted tau^2, and
-        its prediction interval NaN (metafor's predict needs ``newscale`` there). Default None:
-        an ordinary model.
+        others: ``"location"``); glance adds ``qs, qs_df, qs_pvalue`` (the test of the scale
+        coefficients, metafor's QS), its ``tau2, tau2_se, tau, i2, h2`` are NaN when scale
+        moderators make tau^2 differ by study, and its prediction interval is NaN (metafor's
+        predict needs ``newscale`` there). Default None: an ordinary model.
     add : float, optional
         With ``**counts``: escalc's ``add`` (see :func:`escalc`), as rma.uni passes it on.
     to : str, optional

@@ -475,17 +475,23 @@ def records(table: pd.DataFrame) -> list[dict]:
     ]
 
 
+def _glance_schema(kind: str, spec: ModelSpec) -> dict[str, str]:
+    """Trim-and-fill adds k0 and its side, a location-scale model the test of its scale part."""
+    if kind == "trimfill":
+        return schema.TRIMFILL_GLANCE
+    return schema.LOCATION_SCALE_GLANCE if spec.scale is not None else schema.GLANCE
+
+
 def meta_result(
     kind: str, spec: ModelSpec, reply, provenance: Provenance, augment: AugmentCall, source: pa.Table | None = None
 ) -> MetaResult:
     if not isinstance(augment, AugmentCall):  # a closure would make the result unpicklable
         raise TypeError(f"meta_result takes the augment call as an AugmentCall, not {type(augment).__name__}")
-    trimmed = kind == "trimfill"
     glance = {**reply.value["glance"], "converged": [reply.converged]}
     return MetaResult(
         kind=kind,
         spec=spec,
-        _glance=schema.frame(glance, schema.TRIMFILL_GLANCE if trimmed else schema.GLANCE),
+        _glance=schema.frame(glance, _glance_schema(kind, spec)),
         _tidy=schema.frame(reply.value["tidy"], schema.TIDY),
         provenance=provenance,
         _augment_call=augment,

@@ -25,10 +25,14 @@ from ketabridge.options import (
     SELMODEL_TYPES,
     check_choice,
     check_release,
+    require_metafor,
 )
 
 DEVICES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 CI_KINDS = ("wald",)
+# selmodel's arguments newer than 3.8-1 (its NEWS.md): decreasing= in 4.6-0, subset= in 4.8-0.
+DECREASING_SINCE = (4, 6)
+SUBSET_SINCE = (4, 8)
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +88,9 @@ def selmodel(
     alternative: str = "greater",
     prec: str | None = None,
     control: Mapping[str, object] | None = None,
+    delta: Sequence[float | None] | None = None,
+    decreasing: bool = False,
+    subset: str | Sequence[bool] | None = None,
 ) -> SelectionResult:
     """Selection model for publication bias: metafor's ``selmodel``.
 
@@ -122,11 +129,26 @@ def selmodel(
         ``beta.init``, ``tau2.init``, ``delta.min``, ``delta.max``, ``tau2.max``, ``pval.min``,
         ``hesspack``): metafor's ``control``. Values are numbers, lists of numbers, True/False
         or names.
+    delta : sequence of float or None, optional
+        Fix selection parameters at a priori values instead of estimating them: metafor's
+        ``delta``, one value per parameter (a step function has one per interval, the first 1),
+        None or NaN for a parameter to estimate. Vevea & Woods (2005) use fixed step-function
+        weights for a sensitivity analysis. Default None: estimate all.
+    decreasing : bool, default False
+        Make a step function's weights decrease monotonically with the p-value (which also keeps
+        them <= 1): metafor's ``decreasing``, from metafor 4.6 on; metafor ignores it, with a
+        warning, for the other types.
+    subset : str or sequence of bool, optional
+        The studies the selection function applies to (the others are taken as published
+        regardless of their p-value): metafor's ``subset``, from metafor 4.8 on. A column of the
+        data given to :func:`rma` holding True/False (or 1/0), or one True/False per study of the
+        model. Default None: all studies.
 
     Returns
     -------
     SelectionResult
-        ``glance()`` one row: ``type, alternative, k, method``, the adjusted ``estimate,
+        ``glance()`` one row: ``type, alternative, k, k_subset`` (the studies the selection
+        function applies to), ``method``, the adjusted ``estimate,
         std_error, statistic, p_value, conf_low, conf_high``, ``tau2, tau2_se``, ``lrt, lrt_df,
         lrt_pvalue`` (the test of selection), ``lrt_tau2, lrt_tau2_pvalue`` (of tau^2 = 0),
         ``loglik``, ``converged``; ``tidy()`` the adjusted coefficients (the :func:`rma` tidy
@@ -139,7 +161,9 @@ def selmodel(
     InputError
         ``result`` is not a plain :func:`rma` result; an unknown type, alternative, precision or control setting, or
         one newer than the running metafor; ``stepfun`` without ``steps``; steps outside (0, 1]
-        or not increasing; an ``ni`` precision without sample sizes.
+        or not increasing; an ``ni`` precision without sample sizes; ``delta`` not numbers;
+        ``subset`` not True/False per study; ``decreasing`` or ``subset`` on a metafor older than
+        the release that added it (4.6, 4.8).
     MetaforError
         metafor's ``selmodel`` stopped with an error (ConvergenceError when its optimizer did
         not converge).
@@ -148,6 +172,7 @@ def selmodel(
     """
     result = plain_model_result(result, "selmodel")
     selection = _selection(result.spec, type, steps, alternative, prec, control)
+    selection.update(_fixed_weights(delta), **_newer_options(result, decreasing, subset))
     reply = call_entry("kb_selmodel", result.spec.to_r(), selection)
     glance = {**reply.value["glance"], "converged": [reply.converged]}
     return SelectionResult(
@@ -261,6 +286,62 @@ def _selection(
     if type == "stepfun" and cuts is None:
         raise InputError("type='stepfun' needs steps= (the p-value cut points, e.g. [0.025, 0.1, 0.5, 1])")
     return {"type": type, "alternative": alternative, "steps": cuts, "prec": prec, "control": _control(control)}
+
+
+def _fixed_weights(delta: Sequence[float | None] | None) -> dict:
+    """metafor's delta: the fixed selection parameters, NaN (R's NA) where estimated."""
+    if delta is None:
+        return {"delta": None}
+    values = [delta] if _real(delta) else list(delta) if isinstance(delta, Sequence) else None
+    if not values or not all(value is None or isinstance(value, numbers.Real) for value in values):
+        raise InputError(f"delta must be a list of numbers (None or NaN: estimate that one), not {delta!r}")
+    if any(isinstance(value, bool) for value in values):
+        raise InputError(f"delta must be a list of numbers, not {delta!r}")
+    fixed = np.array([np.nan if value is None else value for value in values], dtype=float)
+    if np.any(np.isinf(fixed)) or np.any(fixed[~np.isnan(fixed)] < 0):
+        raise InputError(f"delta values must be finite and >= 0 (selection weights), not {values!r}")
+    return {"delta": fixed}
+
+
+def _newer_options(result: MetaResult, decreasing: bool, subset: str | Sequence[bool] | None) -> dict:
+    """decreasing= and subset=, which metafor added after 3.8-1: checked, and only sent when used."""
+    if not isinstance(decreasing, bool):
+        raise InputError(f"decreasing must be True or False, not {decreasing!r}")
+    options: dict = {}
+    if decreasing:
+        require_metafor(DECREASING_SINCE, "selmodel(decreasing=True)")
+        options["decreasing"] = True
+    if subset is not None:
+        options["subset"] = _subset(result, subset)  # checked first: a wrong subset is wrong on any release
+        require_metafor(SUBSET_SINCE, "selmodel(subset=...)")
+    return options
+
+
+def _subset(result: MetaResult, subset: str | Sequence[bool]) -> np.ndarray:
+    """One True/False per study of the model, from a column of rma's data or given directly."""
+    from ketabridge.analyses import validate
+
+    k = len(result.spec.yi)
+    if isinstance(subset, str):
+        if result.source is None:
+            raise InputError(
+                f"subset={subset!r} names a column, but this result does not hold its data; pass the values"
+            )
+        validate.require_columns(result.source, [subset])
+        column = result.source.column(subset).to_numpy(zero_copy_only=False)[result.spec.source_rows]
+        name, rows = subset, result.spec.source_rows
+    else:
+        column = np.asarray(list(subset) if not isinstance(subset, np.ndarray) else subset, dtype=object)
+        if column.shape != (k,):
+            raise InputError(f"subset must have one True/False per study of the model ({k}), not shape {column.shape}")
+        name, rows = "subset", np.arange(k)
+    valid = np.array([isinstance(value, (bool, np.bool_)) or value in (0, 1) for value in column], dtype=bool)
+    bad = np.flatnonzero(~valid)
+    if bad.size:
+        raise InputError(
+            f"{name!r} must hold True/False (or 1/0) for every study, but {validate.rows_text(rows[bad], ('is', 'are'))} not"
+        )
+    return column.astype(bool)
 
 
 def _steps(steps: Sequence[float] | float | None) -> np.ndarray | None:

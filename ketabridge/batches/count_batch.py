@@ -1,29 +1,35 @@
 """Batch of count models: one rma_mh or rma_peto per group of a long table, each with its status.
 
-The count models run in this process, one R call per analysis (metafor's rma.mh and rma.peto
-are closed-form and fast); a group whose data are refused or whose fit stops becomes an error
-row with the message rma_mh/rma_peto would raise, never a stop of the run.
+The groups are cut into chunks that run as the ordinary batch's do: in this process
+(``workers=0``) or on worker processes, each with its own R (batches/pool.py, which retries a
+chunk whose worker died once and otherwise reports its analyses as errors). Within a chunk each
+analysis is one rma_mh/rma_peto call (metafor's rma.mh and rma.peto are closed-form and fast); a
+group whose data are refused or whose fit stops becomes an error row with the message
+rma_mh/rma_peto would raise, never a stop of the run. With ``out=`` every finished chunk is
+written at once (batches/store.py), so ``resume=True`` continues a run killed half way.
 """
 
 from __future__ import annotations
 
-import json
-import warnings
-from collections.abc import Mapping
+import numbers
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from ketabridge import schema
 from ketabridge.analyses import validate
-from ketabridge.analyses.rare import rma_mh, rma_peto
 from ketabridge.analyses.results import Provenance, ketabridge_version
 from ketabridge.batches.batch_result import BatchResult
-from ketabridge.errors import InputError, KetabridgeError
+from ketabridge.batches.count_chunk import chunk_tables, stacked, status_row
+from ketabridge.batches.store import KINDS, BatchStore
+from ketabridge.errors import InputError
 from ketabridge.io import TableLike, to_arrow
 from ketabridge.options import check_choice
 
 COUNT_BATCH_MODELS = ("mh", "peto")
+DEFAULT_CHUNK = 100  # analyses per chunk: each is one fast R call, so chunks can be large
 
 
 def count_batch(
@@ -36,6 +42,9 @@ def count_batch(
     level: float = 95.0,
     out: str | Path | None = None,
     csv: bool = False,
+    workers: int = 0,
+    chunk_size: int | None = None,
+    resume: bool = False,
 ) -> BatchResult:
     """One Mantel-Haenszel (``model="mh"``) or Peto (``"peto"``) fit per ``by`` group.
 
@@ -57,6 +66,13 @@ def count_batch(
         Directory to write glance.parquet, tidy.parquet, status.parquet and provenance.json to.
     csv : bool, default False
         Also write the three tables as CSV.
+    workers : int, default 0
+        Worker processes, each with its own R; 0 runs every chunk in this process.
+    chunk_size : int, optional
+        Analyses per chunk (default 100).
+    resume : bool, default False
+        Continue a batch in ``out`` that was run with the same options, skipping the analyses
+        already done (``out`` already holding a batch needs ``resume=True``).
 
     Returns
     -------
@@ -67,83 +83,108 @@ def count_batch(
     Raises
     ------
     InputError
-        An unknown model, or a ``by`` column that is missing.
+        An unknown model; a ``by`` column that is missing; bad ``workers`` or ``chunk_size``;
+        ``resume`` or ``csv`` without ``out``; ``out`` holding a batch run with other options.
     """
     check_choice(model, COUNT_BATCH_MODELS, "model")
+    for name, value, least in (
+        ("workers", workers, 0),
+        ("chunk_size", DEFAULT_CHUNK if chunk_size is None else chunk_size, 1),
+    ):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
+            raise InputError(f"{name} must be a whole number >= {least}, not {value!r}")
+    if (resume or csv) and out is None:
+        raise InputError("resume and csv need an output directory (out=)")
     table = to_arrow(data)
     validate.require_columns(table, [by])
     frame = table.to_pandas()
-    glances, tidies, statuses, versions = [], [], [], {}
-    for analysis_id, rows in frame.groupby(by, sort=False, dropna=False):
-        # messages count rows within the analysis; say which input rows those are
-        where = f" (row numbers count within analysis {analysis_id!r}, which is input {validate.rows_text(rows.index)})"
-        rows = rows.drop(columns=[by]).reset_index(drop=True)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                if model == "mh":
-                    result = rma_mh(rows, measure, level=level, **columns)
-                else:
-                    result = rma_peto(rows, level=level, **columns)
-            except KetabridgeError as error:
-                result, failure = None, error
-        messages = [str(warning.message) for warning in caught]
-        if result is None:
-            call = getattr(failure, "r_call", "")
-            statuses.append(_status(analysis_id, "error", "; ".join([str(failure) + where, *messages]), call))
-            continue
-        versions = {name: getattr(result.provenance, name) for name in ("r_version", "metafor_version", "rpy2_version")}
-        statuses.append(
-            _status(
-                analysis_id,
-                "warning" if messages else "ok",
-                "; ".join(messages) + (where if messages else ""),
-                result.provenance.r_call,
-            )
-        )
-        glances.append(result.glance().assign(analysis_id=analysis_id))
-        tidies.append(result.tidy().assign(analysis_id=analysis_id))
-    status = pd.DataFrame(statuses).astype({"analysis_id": "object", **schema.STATUS})
-    glance = _stacked(glances, schema.COUNT_GLANCE, status["analysis_id"])
-    tidy = _stacked(tidies, schema.TIDY, None)
+    options = {"model": model, "measure": measure if model == "mh" else "PETO", "by": by, **columns}
+    described = str(data) if isinstance(data, (str, os.PathLike)) else f"in-memory table of {table.num_rows} rows"
+    fingerprint = {"input": described, "options": {**options, "level": level}}
+    store = BatchStore(Path(out), fingerprint, resume) if out is not None else None
+    done = store.done_ids() if store is not None and resume else set()
+    groups = list(frame.groupby(by, sort=False, dropna=False))
+    ids = [analysis_id for analysis_id, _ in groups]
+    settings = {"model": model, "measure": measure, "level": level, "columns": dict(columns), "by": by}
+    kept: list[dict[str, pd.DataFrame]] = []
+    versions: dict = store.versions() if store is not None else {}
+
+    def keep(tables: dict[str, pd.DataFrame]) -> None:
+        if store is not None:
+            store.write_chunk(tables)
+        else:
+            kept.append(tables)
+
+    def on_result(payload: dict, result: dict) -> None:
+        if result["versions"]:
+            versions.update(result["versions"])
+            if store is not None:
+                store.record_versions(versions)
+        keep(result["tables"])
+
+    def on_failure(payload: dict, why: str) -> None:
+        statuses = [status_row(analysis_id, "error", why, "") for analysis_id, _, _ in payload["analyses"]]
+        keep(chunk_tables(statuses, [], [], [analysis_id for analysis_id, _, _ in payload["analyses"]]))
+
+    payloads = _payloads(groups, done, DEFAULT_CHUNK if chunk_size is None else chunk_size, settings)
+    if workers == 0:
+        from ketabridge.batches.pool import run_inline
+
+        run_inline(payloads, on_result, on_failure)
+    else:
+        from ketabridge.batches.pool import run_pool
+
+        run_pool(payloads, workers, on_result, on_failure)
+    parts = {kind: [tables[kind] for tables in kept] for kind in KINDS}
+    if store is not None:
+        parts = {kind: [store.read(kind)] for kind in KINDS}
+    status = _in_order(_concat(parts["status"]), ids).astype({"analysis_id": "object", **schema.STATUS})
+    glance = stacked([_concat(parts["glance"])], schema.COUNT_GLANCE, status["analysis_id"])
+    tidy = stacked([_concat(parts["tidy"])], schema.TIDY, None)
+    tidy = tidy.iloc[pd.Index(ids).get_indexer(tidy["analysis_id"]).argsort(kind="stable")].reset_index(drop=True)
     record = {
         "ketabridge_version": ketabridge_version(),
         **versions,
-        "options": {"model": model, "measure": measure if model == "mh" else "PETO", "by": by, **columns},
+        "options": options,
         "analyses": len(status),
+        "workers": workers,
+        "resumed_analyses": len(done),
     }
-    if out is not None:
-        _write(Path(out), {"glance": glance, "tidy": tidy, "status": status}, record, csv)
+    tables = {"glance": glance, "tidy": tidy, "status": status}
+    if store is not None:
+        store.finish(tables, record, csv)
     return BatchResult(glance, tidy, status, Provenance.of_run(record))
 
 
-def _status(analysis_id: object, status: str, message: str, call: str) -> dict:
-    return {"analysis_id": analysis_id, "status": status, "message": message, "r_call": call, "fallback": "",
-            "engine": "metafor" if call else ""}  # fmt: skip
+def _payloads(groups: list, done: set, chunk_size: int, settings: dict) -> Iterator[dict]:
+    """Chunks of up to chunk_size analyses not done yet, in input order."""
+    analyses = []
+    index = 0
+    for analysis_id, rows in groups:
+        if analysis_id in done:
+            continue
+        # messages count rows within the analysis; say which input rows those are
+        where = f" (row numbers count within analysis {analysis_id!r}, which is input {validate.rows_text(rows.index)})"
+        analyses.append((analysis_id, rows.drop(columns=[settings["by"]]).reset_index(drop=True), where))
+        if len(analyses) == chunk_size:
+            yield {"index": index, "kind": "count", "settings": settings, "analyses": analyses}
+            analyses, index = [], index + 1
+    if analyses:
+        yield {"index": index, "kind": "count", "settings": settings, "analyses": analyses}
 
 
-def _stacked(parts: list[pd.DataFrame], table_schema: dict, ids: pd.Series | None) -> pd.DataFrame:
-    """analysis_id first; with ids, one row per analysis (NaN for the failed ones)."""
-    columns = ["analysis_id", *table_schema]
-    if not parts:
-        stacked = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in table_schema.items()})
-        stacked.insert(0, "analysis_id", pd.Series(dtype="object"))
-    else:
-        stacked = pd.concat(parts, ignore_index=True)[columns]
-    if ids is not None:
-        stacked = pd.DataFrame({"analysis_id": ids}).merge(stacked, on="analysis_id", how="left")
-        # failed analyses have no values: their int and bool columns become nullable
-        nullable = {schema.BOOL: "boolean", schema.INT: "Int64"}
-        stacked = stacked.astype({name: nullable.get(dtype, dtype) for name, dtype in table_schema.items()})
-    return stacked
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [frame for frame in frames if len(frame)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _write(out: Path, tables: dict[str, pd.DataFrame], record: dict, csv: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} is a file, not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    for kind, table in tables.items():
-        table.to_parquet(out / f"{kind}.parquet", index=False)
-        if csv:
-            table.to_csv(out / f"{kind}.csv", index=False)
-    (out / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
+def _in_order(table: pd.DataFrame, ids: list) -> pd.DataFrame:
+    """The rows of table in input order of their analysis ids."""
+    if not len(table):
+        return pd.DataFrame(
+            {
+                "analysis_id": pd.Series(dtype="object"),
+                **{name: pd.Series(dtype=dtype) for name, dtype in schema.STATUS.items()},
+            }
+        )
+    return table.iloc[pd.Index(ids).get_indexer(table["analysis_id"]).argsort(kind="stable")].reset_index(drop=True)

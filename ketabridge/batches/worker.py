@@ -25,6 +25,10 @@ def run_chunk(payload: dict) -> dict:
     from ketabridge.bridge.session import r_session
 
     _test_kill_hook(payload["index"])
+    if payload.get("kind") == "count":  # a chunk of rma_mh/rma_peto fits (batches/count_chunk.py)
+        from ketabridge.batches.count_chunk import run_count_chunk
+
+        return run_count_chunk(payload)
     session = r_session()
     try:
         reply = call_entry("kb_batch", payload["data"], payload["sizes"], payload["settings"], NOT_CONVERGED.pattern)

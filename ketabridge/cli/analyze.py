@@ -81,6 +81,18 @@ def _image_path(context, parameter, path: Path | None) -> Path | None:
 @click.option("--selmodel-alternative", type=click.Choice(SELMODEL_ALTERNATIVES), default="greater", show_default=True)
 @click.option("--pet-peese", is_flag=True, help="add PET-PEESE (regtest limit estimates and the conditional rule)")
 @click.option("--tes", "excess", is_flag=True, help="add the test of excess significance")
+@click.option(
+    "--permutest",
+    type=click.IntRange(1),
+    metavar="ITER",
+    help="add permutation tests with ITER permutations (metafor's permutest; exact when ITER allows)",
+)
+@click.option(
+    "--permutest-seed",
+    type=click.IntRange(0, 2**31 - 1),
+    metavar="SEED",
+    help="R's seed for --permutest (default: one is drawn and shown)",
+)
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write to this file, not stdout")
 @click.option(
@@ -204,6 +216,12 @@ def _publication_bias_extras(result, options) -> dict:
         extras["pet_peese"] = small_study.pet_peese(result)
     if options["excess"]:
         extras["tes"] = small_study.tes(result)
+    if options["permutest"]:
+        from ketabridge.analyses.permutation import permutest
+
+        extras["permutest"] = permutest(result, iter=options["permutest"], seed=options["permutest_seed"])
+    elif options["permutest_seed"] is not None:
+        raise click.UsageError("--permutest-seed needs --permutest ITER")
     return extras
 
 
@@ -235,7 +253,7 @@ def _analyze_counts(input_path: Path, measure: str | None, columns: dict, option
     from ketabridge.plans import render_counts
 
     kind = options["model_kind"]
-    extras = [name for name in ("trimfill", "regtest", "ranktest") if options[name]]
+    extras = [name for name in ("trimfill", "regtest", "ranktest", "permutest") if options[name]]
     extras += [f"{name}_path" for name in ("forest", "funnel") if options[f"{name}_path"]]
     if extras:
         shown = ", ".join(f"--{name.removesuffix('_path')}" for name in extras)

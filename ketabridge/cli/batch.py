@@ -183,7 +183,7 @@ def _count_batch(input_path: Path, model: str, columns: dict, options: dict) -> 
     """--model mh|peto: one count model per group (ketabridge.batches.count_batch), each with its status."""
     from ketabridge.batches.count_batch import count_batch
 
-    unsupported = [name for name in ("trimfill", "regtest", "ranktest", "resume") if options[name]]
+    unsupported = [name for name in ("trimfill", "regtest", "ranktest", "scheduler") if options[name]]
     if unsupported or options["engine"] != "metafor":
         shown = ", ".join(f"--{name}" for name in unsupported) or "--engine fast"
         raise click.UsageError(f"--model {model} runs rma.{model}; {shown} is for --model rma")
@@ -197,6 +197,9 @@ def _count_batch(input_path: Path, model: str, columns: dict, options: dict) -> 
             level=options["level"],
             out=options["out"],
             csv=options["csv"],
+            workers=options["workers"],
+            chunk_size=options["chunk_size"],
+            resume=options["resume"],
         )
     counts = result.status()["status"].value_counts()
     click.echo(

@@ -20,7 +20,7 @@ else:  # pragma: no cover
 from ketabridge.errors import InputError
 from ketabridge.options import ESCALC_COLUMNS, MEASURES, METHODS, MV_METHODS, MV_TESTS, PREPOST_MEASURES, STRUCTS, TESTS
 
-EXTRAS = ("trimfill", "regtest", "ranktest", "leave1out", "influence", "selmodel", "pet_peese", "tes")
+EXTRAS = ("trimfill", "regtest", "ranktest", "leave1out", "influence", "selmodel", "pet_peese", "tes", "permutest")
 PLOTS = ("forest", "funnel")
 DISPERSION_TYPES = ("SD", "SE")
 
@@ -30,6 +30,7 @@ ANALYSIS_KEYS = (
     "name", "title", "note", "where", "slab", "effect", "method", "test", "level", "ri", "ri_grid",
     "proportions", "extras", "plots", "compare", "model", "glmm_model", "mods", "selmodel",
     "random", "struct", "robust",  # a multilevel model (rma_mv) and cluster-robust inference
+    "permutest",  # [analysis.permutest]: iter, seed, exact of extras = ["permutest"]
 )  # fmt: skip
 # model: "rma" (escalc then rma.uni) or a count model of the effect's counts: rma_mh ("mh"),
 # rma_peto ("peto"), rma_glmm ("glmm", of type glmm_model).
@@ -39,6 +40,9 @@ GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
 # three-parameter step function, steps = [0.025, 1], alternative = "greater").
 SELMODEL_KEYS = ("type", "steps", "alternative")
 SELMODEL_DEFAULT = {"type": "stepfun", "steps": [0.025, 1.0], "alternative": "greater"}
+# [analysis.permutest]: the permutation test that extras = ["permutest"] runs (permutest's
+# defaults: iter = 1000, a seed drawn and recorded in the output when none is given).
+PERMUTEST_KEYS = ("iter", "seed", "exact")
 EFFECT_KEYS = ("where", "measure", "yi", "vi", "sei", *ESCALC_COLUMNS)
 PROPORTION_KEYS = ("events", "totals")
 COMPARE_KEYS = ("quantity", "timepoint")
@@ -95,6 +99,7 @@ class Analysis:
     struct: str | None = None
     robust: str | None = None  # the cluster column of robust() (CR2)
     selmodel: dict | None = None  # selmodel's type, steps, alternative (extras = ["selmodel"])
+    permutest: dict | None = None  # permutest's iter, seed, exact (extras = ["permutest"])
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,7 @@ def _analysis(check: _Checker, raw: dict, at: str) -> Analysis:
         mods=mods,
         **_multilevel(check, raw, at),
         selmodel=_selmodel(check, raw, at),
+        permutest=_permutest(check, raw, at),
     )
 
 
@@ -292,6 +298,24 @@ def _selmodel(check: _Checker, raw: dict, at: str) -> dict | None:
         "type": chosen,
         "steps": None if steps is None else [float(value) for value in steps],
         "alternative": check.choice(given, "alternative", SELMODEL_ALTERNATIVES, f"{at}selmodel.", "greater"),
+    }
+
+
+def _permutest(check: _Checker, raw: dict, at: str) -> dict | None:
+    """The permutation test of extras = ["permutest"]: the [analysis.permutest] table (ranges are
+    permutest's own checks, made when it runs)."""
+    given = raw.get("permutest")
+    if given is not None:
+        check.keys(given, PERMUTEST_KEYS, f"{at}permutest.")
+        if "permutest" not in raw.get("extras", []):
+            check.fail(f"{at}permutest", 'is only used with extras = ["permutest"]')
+    if "permutest" not in raw.get("extras", []):
+        return None
+    given = given or {}
+    return {
+        "iter": check.optional(given, "iter", int, f"{at}permutest.", 1000),
+        "seed": check.optional(given, "seed", int, f"{at}permutest.", None),
+        "exact": check.optional(given, "exact", bool, f"{at}permutest.", None),
     }
 
 

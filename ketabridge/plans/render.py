@@ -63,6 +63,10 @@ def _extra_text(name: str, extra: MetaResult | BiasTestResult) -> str:
         )
     if name in ("selmodel", "pet_peese", "tes"):
         return _publication_bias_text(name, g)
+    if name == "permutest":
+        kind = "exact" if g["exact"] else f"{g['iterations']} random permutations"
+        pvalues = ", ".join(f"{row.term} p {_p(row.p_value)}" for row in extra.tidy().itertuples())
+        return f"permutation test ({kind}, seed {g['seed']}): QM({g['qm_df']}) = {_fmt(g['qm'])}, p {_p(g['qm_pvalue'])}; {pvalues}"
     return f"rank correlation test: Kendall's tau = {_fmt(g['kendall_tau'])}, p {_p(g['p_value'])}"
 
 

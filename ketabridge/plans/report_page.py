@@ -74,6 +74,8 @@ SECTIONS = (
     ("selmodel_weights", "Selection model: estimated selection weights"),
     ("pet_peese", "PET-PEESE"),
     ("tes", "Test of excess significance"),
+    ("permutest", "Permutation test"),
+    ("permutest_tidy", "Permutation test: coefficients"),
     ("leave1out", "Leave-one-out"),
     ("influence", "Influence diagnostics"),
     ("studies", "Studies"),

@@ -265,6 +265,10 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
             filled = value if extra == "trimfill" else filled
             if extra == "selmodel":
                 run.tables["selmodel_weights"] = value.weights()
+        elif extra == "permutest":
+            run.r_calls.append(value.provenance.r_call)
+            run.tables["permutest"] = value.glance()
+            run.tables["permutest_tidy"] = value.tidy()
         else:
             run.r_calls.append(value.attrs[PROVENANCE_ATTR]["r_call"])
             run.tables[extra] = value
@@ -275,7 +279,7 @@ def _add_model_tables(run: AnalysisRun, rows: pd.DataFrame, plot_dir: Path | Non
 
 
 def _publication_bias_extras(analysis: Analysis, result: MetaResult) -> dict:
-    """The plan's selmodel (its [analysis.selmodel] settings), PET-PEESE and tes, run on demand."""
+    """The plan's selmodel (its [analysis.selmodel] settings), PET-PEESE, tes and permutest, run on demand."""
     from ketabridge.analyses import selection, small_study
 
     settings = analysis.selmodel or {}
@@ -285,7 +289,15 @@ def _publication_bias_extras(analysis: Analysis, result: MetaResult) -> dict:
         ),
         "pet_peese": lambda: small_study.pet_peese(result),
         "tes": lambda: small_study.tes(result),
+        "permutest": lambda: _permutest(analysis, result),
     }
+
+
+def _permutest(analysis: Analysis, result: MetaResult):
+    """The plan's permutation test, with its [analysis.permutest] settings."""
+    from ketabridge.analyses.permutation import permutest
+
+    return permutest(result, **(analysis.permutest or {}))
 
 
 def plan_summary_row(analysis: Analysis, result: MetaResult, r_calls: list[str]) -> pd.DataFrame:

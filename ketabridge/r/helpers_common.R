@@ -79,7 +79,7 @@ kb_fit <- function(model) {
 kb_glance <- function(fit) {
   # location-scale models (rma.ls) have no prediction of an intercept-only model in metafor
   prediction <- if (fit$int.only && !inherits(fit, "rma.ls")) metafor::predict.rma(fit) else NULL
-  list(
+  glance <- list(
     k = fit$k, measure = fit$measure, method = fit$method, test = fit$test,
     level = 100 * (1 - fit$level),
     estimate = kb_num(fit$beta), std_error = kb_num(fit$se), statistic = kb_num(fit$zval),
@@ -91,6 +91,23 @@ kb_glance <- function(fit) {
     q = kb_num(fit$QE), q_df = fit$k - fit$p, q_pvalue = kb_num(fit$QEp),
     qm = kb_num(fit$QM), qm_df = as.integer(fit$QMdf[1L]), qm_pvalue = kb_num(fit$QMp)
   )  # `converged` is added in Python from R's warnings: some estimators only warn
+  if (inherits(fit, "rma.ls")) glance <- kb_scale_glance(fit, glance)
+  glance
+}
+
+# A location-scale model (rma.ls): the omnibus test of its scale coefficients (metafor's QS,
+# printed as "Test of Scale Coefficients"); with scale moderators tau^2 (and I^2, H^2) differs by
+# study, so the single values of the glance are NA there (metafor prints none either).
+kb_scale_glance <- function(fit, glance) {
+  if (length(unique(fit$tau2)) > 1L) glance[c("tau2", "tau2_se", "tau", "i2", "h2")] <- NA_real_
+  c(glance, list(qs = kb_num(fit$QS), qs_df = as.integer(fit$QSdf[1L]), qs_pvalue = kb_num(fit$QSp)))
+}
+
+# metafor 3.8's fitted() of a location-scale model is list(location, scale); later releases give
+# the location part alone, the fitted values of the other models.
+kb_location_fitted <- function(fit) {
+  values <- fitted(fit)
+  if (is.list(values)) values$location else values
 }
 
 # component: "location" for the coefficients of the mean; a location-scale model (class rma.ls)
@@ -131,7 +148,7 @@ kb_study_table <- function(fit, labels = NULL) {
     study = study,
     yi = as.numeric(fit$yi), vi = as.numeric(fit$vi),
     weight = kb_diagnostic("weights", k, metafor::weights.rma.uni(fit)),
-    fitted = kb_diagnostic("fitted values", k, fitted(fit)),
+    fitted = kb_diagnostic("fitted values", k, kb_location_fitted(fit)),
     residual = kb_diagnostic("residuals", k, residuals(fit)),
     std_residual = kb_diagnostic("standardized residuals", k, metafor::rstandard.rma.uni(fit)$z),
     hat = kb_diagnostic("hat values", k, metafor::hatvalues.rma.uni(fit)),

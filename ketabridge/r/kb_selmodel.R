@@ -11,7 +11,8 @@ kb_selmodel <- function(model, selection) {
     fixed <- if (is.null(sel$delta.fix)) rep(FALSE, deltas) else as.logical(sel$delta.fix)
     list(
       glance = list(
-        type = sel$type, alternative = sel$alternative, k = sel$k, method = sel$method,
+        type = sel$type, alternative = sel$alternative, k = sel$k,
+        k_subset = if (is.null(sel$k1)) sel$k else as.integer(sel$k1), method = sel$method,
         estimate = kb_num(sel$beta), std_error = kb_num(sel$se), statistic = kb_num(sel$zval),
         p_value = kb_num(sel$pval), conf_low = kb_num(sel$ci.lb), conf_high = kb_num(sel$ci.ub),
         tau2 = kb_num(sel$tau2), tau2_se = kb_num(sel$se.tau2),
