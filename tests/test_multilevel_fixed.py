@@ -39,9 +39,9 @@ def fits(schools) -> dict:
         "three": ketabridge.rma_mv(schools, random=THREE_LEVEL),
         "no_district": ketabridge.rma_mv(schools, random=THREE_LEVEL, sigma2=[0, None]),
         "rows_only": ketabridge.rma_mv(schools, random="~ 1 | study"),  # study: one per row
-        "no_school": ketabridge.rma_mv(schools, random=THREE_LEVEL, sigma2=[np.nan, 0]),
+        "no_school": ketabridge.rma_mv(schools, random=THREE_LEVEL, sigma2=np.array([np.nan, 0])),
         "districts_only": ketabridge.rma_mv(schools, random="~ 1 | district"),
-        "cs_rho0": ketabridge.rma_mv(schools, random="~ era | district", rho=0),
+        "cs_rho0": ketabridge.rma_mv(schools, random="~ era | district", rho=0, tau2=pd.NA),
         "id": ketabridge.rma_mv(schools, random="~ era | district", struct="ID"),
         "two_terms_gamma0": ketabridge.rma_mv(
             schools, random=["~ era | district", "~ factor(school) | district"], struct=["CS", "ID"], gamma2=0

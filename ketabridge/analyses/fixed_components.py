@@ -2,7 +2,7 @@
 ``gamma2=`` and ``phi=``, checked in Python before R.
 
 Each is a number (every component of that kind fixed to it, as metafor recycles one value) or a
-sequence with one entry per component, None or NaN meaning "estimate it" (metafor's NA). They
+sequence with one entry per component, None, NaN or pd.NA meaning "estimate it" (metafor's NA). They
 cross into R as plain numeric vectors (NaN for an estimated component, made NA in R).
 """
 
@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from ketabridge.errors import InputError
 
@@ -68,7 +69,7 @@ def _values(name: str, value: object) -> np.ndarray:
         raise InputError(f"{name}= is empty; give a number, or a list with None for the components to estimate")
     values = []
     for position, item in enumerate(items):
-        if item is None:
+        if item is None or item is pd.NA:
             values.append(math.nan)
         elif isinstance(item, numbers.Real) and not isinstance(item, (bool, np.bool_)):
             number = float(item)
