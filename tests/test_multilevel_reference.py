@@ -4,7 +4,8 @@ one JSON per source in tests/reference/multilevel/ (citation, page or table, met
 A value printed with d decimals is matched to half a unit in its last place plus the slack of
 its column's class in tests/reference/tolerances.json (0 for columns it does not list), as in
 test_reference.py. Each analysis may build V with vcalc, compute yi/vi with escalc, fit rma_mv
-(or rma), and pass the fit to robust().
+(or rma), compare it by anova() with a second rma_mv model ("anova_with", its arguments; the
+table's rows are "full" and "reduced"), and pass the fit to robust().
 """
 
 from __future__ import annotations
@@ -46,13 +47,15 @@ def _run(source: dict, analysis: dict) -> dict[str, pd.DataFrame]:
     if "rma" in analysis:
         result = ketabridge.rma(data, **analysis["rma"])
     else:
-        arguments = dict(analysis["rma_mv"])
-        if "vcalc" in analysis:
-            arguments["V"] = ketabridge.vcalc(data, **analysis["vcalc"])
-        result = ketabridge.rma_mv(data, **arguments)
+        V = ketabridge.vcalc(data, **analysis["vcalc"]) if "vcalc" in analysis else "vi"
+        result = ketabridge.rma_mv(data, V=V, **analysis["rma_mv"])
+    tables = {}
+    if "anova_with" in analysis:  # likelihood-ratio test against a second model: rows "full", "reduced"
+        other = ketabridge.rma_mv(data, V=V, **analysis["anova_with"])
+        tables["anova"] = ketabridge.anova(result, other).set_index("model")
     if "robust" in analysis:
         result = ketabridge.robust(result, **analysis["robust"])
-    tables = {"glance": result.glance(), "tidy": result.tidy().set_index("term")}
+    tables.update({"glance": result.glance(), "tidy": result.tidy().set_index("term")})
     if hasattr(result, "components"):
         tables["components"] = result.components().set_index("term")
     return tables

@@ -73,6 +73,7 @@ class MultilevelResult:
             self.spec.source_rows,
             *self.spec.columns.values(),
             *self.spec.mods.values(),
+            *self.spec.fixed.values(),
         ):
             array.flags.writeable = False
 
@@ -118,6 +119,11 @@ def rma_mv(
     slab: str | None = None,
     sparse: bool = False,
     control: Mapping[str, object] | None = None,
+    sigma2: float | Sequence[float | None] | None = None,
+    tau2: float | Sequence[float | None] | None = None,
+    rho: float | Sequence[float | None] | None = None,
+    gamma2: float | Sequence[float | None] | None = None,
+    phi: float | Sequence[float | None] | None = None,
 ) -> MultilevelResult:
     """Fit a multilevel or multivariate model: metafor's ``rma.mv``.
 
@@ -166,6 +172,21 @@ def rma_mv(
     control : dict, optional
         Optimizer settings by metafor's names (``optimizer``, ``optmethod``, ``sigma2.init``,
         ``tau2.init``, ``rho.init``, ``iter.max``, ``rel.tol``, ...): metafor's ``control``.
+    sigma2 : float or list of (float or None), optional
+        Fix variance components of the ``~ 1 | group`` terms (one per nesting level, in order:
+        ``"~ 1 | study/esid"`` has two): one number fixes them all, a list gives one value per
+        component, None (or NaN) estimating it, as metafor's NA: metafor's ``sigma2``
+        (``sigma2=[0, None]`` drops the study level, the reduced model of a likelihood-ratio
+        test). Values must be >= 0. Default None: all estimated.
+    tau2 : float or list of (float or None), optional
+        Fix the variance(s) of the first ``~ inner | outer`` term (>= 0): metafor's ``tau2``.
+    rho : float or list of (float or None), optional
+        Fix the correlation(s) of the first ``~ inner | outer`` term (in [-1, 1]; [0, 1] for
+        ``CAR``; not with ``ID``/``DIAG``, which have none): metafor's ``rho``.
+    gamma2 : float or list of (float or None), optional
+        Fix the variance(s) of the second ``~ inner | outer`` term: metafor's ``gamma2``.
+    phi : float or list of (float or None), optional
+        Fix the correlation(s) of the second ``~ inner | outer`` term: metafor's ``phi``.
 
     Returns
     -------
@@ -176,7 +197,8 @@ def rma_mv(
         q_pvalue, qm, qm_df, qm_pvalue, loglik, aic, bic, n_clusters, vcov_type, converged``);
         ``tidy()`` one row per coefficient (with ``df`` and ``vcov_type``); ``components()`` one
         row per variance/correlation component (``term, factor, estimate, sqrt, n_levels,
-        fixed, i2``); ``augment()`` one row per estimate; and ``provenance``.
+        fixed, i2``; ``fixed`` is True for a component given by ``sigma2=`` ... ``phi=`` or fixed
+        by metafor itself); ``augment()`` one row per estimate; and ``provenance``.
 
     Raises
     ------
@@ -184,7 +206,9 @@ def rma_mv(
         An unknown method, test, struct or control setting; a random term or formula naming a
         column that does not exist or a function not allowed; a missing value in a
         random-effects column; a V matrix of the wrong size, not symmetric or not positive
-        semi-definite; fewer than 2 complete rows.
+        semi-definite; fewer than 2 complete rows; a fixed component (``sigma2=`` ... ``phi=``)
+        that is not a number or None, out of range, or of a length that does not match the
+        model's components.
     ConvergenceError
         The optimizer did not converge (try ``control={"optimizer": "optim"}``).
     MetaforError
@@ -209,5 +233,6 @@ def rma_mv(
         sparse=sparse,
         control=control,
         measure=measure,
+        fixed={"sigma2": sigma2, "tau2": tau2, "rho": rho, "gamma2": gamma2, "phi": phi},
     )
     return multilevel_result("rma.mv", spec, call_entry("kb_rma_mv", spec.to_r()), source=table)

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ketabridge.analyses import validate
+from ketabridge.analyses.fixed_components import fixed_components
 from ketabridge.analyses.formulas import is_formula, parse_formula
 from ketabridge.analyses.spec import percent_level, row_labels
 from ketabridge.errors import InputError
@@ -45,6 +46,8 @@ class MultilevelSpec:
     control: dict[str, object] = field(default_factory=dict)
     measure: str = "GEN"
     ni: np.ndarray | None = None  # no sample sizes: plots keep the model scale
+    # fixed variance components by metafor's argument name (sigma2, tau2, rho, gamma2, phi): NaN estimates
+    fixed: dict[str, np.ndarray] = field(default_factory=dict)
     source_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
@@ -71,6 +74,7 @@ class MultilevelSpec:
             "sparse": self.sparse,
             "control": self.control or None,
             "measure": self.measure,
+            **self.fixed,
         }
         return {name: value for name, value in model.items() if value is not None}
 
@@ -95,6 +99,7 @@ def multilevel_spec(
     sparse: bool,
     control: Mapping[str, object] | None,
     measure: str | None = None,
+    fixed: Mapping[str, object] | None = None,
 ) -> MultilevelSpec:
     """Validate an rma_mv call; raise InputError naming the column, rows or term, before R."""
     check_choice(method, MV_METHODS, "method")
@@ -136,6 +141,10 @@ def multilevel_spec(
 
     variances = matrix[np.ix_(keep, keep)] if matrix is not None else checked[V][keep]
     source_rows = np.flatnonzero(keep)
+    kept_columns = {name: _frozen(checked[name][keep]) for name in formula_columns}
+    components = fixed_components(
+        fixed or {}, [(term.formula.text, term.inner_outer) for term in terms], structs, kept_columns
+    )
     labels = None
     if slab is not None:
         labels = tuple(label for label, kept in zip(validate.label_column(table, slab), keep) if kept)
@@ -145,7 +154,7 @@ def multilevel_spec(
         yi=_frozen(checked[yi][keep]),
         V=_frozen(variances),
         random=tuple(term.formula.text for term in terms),
-        columns={name: _frozen(checked[name][keep]) for name in formula_columns},
+        columns=kept_columns,
         slab=labels,
         mods={} if formula else {name: _frozen(checked[name][keep]) for name in mod_columns},
         formula=formula.text if formula else None,
@@ -158,6 +167,7 @@ def multilevel_spec(
         control=_control(control),
         measure=measure or "GEN",
         source_rows=_frozen(source_rows),
+        fixed={name: _frozen(values) for name, values in components.items()},
     )
 
 

@@ -3,7 +3,8 @@
 #   list(yi, V (vector of variances, or a k x k matrix given column by column as V with V_dim = k),
 #        slab, mods = named list of columns, formula = checked mods formula, random = checked
 #        random formulas (character), columns = named list of the columns the formulas use,
-#        struct, method, test, dfs, level, sparse, control = named list)
+#        struct, method, test, dfs, level, sparse, control = named list, and the fixed components
+#        sigma2, tau2, rho, gamma2, phi when given: numeric, NaN = estimated)
 
 kb_mv_call_text <- function(model) {
   columns <- c(yi = "yi", V = if (is.null(model$V_dim)) "vi" else "V")
@@ -16,7 +17,18 @@ kb_mv_call_text <- function(model) {
   columns <- c(columns, random = if (length(random) == 1L) random else paste0("list(", paste(random, collapse = ", "), ")"))
   if (!is.null(model$slab)) columns <- c(columns, slab = "slab")
   options <- model[intersect(c("struct", "method", "test", "dfs", "level", "sparse", "control"), names(model))]
-  kb_call_text("rma.mv", columns, options)
+  kb_call_text("rma.mv", columns, c(options, kb_mv_fixed(model)))
+}
+
+# Fixed variance components (sigma2, tau2, rho, gamma2, phi): numeric vectors from Python, NaN
+# where the component is estimated, which metafor reads as NA.
+kb_mv_fixed <- function(model) {
+  fixed <- model[intersect(c("sigma2", "tau2", "rho", "gamma2", "phi"), names(model))]
+  lapply(fixed, function(values) {
+    values <- as.numeric(values)
+    values[is.nan(values)] <- NA_real_
+    values
+  })
 }
 
 kb_mv_V <- function(model) {
@@ -39,6 +51,7 @@ kb_mv_fit <- function(model) {
   for (name in intersect(c("struct", "method", "test", "dfs", "level", "sparse", "control"), names(model))) {
     args[[name]] <- model[[name]]
   }
+  args <- c(args, kb_mv_fixed(model))
   do.call("rma.mv", args, envir = asNamespace("metafor"))  # by name, so errors name rma.mv
 }
 
