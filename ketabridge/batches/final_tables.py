@@ -1,0 +1,53 @@
+"""A batch's final tables as the later steps read them: DataFrames in memory (no out=), or the
+Parquet files the store's merge wrote (out=), read by columns or for a few ids only, so that
+verifying and reporting a batch of millions of analyses never holds its whole tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+KINDS = ("glance", "tidy", "status")
+
+
+class FinalTables:
+    """Either frames (kind -> DataFrame) or paths (kind -> Parquet file), with the status and
+    engine counts of the status table."""
+
+    def __init__(
+        self,
+        *,
+        status_counts: dict,
+        engine_counts: dict,
+        frames: dict[str, pd.DataFrame] | None = None,
+        paths: dict[str, Path] | None = None,
+    ):
+        self.frames, self.paths = frames, paths
+        self.status_counts, self.engine_counts = status_counts, engine_counts
+
+    @classmethod
+    def in_memory(cls, frames: dict[str, pd.DataFrame]) -> FinalTables:
+        status = frames["status"]
+        return cls(
+            frames=frames,
+            status_counts=status["status"].value_counts().to_dict() if len(status) else {},
+            engine_counts=status["engine"].value_counts().to_dict() if len(status) else {},
+        )
+
+    def read(self, kind: str, columns: list[str] | None = None, ids: set | None = None) -> pd.DataFrame:
+        """The table of one kind: those columns (default all), those analysis ids (default all)."""
+        if self.frames is not None:
+            table = self.frames[kind]
+            if ids is not None:
+                table = table[table["analysis_id"].isin(list(ids))]
+            return table if columns is None else table[columns]
+        filters = None if ids is None else [("analysis_id", "in", list(ids))]
+        if ids is not None and not ids:
+            return pq.read_table(self.paths[kind], columns=columns).slice(0, 0).to_pandas()
+        return pq.read_table(self.paths[kind], columns=columns, filters=filters).to_pandas()
+
+    def tables(self) -> dict:
+        """glance, tidy and status as BatchResult takes them (frames, or paths read on demand)."""
+        return dict(self.frames if self.frames is not None else self.paths)
