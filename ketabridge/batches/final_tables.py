@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 KINDS = ("glance", "tidy", "status")
@@ -43,10 +45,19 @@ class FinalTables:
             if ids is not None:
                 table = table[table["analysis_id"].isin(list(ids))]
             return table if columns is None else table[columns]
-        filters = None if ids is None else [("analysis_id", "in", list(ids))]
-        if ids is not None and not ids:
-            return pq.read_table(self.paths[kind], columns=columns).slice(0, 0).to_pandas()
-        return pq.read_table(self.paths[kind], columns=columns, filters=filters).to_pandas()
+        if ids is None:
+            return pq.read_table(self.paths[kind], columns=columns).to_pandas()
+        # a few rows of a large file: row group by row group, keeping only those (a filtered
+        # read_table would hold every column of the whole file at once)
+        file = pq.ParquetFile(self.paths[kind])
+        wanted = pa.array(list(ids), type=file.schema_arrow.field("analysis_id").type)
+        pieces = []
+        for group in range(file.num_row_groups):
+            table = file.read_row_group(group, columns=columns)
+            pieces.append(table.filter(pc.is_in(table.column("analysis_id"), value_set=wanted)))
+        if not pieces:
+            return file.schema_arrow.empty_table().select(columns or file.schema_arrow.names).to_pandas()
+        return pa.concat_tables(pieces).to_pandas()
 
     def tables(self) -> dict:
         """glance, tidy and status as BatchResult takes them (frames, or paths read on demand)."""
