@@ -143,7 +143,10 @@ def batch(
         Default None: no refits.
     out : str or os.PathLike, optional
         Output directory for ``glance.parquet``, ``tidy.parquet``, ``status.parquet`` and
-        ``provenance.json``, written chunk by chunk. Default None: nothing written.
+        ``provenance.json``: each chunk's part is written as it finishes, and the final tables are
+        streamed from the parts a window of analyses at a time, so memory does not grow with the
+        batch; the returned BatchResult reads its tables from these files. Default None: nothing
+        written, the tables are kept in memory.
     resume : bool, default False
         Continue the run in ``out`` with the same options (needs ``out``).
     csv : bool, default False
