@@ -77,7 +77,7 @@ class BatchStore:
         engine counts and the paths written."""
         window = window or MERGE_WINDOW  # read at call time (a test sets a small window)
         index = pd.Index(ids)
-        spans = []  # (first position, last position, stem, positions of its status rows)
+        spans = []  # (first and last input position of its analyses, stem) per part
         found = np.zeros(len(ids), dtype=np.int64)
         for stem in self._stems():
             positions = _positions(index, pq.read_table(self._part(stem, "status"), columns=["analysis_id"]))
@@ -101,7 +101,7 @@ class BatchStore:
                 for kind in KINDS:
                     table = _window(index, [self._part(stem, kind) for stem in touching], start, stop)
                     writers[kind].write(table)
-                    if kind == "status":
+                    if kind == "status" and table is not None:
                         for name in counts:
                             counts[name].update(table.column(name).to_pylist())
             for writer in writers.values():
