@@ -69,7 +69,7 @@ class Watch:
 
     def __init__(self, pid: int):
         self.root = psutil.Process(pid)
-        self.tree = self.main = 0
+        self.tree = self.main = self.kernel_peak = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -117,13 +117,19 @@ def cli(data: Path, out: Path, engine: str, workers: int, extra: list[str]) -> t
         *extra,
     ]
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    watch = Watch(process.pid)
-    _, err = process.communicate()
-    seconds = time.perf_counter() - start
-    watch.close()
-    if process.returncode != 0:
-        raise SystemExit(f"{engine} run failed ({process.returncode}):\n{err}")
+    with tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        watch = Watch(process.pid)
+        # wait4: the kernel's own peak RSS of the process (the largest of it and the children it
+        # waited for), exact where the 0.2 s sampling of the tree may miss a short peak
+        _, code, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(code)
+        seconds = time.perf_counter() - start
+        watch.close()
+        watch.kernel_peak = usage.ru_maxrss * 1024  # KiB on Linux
+        if process.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"{engine} run failed ({process.returncode}):\n{err.read().decode()}")
     return seconds, json.loads((out / "provenance.json").read_text()), watch
 
 
@@ -154,8 +160,9 @@ def one_size(folder: Path, n: int, k: int, workers: int, sample: int) -> dict:
         f"verdict {verification['verdict']}"
     )
     print(
-        f"peak RSS: process tree {watch.tree / 1024**3:.2f} GiB, main process {watch.main / 1024**3:.2f} GiB "
-        f"(limit 2 GiB at 1,000,000)"
+        f"peak RSS: process tree {watch.tree / 1024**3:.2f} GiB (sum over the processes, sampled every 0.2 s), "
+        f"main process {watch.main / 1024**3:.2f} GiB sampled, {watch.kernel_peak / 1024**3:.2f} GiB by the kernel "
+        f"(wait4 ru_maxrss) (limit 2 GiB at 1,000,000); load average {_load()}"
     )
     for name, row in verification["classes"].items():
         if row["total"]:
@@ -174,8 +181,15 @@ def one_size(folder: Path, n: int, k: int, workers: int, sample: int) -> dict:
         f"{'met' if fast_alone >= FAST_ALONE_TARGET else 'MISSED'})"
     )
     if n >= 1_000_000:
-        print(f"peak RSS under 2 GiB (process tree): {'met' if watch.tree < RSS_LIMIT else 'MISSED'}")
+        peak = max(watch.tree, watch.kernel_peak)
+        print(
+            f"peak RSS under 2 GiB (process tree, or the kernel's peak if higher): {'met' if peak < RSS_LIMIT else 'MISSED'}"
+        )
     return {"n": n, "ratio": ratio, "fast_alone": fast_alone, "rss": watch.tree, "fast_wall": fast_wall}
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:

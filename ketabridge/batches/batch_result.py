@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -19,15 +20,23 @@ class BatchResult:
 
     Reading ``result.glance`` (or ``tidy``, ``status``) as a DataFrame without the call still
     works for one release, with a DeprecationWarning; so does ``result.provenance["..."]``.
+
+    A batch run with ``out=`` keeps its tables on disk, not in memory: each call reads that
+    table's Parquet file (so a batch of millions of analyses returns at once, and costs memory
+    only when a table is asked for).
     """
 
     provenance: Provenance = field(repr=False)
-    _glance: pd.DataFrame = field(repr=False)
-    _tidy: pd.DataFrame = field(repr=False)
-    _status: pd.DataFrame = field(repr=False)
+    _glance: pd.DataFrame | os.PathLike = field(repr=False)
+    _tidy: pd.DataFrame | os.PathLike = field(repr=False)
+    _status: pd.DataFrame | os.PathLike = field(repr=False)
 
     def __init__(
-        self, glance: pd.DataFrame, tidy: pd.DataFrame, status: pd.DataFrame, provenance: Mapping | Provenance
+        self,
+        glance: pd.DataFrame | os.PathLike,
+        tidy: pd.DataFrame | os.PathLike,
+        status: pd.DataFrame | os.PathLike,
+        provenance: Mapping | Provenance,
     ):
         if not isinstance(provenance, Provenance):
             provenance = Provenance.of_run(provenance)
@@ -38,24 +47,32 @@ class BatchResult:
     def glance(self) -> pd.DataFrame:
         """One row per input analysis id (NaN where it failed): ``analysis_id``, the glance columns
         and the extras' prefixed columns (``trimfill_*``, ``regtest_*``, ``ranktest_*``)."""
-        return self._glance.copy()
+        return _read(self._glance)
 
     @table_method
     def tidy(self) -> pd.DataFrame:
         """The coefficients of each fitted analysis."""
-        return self._tidy.copy()
+        return _read(self._tidy)
 
     @table_method
     def status(self) -> pd.DataFrame:
         """Every id once: ok | warning | error, R's message, the R call, the fallback and engine used."""
-        return self._status.copy()
+        return _read(self._status)
 
     def __repr__(self) -> str:
-        counts = self._status["status"].value_counts().to_dict()
+        column = _read(self._status, ["status"])["status"]
+        counts = column.value_counts().to_dict()
         shown = ", ".join(f"{counts.get(name, 0)} {name}" for name in ("ok", "warning", "error"))
-        return f"<BatchResult {len(self._status)} analyses: {shown}>"
+        return f"<BatchResult {len(column)} analyses: {shown}>"
 
     def _repr_html_(self) -> str:
         from ketabridge.analyses.display import batch_html
 
         return batch_html(self)
+
+
+def _read(table: pd.DataFrame | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    """A copy of a table in memory, or the table read from its Parquet file."""
+    if isinstance(table, pd.DataFrame):
+        return (table if columns is None else table[columns]).copy()
+    return pd.read_parquet(table, columns=columns)

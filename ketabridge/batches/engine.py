@@ -23,6 +23,7 @@ from ketabridge.batches.batch_result import BatchResult
 from ketabridge.batches.checks import check_chunk
 from ketabridge.batches.fast_route import CHUNK as FAST_CHUNK
 from ketabridge.batches.fast_route import run_fast
+from ketabridge.batches.final_tables import FinalTables
 from ketabridge.batches.progress import Progress
 from ketabridge.batches.settings import BatchSettings, batch_settings, chunk_size_for
 from ketabridge.batches.source import Source
@@ -144,7 +145,10 @@ def batch(
         Default None: no refits.
     out : str or os.PathLike, optional
         Output directory for ``glance.parquet``, ``tidy.parquet``, ``status.parquet`` and
-        ``provenance.json``, written chunk by chunk. Default None: nothing written.
+        ``provenance.json``: each chunk's part is written as it finishes, and the final tables are
+        streamed from the parts a window of analyses at a time, so memory does not grow with the
+        batch; the returned BatchResult reads its tables from these files. Default None: nothing
+        written, the tables are kept in memory.
     resume : bool, default False
         Continue the run in ``out`` with the same options (needs ``out``).
     csv : bool, default False
@@ -260,7 +264,7 @@ def batch(
         if verifier is not None:  # stop the background verification round before giving up
             verifier.close()
         raise
-    tables = collector.tables()
+    tables = collector.final(plan.csv)  # under out=: the files, streamed from the chunk parts
     provenance = _run_provenance(plan, collector, tables, started, clock)
     if settings.engine == "fast":  # metafor judges every fast run (unless told, loudly, not to)
         provenance.update(
@@ -393,14 +397,18 @@ class _Collector:
         notes = [f"{note}; {why}" if note else why for note in payload["notes"]]
         self.keep(failed_tables(payload["ids"], notes, payload["settings"], payload["by"]))
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """Every kind's table, in input order, after checking that each id has one status row."""
-        tables = {
-            kind: self.store.read(kind) if self.store is not None else _concat(self.frames[kind]) for kind in KINDS
-        }
-        tables = {kind: _in_input_order(table, self.source_ids) for kind, table in tables.items()}
+    def final(self, csv: bool) -> FinalTables:
+        """Every kind's table, in input order, after checking that each id has one status row: in
+        memory, or (under out=) written to the output directory a window at a time and read from
+        there on demand, so that a batch's size does not set its memory."""
+        if self.store is not None:
+            merged = self.store.merge(self.source_ids, csv)
+            return FinalTables(
+                paths=merged["paths"], status_counts=merged["status_counts"], engine_counts=merged["engine_counts"]
+            )
+        tables = {kind: _in_input_order(_concat(self.frames[kind]), self.source_ids) for kind in KINDS}
         _check_every_id_once(tables["status"], self.source_ids)
-        return tables
+        return FinalTables.in_memory(tables)
 
 
 def _run(plan: _Plan, collector: _Collector) -> None:
@@ -435,18 +443,15 @@ def _checked_payloads(plan: _Plan, collector: _Collector) -> Iterator[dict]:
             yield checked.payload(plan.settings, plan.source.by)
 
 
-def _run_provenance(
-    plan: _Plan, collector: _Collector, tables: dict[str, pd.DataFrame], started: str, clock: float
-) -> dict:
+def _run_provenance(plan: _Plan, collector: _Collector, tables: FinalTables, started: str, clock: float) -> dict:
     """What ran, how and how long; a fast run's verification is added to it afterwards."""
-    status = tables["status"]
     provenance = {
         "ketabridge_version": ketabridge_version(),
         **collector.versions,
         "options": plan.settings.describe(),
         "input": plan.source.describe(),
         "analyses": len(plan.source.ids),
-        "status_counts": status["status"].value_counts().to_dict(),
+        "status_counts": tables.status_counts,
         "resumed_analyses": len(collector.done),
         "workers": plan.workers,
         "scheduler": None if plan.scheduler is None else str(plan.scheduler),
@@ -457,7 +462,7 @@ def _run_provenance(
         "wall_seconds": time.perf_counter() - clock,
         "r_fit_seconds": collector.fit_seconds,
         "engine": plan.settings.engine,
-        "engine_counts": status["engine"].value_counts().to_dict() if len(status) else {},
+        "engine_counts": tables.engine_counts,
     }
     if plan.settings.engine == "fast":
         provenance.update(
@@ -484,7 +489,7 @@ def _verifier(plan: _Plan, collector: _Collector) -> Verifier | None:
     return verifier
 
 
-def _verify(plan: _Plan, collector: _Collector, verifier: Verifier | None, tables: dict[str, pd.DataFrame]) -> dict:
+def _verify(plan: _Plan, collector: _Collector, verifier: Verifier | None, tables: FinalTables) -> dict:
     """metafor's verdict on a fast run, and the versions of the R that gave it."""
     if verifier is None:
         warnings.warn(
@@ -502,11 +507,12 @@ def _verify(plan: _Plan, collector: _Collector, verifier: Verifier | None, table
     }
 
 
-def _assemble(plan: _Plan, collector: _Collector, tables: dict[str, pd.DataFrame], provenance: dict) -> BatchResult:
-    """The files under out=, then the result; a fast run metafor disagrees with raises, carrying the result."""
+def _assemble(plan: _Plan, collector: _Collector, tables: FinalTables, provenance: dict) -> BatchResult:
+    """provenance.json under out= (the tables are there already), then the result (its tables read
+    from those files on demand); a fast run metafor disagrees with raises, carrying the result."""
     if collector.store is not None:
-        collector.store.finish(tables, provenance, plan.csv)
-    result = BatchResult(glance=tables["glance"], tidy=tables["tidy"], status=tables["status"], provenance=provenance)
+        collector.store.finish(provenance)
+    result = BatchResult(**tables.tables(), provenance=provenance)
     verdict = provenance.get("verification", {})
     if verdict.get("verdict") == "disagree":
         first = verdict["disagreements"][0]

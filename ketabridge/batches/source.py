@@ -60,31 +60,42 @@ class Source:
     def chunks(self, chunk_size: int, skip: set = frozenset(), only: set | None = None) -> Iterator[Chunk]:
         """Chunks of up to chunk_size analyses whose ids are not in skip (and are in only, if
         given), in input order."""
-        pending: list[pa.Table] = []
-        pending_count = 0
+        pieces: list[pa.Table] = []  # runs of whole groups, sliced from the blocks (no per-group tables)
+        pending_ids: list = []
+        pending_sizes: list[np.ndarray] = []
         index = 0
         wanted = None if only is None else pa.array(list(only), type=self.id_type)
         for block in self._groups():
             if wanted is not None:  # a few ids of many (verification): drop the rest before splitting
                 block = block.filter(pc.is_in(block.column(self.by), value_set=wanted))
-            for group in _split_groups(block, self.by):
-                analysis = group.column(self.by)[0].as_py()
-                if analysis in skip or (only is not None and analysis not in only):
-                    continue
-                pending.append(group)
-                pending_count += 1
-                if pending_count == chunk_size:
-                    yield self._chunk(index, pending)
-                    index, pending, pending_count = index + 1, [], 0
-        if pending:
-            yield self._chunk(index, pending)
+            starts, sizes, ids = _group_bounds(block, self.by)
+            keep = [not (analysis in skip or (only is not None and analysis not in only)) for analysis in ids]
+            if not all(keep):  # the kept groups' rows, taken together (resume, verification)
+                keep = np.array(keep, dtype=bool)
+                rows = np.repeat(starts[keep] - np.cumsum(sizes[keep]) + sizes[keep], sizes[keep])
+                block = block.take(pa.array(rows + np.arange(len(rows))))
+                sizes, ids = sizes[keep], [analysis for analysis, kept in zip(ids, keep) if kept]
+                starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+            done = 0
+            while done < len(ids):
+                take = min(chunk_size - len(pending_ids), len(ids) - done)
+                first, last = int(starts[done]), int(starts[done + take - 1] + sizes[done + take - 1])
+                pieces.append(block.slice(first, last - first))
+                pending_ids.extend(ids[done : done + take])
+                pending_sizes.append(sizes[done : done + take])
+                done += take
+                if len(pending_ids) == chunk_size:
+                    yield self._chunk(index, pieces, pending_ids, pending_sizes)
+                    index, pieces, pending_ids, pending_sizes = index + 1, [], [], []
+        if pending_ids:
+            yield self._chunk(index, pieces, pending_ids, pending_sizes)
 
-    def _chunk(self, index: int, groups: list[pa.Table]) -> Chunk:
-        table = pa.concat_tables(groups)
+    def _chunk(self, index: int, pieces: list[pa.Table], ids: list, sizes: list[np.ndarray]) -> Chunk:
+        table = pa.concat_tables(pieces)
         return Chunk(
             index=index,
-            ids=[group.column(self.by)[0].as_py() for group in groups],
-            sizes=np.array([len(group) for group in groups], dtype=np.int64),
+            ids=ids,
+            sizes=np.concatenate(sizes).astype(np.int64),
             rows=table.column("__row").to_numpy(),
             columns={name: table.column(name).combine_chunks() for name in self.columns},
             text_cells=self.text_cells,
@@ -171,15 +182,14 @@ def _last_group_start(ids: pa.ChunkedArray) -> int:
     return int(different[-1]) + 1 if different.size else 0
 
 
-def _split_groups(block: pa.Table, by: str) -> Iterator[pa.Table]:
-    """The block's groups (contiguous runs of one id), in order."""
+def _group_bounds(block: pa.Table, by: str) -> tuple[np.ndarray, np.ndarray, list]:
+    """The block's groups (contiguous runs of one id), in order: their first rows, sizes and ids."""
     values = block.column(by).combine_chunks()
     if len(values) == 0:
-        return
-    changes = (
-        np.flatnonzero(pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)).to_numpy(zero_copy_only=False))
-        + 1
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), []
+    changes = np.flatnonzero(
+        pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)).to_numpy(zero_copy_only=False)
     )
-    bounds = [0, *changes.tolist(), len(values)]
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        yield block.slice(start, stop - start)
+    starts = np.concatenate([[0], changes + 1]).astype(np.int64)
+    sizes = np.diff(np.append(starts, len(values)))
+    return starts, sizes, values.take(pa.array(starts)).to_pylist()

@@ -35,6 +35,11 @@ DEFAULT_BUDGET = 300  # analyses rerun on metafor: about 10 s at 33 ms each, wha
 WHOLE_SHARE = 0.25  # of a count budget: a uniform sample of the whole batch, drawn before the classes
 MIN_SAMPLE = 20  # the uniform sample of a fraction is at least this many analyses
 CONFIDENCE = 0.95
+# what classify reads of the batch's tables (only these columns are read whole)
+CLASSIFY_COLUMNS = {
+    "glance": ["analysis_id", "estimate", "converged", "k", "tau2"],
+    "status": ["analysis_id", "engine", "status", "message"],
+}
 
 
 @dataclass(frozen=True)
@@ -104,8 +109,8 @@ def classify(glance: pd.DataFrame, status: pd.DataFrame, method: str) -> pd.Seri
     failed_status = status["status"].to_numpy()[fast] == "error"
     estimate = rows["estimate"].to_numpy(dtype=float)
     failed = failed_status | ~rows["converged"].fillna(False).to_numpy(dtype=bool) | ~np.isfinite(estimate)
-    messages = status["message"].fillna("").to_numpy()[fast].astype(str)
-    failed_extra = np.char.find(messages, "failed:") >= 0
+    # a pandas string search: numpy's fixed-width text would take (longest message) x 4 bytes per row
+    failed_extra = status["message"].fillna("").astype(str).str.contains("failed:", regex=False).to_numpy(bool)[fast]
     small = rows["k"].fillna(0).to_numpy() <= 3
     zero = rows["tau2"].to_numpy(dtype=float) == 0 if method not in EQUAL_EFFECTS_METHODS else np.zeros(len(ids), bool)
     names = np.select([failed, failed_extra, small, zero], [name for name, _ in CLASSES[:4]], CLASSES[4][0])

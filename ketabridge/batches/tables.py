@@ -42,7 +42,7 @@ def chunk_tables(
     messages = [_joined(note, plain_message(message)) for note, message in zip(notes, value["message"])]
     status = np.where(~ok, "error", np.where([bool(m) for m in messages], "warning", "ok"))
     template = (value.get("call_template") or [""])[0]
-    calls = [_subset_call(call or template, by, analysis) for call, analysis in zip(value["r_call"], ids)]
+    calls = _subset_calls(template, value["r_call"], by, ids)
     columns = dict(value.get("glance") or {})
     for name in asked_extras(settings):
         columns.update({f"{name}_{key}": item for key, item in (value.get(name) or {}).items()})
@@ -91,6 +91,20 @@ def _frame(columns: dict, count: int, table_schema: dict, id_dtype: str) -> pd.D
 def _subset_call(template: str, by: str, analysis) -> str:
     """The chunk's call shown for one analysis: display only, never parsed."""
     return template.replace("data = dat", f"data = dat[dat[[{json.dumps(by)}]] == {json.dumps(analysis)}, ]", 1)
+
+
+def _subset_calls(template: str, calls: list, by: str, ids: list) -> list[str]:
+    """_subset_call for every analysis (its own call, else the chunk's template), the template cut
+    once: a million analyses' calls are a million string joins, not a million replaces."""
+    head, found, tail = template.partition("data = dat")
+    prefix = f"{head}data = dat[dat[[{json.dumps(by)}]] == "
+    suffix = f", ]{tail}"
+    return [
+        _subset_call(call, by, analysis)
+        if call
+        else (f"{prefix}{analysis if type(analysis) is int else json.dumps(analysis)}{suffix}" if found else template)
+        for call, analysis in zip(calls, ids)
+    ]
 
 
 def _joined(*parts: str) -> str:

@@ -15,9 +15,10 @@ import pandas as pd
 from ketabridge.agreement.allowance import GROWING, aligned, allowed, compared_scale, data_scales
 from ketabridge.agreement.tolerances import EXACT, EXACT_FLOORS, pick
 from ketabridge.batches.checks import check_chunk
+from ketabridge.batches.final_tables import FinalTables
 from ketabridge.batches.progress import Progress
 from ketabridge.batches.settings import chunk_size_for
-from ketabridge.batches.strata import Budget, classify, per_class, stratified, whole_sample
+from ketabridge.batches.strata import CLASSIFY_COLUMNS, Budget, classify, per_class, stratified, whole_sample
 from ketabridge.batches.tables import failed_tables
 
 SHOWN = 20  # disagreements listed in provenance.json
@@ -57,10 +58,18 @@ class Verifier:
             self.thread.join()
             self.thread = None
 
-    def finish(self, tables: dict) -> dict:
-        """Choose the classes' share, run what is left on metafor, compare, report per class."""
+    def finish(self, tables) -> dict:
+        """Choose the classes' share, run what is left on metafor, compare, report per class.
+        tables: the batch's FinalTables (or a dict of its frames); only the columns that classify
+        needs are read whole, and the verified analyses' rows."""
+        if isinstance(tables, dict):
+            tables = FinalTables.in_memory(tables)
         summary = {"budget": self.budget.describe(), "seed": self.seed}
-        classes = classify(tables["glance"], tables["status"], self.settings.method)
+        classes = classify(
+            tables.read("glance", CLASSIFY_COLUMNS["glance"]),
+            tables.read("status", CLASSIFY_COLUMNS["status"]),
+            self.settings.method,
+        )
         more = stratified(classes, self.budget, set(self.whole), self.seed)
         if self.thread is not None:
             self.rounds.put(set(more))
@@ -91,7 +100,7 @@ class Verifier:
         metafor = {kind: pd.concat(self.collected[kind], ignore_index=True) for kind in ("glance", "status")}
         metafor = {kind: table[table["analysis_id"].isin(chosen)] for kind, table in metafor.items()}
         metafor = {kind: table.drop_duplicates("analysis_id") for kind, table in metafor.items()}
-        fast = {kind: tables[kind][tables[kind]["analysis_id"].isin(chosen)] for kind in ("glance", "status")}
+        fast = {kind: tables.read(kind, ids=chosen) for kind in ("glance", "status")}
         verdict = compare(fast, metafor, self.settings.method, self.scales)
         disagreeing = {problem["analysis_id"] for problem in verdict.pop("all_problems")}
         return {**summary, **verdict, "classes": per_class(classes, chosen, disagreeing)}

@@ -107,30 +107,44 @@ def _sidik_jonkman(ymc, vi, X, k, p, outcome) -> Tau2:
 def _fisher_scoring(ymc, vi, X, k, p, method, start, outcome) -> Tau2:
     """ML/REML: rma.uni's Fisher scoring from the HE start, step-halving at tau2.min = 0."""
     tau2 = start.copy()
-    active = np.ones(len(tau2), dtype=bool)
     converged = np.ones(len(tau2), dtype=bool)
+    # the analyses still iterating, their data kept compact and shrunk only when some stop: most
+    # iterations run on a few slow analyses, where numpy's per-call cost is what counts
+    rows = np.arange(len(tau2))
+    y_rows, v_rows, X_rows = ymc, vi, X
+    intercept_only = X.shape[2] == 1
     iteration = 0
-    while active.any():
+    while len(rows):
         iteration += 1
-        rows = np.flatnonzero(active)
         old = tau2[rows]
-        w = 1.0 / (vi[rows] + old[:, None])
-        Xr = X[rows]
-        fit = wls(ymc[rows], w, Xr)
-        ypy2 = np.sum((w * fit.residual) ** 2, axis=1)  # Y'PPY: P y = W (y - X b)
+        w = 1.0 / (v_rows + old[:, None])
+        if intercept_only:  # wls, leverage, trace_p and trace_pp for X = 1, inlined (the same arithmetic)
+            total = w.sum(axis=1)
+            residual = y_rows - ((w * y_rows).sum(axis=1) / total)[:, None]
+            ypy2 = np.sum((w * residual) ** 2, axis=1)
+        else:
+            fit = wls(y_rows, w, X_rows)
+            ypy2 = np.sum((w * fit.residual) ** 2, axis=1)  # Y'PPY: P y = W (y - X b)
         if method == "ML":
             adj = (ypy2 - w.sum(axis=1)) / np.sum(w * w, axis=1)
+        elif intercept_only:
+            h = (1.0 / total)[:, None]  # leverage: (X'WX)^-1 for every study
+            w2 = w * w
+            ab = h[:, 0] * w2.sum(axis=1)
+            adj = (ypy2 - np.sum(w - w * w * h, axis=1)) / (np.sum(w2 - 2.0 * w2 * w * h, axis=1) + ab * ab)
         else:
-            h = leverage(Xr, fit.inverse)
-            adj = (ypy2 - trace_p(w, h)) / trace_pp(w, h, Xr, fit.inverse)
-        adj = np.where(np.isnan(adj), 0.0, adj)
+            h = leverage(X_rows, fit.inverse)
+            adj = (ypy2 - trace_p(w, h)) / trace_pp(w, h, X_rows, fit.inverse)
+        adj[np.isnan(adj)] = 0.0
         adj = _halve_below_zero(old, adj)
-        tau2[rows] = old + adj
-        change = np.abs(old - tau2[rows])
+        new = old + adj
+        tau2[rows] = new
         if iteration > MAXITER:
             converged[rows] = False
             break
-        active[rows] = change > THRESHOLD
+        going = np.abs(old - new) > THRESHOLD
+        if not going.all():
+            rows, y_rows, v_rows, X_rows = rows[going], y_rows[going], v_rows[going], X_rows[going]
     outcome.needs_metafor |= np.abs(tau2) > ROUNDING_DECIDES
     outcome.fail(~converged, messages.NOT_CONVERGED)
     if method in ("ML", "REML"):

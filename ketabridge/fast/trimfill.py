@@ -76,7 +76,7 @@ def trimfill(
         scale = np.abs(ys[rows]).max(axis=1) + np.abs(beta[rows])
         new_k0, new_se, nan_se, undefined = _estimate_k0(ys[rows] - beta[rows, None], scale, k, estimator)
         for row in rows[nan_se]:
-            outcome.warnings[row].append("NaNs produced")  # R's warning from sqrt(varSr < 0)
+            outcome.note(row, "NaNs produced")  # R's warning from sqrt(varSr < 0)
         outcome.needs_metafor[rows[undefined]] = True
         k0[rows], k0_se[rows] = new_k0, new_se
 
