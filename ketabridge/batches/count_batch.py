@@ -136,8 +136,9 @@ def count_batch(
 
         run_pool(payloads, workers, on_result, on_failure)
     parts = {kind: [tables[kind] for tables in kept] for kind in KINDS}
-    if store is not None:
-        parts = {kind: [store.read(kind)] for kind in KINDS}
+    if store is not None:  # the final files, merged from the chunk files in input order; a count batch is small
+        paths = store.merge(ids, csv)["paths"]
+        parts = {kind: [pd.read_parquet(paths[kind])] for kind in KINDS}
     status = _in_order(_concat(parts["status"]), ids).astype({"analysis_id": "object", **schema.STATUS})
     glance = stacked([_concat(parts["glance"])], schema.COUNT_GLANCE, status["analysis_id"])
     tidy = stacked([_concat(parts["tidy"])], schema.TIDY, None)
@@ -150,9 +151,8 @@ def count_batch(
         "workers": workers,
         "resumed_analyses": len(done),
     }
-    tables = {"glance": glance, "tidy": tidy, "status": status}
     if store is not None:
-        store.finish(tables, record, csv)
+        store.finish(record)
     return BatchResult(glance, tidy, status, Provenance.of_run(record))
 
 

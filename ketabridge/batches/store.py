@@ -121,10 +121,15 @@ class BatchStore:
         write_atomic(self.out / "provenance.json", json.dumps(provenance, indent=2, default=str).encode())
 
     def _schema(self, kind: str) -> pa.Schema | None:
-        """The first part's schema (with its pandas metadata, so the final file reads back with
-        the same dtypes); None when no part exists (a batch with no analysis to run)."""
-        stems = self._stems()
-        return pq.read_schema(self._part(stems[0], kind)) if stems else None
+        """The parts' schemas unified, with the first part's pandas metadata (so the final file
+        reads back with the same dtypes): a column that is all missing in one part has Arrow's
+        null type there and its real type in another. None when no part exists (a batch with
+        no analysis to run)."""
+        schemas = [pq.read_schema(self._part(stem, kind)) for stem in self._stems()]
+        if not schemas:
+            return None
+        unified = pa.unify_schemas([schema.remove_metadata() for schema in schemas], promote_options="permissive")
+        return unified.with_metadata(schemas[0].metadata)
 
     def _part(self, stem: str, kind: str) -> Path:
         return self.parts / f"{stem}.{kind}.parquet"
@@ -199,7 +204,7 @@ def _window(index: pd.Index, paths: list[Path], start: int, stop: int) -> pa.Tab
             where.append(positions[inside])
     if not pieces:
         return None
-    table = pa.concat_tables(pieces)
+    table = pa.concat_tables(pieces, promote_options="permissive")  # null-typed columns of some parts
     return table.take(pa.array(np.argsort(np.concatenate(where), kind="stable")))
 
 
