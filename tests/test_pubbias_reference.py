@@ -63,9 +63,6 @@ def test_published_values(source, analysis, installed):
         with pytest.raises(ketabridge.InputError, match=f"needs metafor >= {re.escape(needed)}"):
             _run(source, analysis)
         return
-    documented = analysis.get("values_need_metafor")
-    if documented and _release(installed["metafor_version"]) < _release(documented):
-        pytest.skip(f"the documented values hold from metafor {documented} on: {analysis['values_need_reason']}")
     tables = _run(source, analysis)
     failures = []
     for check in analysis["expect"]:
