@@ -1,10 +1,11 @@
-"""Shared fixtures: the repository root and the bundled BCG data set."""
+"""Shared fixtures: the repository root, the bundled BCG and Konstantopoulos (2011) data sets."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
-from lane import BCG_CSV
+from lane import BCG_CSV, REPO
 
 
 @pytest.fixture
@@ -19,6 +20,15 @@ def bcg_effects(bcg) -> pd.DataFrame:
     import ketabridge
 
     return ketabridge.escalc("RR", bcg, ai="tpos", bi="tneg", ci="cpos", di="cneg")
+
+
+@pytest.fixture(scope="module")
+def schools_by_era() -> pd.DataFrame:
+    """Konstantopoulos (2011) schools within districts (data/konstantopoulos2011), with a
+    two-level factor ``era`` (year before 1985: early) for '~ era | district' terms."""
+    frame = pd.read_csv(REPO / "data" / "konstantopoulos2011" / "konstantopoulos2011.csv")
+    frame["era"] = np.where(frame["year"] < 1985, "early", "late")
+    return frame
 
 
 @pytest.fixture(scope="session")

@@ -14,39 +14,30 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from lane import REPO
 
 import ketabridge
 from ketabridge import InputError
 
 pytestmark = pytest.mark.requires_r
 
-DATA = REPO / "data" / "konstantopoulos2011" / "konstantopoulos2011.csv"
 THREE_LEVEL = "~ 1 | district/school"  # school is unique within district: the second level is the row
 RTOL = 1e-5  # two optimizer runs of the same likelihood (metafor stops at rel.tol 1e-8 of the deviance)
 
 
 @pytest.fixture(scope="module")
-def schools() -> pd.DataFrame:
-    frame = pd.read_csv(DATA)
-    frame["era"] = np.where(frame["year"] < 1985, "early", "late")
-    return frame
-
-
-@pytest.fixture(scope="module")
-def fits(schools) -> dict:
+def fits(schools_by_era) -> dict:
     return {
-        "three": ketabridge.rma_mv(schools, random=THREE_LEVEL),
-        "no_district": ketabridge.rma_mv(schools, random=THREE_LEVEL, sigma2=[0, None]),
-        "rows_only": ketabridge.rma_mv(schools, random="~ 1 | study"),  # study: one per row
-        "no_school": ketabridge.rma_mv(schools, random=THREE_LEVEL, sigma2=np.array([np.nan, 0])),
-        "districts_only": ketabridge.rma_mv(schools, random="~ 1 | district"),
-        "cs_rho0": ketabridge.rma_mv(schools, random="~ era | district", rho=0, tau2=pd.NA),
-        "id": ketabridge.rma_mv(schools, random="~ era | district", struct="ID"),
+        "three": ketabridge.rma_mv(schools_by_era, random=THREE_LEVEL),
+        "no_district": ketabridge.rma_mv(schools_by_era, random=THREE_LEVEL, sigma2=[0, None]),
+        "rows_only": ketabridge.rma_mv(schools_by_era, random="~ 1 | study"),  # study: one per row
+        "no_school": ketabridge.rma_mv(schools_by_era, random=THREE_LEVEL, sigma2=np.array([np.nan, 0])),
+        "districts_only": ketabridge.rma_mv(schools_by_era, random="~ 1 | district"),
+        "cs_rho0": ketabridge.rma_mv(schools_by_era, random="~ era | district", rho=0, tau2=pd.NA),
+        "id": ketabridge.rma_mv(schools_by_era, random="~ era | district", struct="ID"),
         "two_terms_gamma0": ketabridge.rma_mv(
-            schools, random=["~ era | district", "~ factor(school) | district"], struct=["CS", "ID"], gamma2=0
+            schools_by_era, random=["~ era | district", "~ factor(school) | district"], struct=["CS", "ID"], gamma2=0
         ),
-        "cs": ketabridge.rma_mv(schools, random="~ era | district"),
+        "cs": ketabridge.rma_mv(schools_by_era, random="~ era | district"),
     }
 
 
@@ -108,13 +99,13 @@ def test_gamma2_fixed_at_zero_drops_the_second_term(fits):
         )
 
 
-def test_every_component_fixed_is_generalized_least_squares(schools):
+def test_every_component_fixed_is_generalized_least_squares(schools_by_era):
     """beta = (X'M^-1 X)^-1 X'M^-1 y with M = diag(vi) + s1 Z Z' + s2 I (numpy), and metafor's
     restricted log-likelihood (with its REMLf constant 1/2 log|X'X|)."""
     s1, s2 = 0.05, 0.03
-    result = ketabridge.rma_mv(schools, random=THREE_LEVEL, sigma2=[s1, s2])
-    y, vi = schools["yi"].to_numpy(), schools["vi"].to_numpy()
-    district = schools["district"].to_numpy()
+    result = ketabridge.rma_mv(schools_by_era, random=THREE_LEVEL, sigma2=[s1, s2])
+    y, vi = schools_by_era["yi"].to_numpy(), schools_by_era["vi"].to_numpy()
+    district = schools_by_era["district"].to_numpy()
     M = np.diag(vi) + s1 * (district[:, None] == district[None, :]) + s2 * np.eye(len(y))
     Minv = np.linalg.inv(M)
     X = np.ones((len(y), 1))
@@ -170,10 +161,10 @@ def test_robust_and_pickle_keep_the_fixed_components(fits):
         ({"random": ["~ era | district", "~ factor(school) | district"], "gamma2": -1}, "gamma2= fixes variances"),
     ],
 )
-def test_bad_fixed_values_are_refused_before_r(schools, change, message, monkeypatch):
+def test_bad_fixed_values_are_refused_before_r(schools_by_era, change, message, monkeypatch):
     from ketabridge.analyses import multilevel
 
     monkeypatch.setattr(multilevel, "call_entry", lambda *a, **k: pytest.fail("R was called"))
     arguments = {"random": THREE_LEVEL, **change}
     with pytest.raises(InputError, match=message):
-        ketabridge.rma_mv(schools, **arguments)
+        ketabridge.rma_mv(schools_by_era, **arguments)

@@ -27,21 +27,14 @@ THREE_LEVEL = "~ 1 | district/school"
 
 
 @pytest.fixture(scope="module")
-def schools() -> pd.DataFrame:
-    frame = pd.read_csv(DATA)
-    frame["era"] = np.where(frame["year"] < 1985, "early", "late")
-    return frame
-
-
-@pytest.fixture(scope="module")
-def fits(schools) -> dict:
+def fits(schools_by_era) -> dict:
     return {
-        "three": ketabridge.rma_mv(schools, random=THREE_LEVEL),
-        "two": ketabridge.rma_mv(schools, random="~ 1 | study"),
-        "mixed": ketabridge.rma_mv(schools, random=THREE_LEVEL, mods="~ scale(year) + era", method="ML"),
-        "multivariate": ketabridge.rma_mv(schools, random="~ factor(school) | district"),
+        "three": ketabridge.rma_mv(schools_by_era, random=THREE_LEVEL),
+        "two": ketabridge.rma_mv(schools_by_era, random="~ 1 | study"),
+        "mixed": ketabridge.rma_mv(schools_by_era, random=THREE_LEVEL, mods="~ scale(year) + era", method="ML"),
+        "multivariate": ketabridge.rma_mv(schools_by_era, random="~ factor(school) | district"),
         "two_terms": ketabridge.rma_mv(
-            schools, random=["~ era | district", "~ factor(school) | district"], struct=["CS", "ID"]
+            schools_by_era, random=["~ era | district", "~ factor(school) | district"], struct=["CS", "ID"]
         ),
     }
 
@@ -157,7 +150,7 @@ def test_ranef_gives_each_random_terms_table(fits, direct):
     _agree(multivariate[["estimate", "std_error"]].to_numpy().ravel(order="F"), direct["ranef_multivariate"])
 
 
-def test_follow_ups_refuse_what_metafor_cannot_do_for_rma_mv(fits, schools):
+def test_follow_ups_refuse_what_metafor_cannot_do_for_rma_mv(fits, schools_by_era):
     with pytest.raises(InputError, match="blup.rma.uni, which rma.mv models do not have"):
         ketabridge.blup(fits["three"])
     with pytest.raises(InputError, match="its components are: sigma2.1, sigma2.2"):
@@ -167,15 +160,15 @@ def test_follow_ups_refuse_what_metafor_cannot_do_for_rma_mv(fits, schools):
     with pytest.raises(InputError, match="xlim must be two correlations"):
         ketabridge.profile(fits["multivariate"], component="rho", xlim=(0.5, 1.5))
     with pytest.raises(InputError, match="rma_mv model with another rma_mv model"):
-        ketabridge.anova(fits["three"], ketabridge.rma(schools))
+        ketabridge.anova(fits["three"], ketabridge.rma(schools_by_era))
     with pytest.raises(InputError, match="both have 3 parameters"):
-        ketabridge.anova(fits["three"], ketabridge.rma_mv(schools, random=["~ 1 | district", "~ 1 | study"]))
+        ketabridge.anova(fits["three"], ketabridge.rma_mv(schools_by_era, random=["~ 1 | district", "~ 1 | study"]))
     with pytest.raises(InputError, match="same method"):
-        ketabridge.anova(fits["three"], ketabridge.rma_mv(schools, random="~ 1 | study", method="ML"))
+        ketabridge.anova(fits["three"], ketabridge.rma_mv(schools_by_era, random="~ 1 | study", method="ML"))
     with pytest.raises(InputError, match="REML likelihoods of models with different moderators"):
-        ketabridge.anova(fits["three"], ketabridge.rma_mv(schools, random=THREE_LEVEL, mods="~ year"))
+        ketabridge.anova(fits["three"], ketabridge.rma_mv(schools_by_era, random=THREE_LEVEL, mods="~ year"))
     with pytest.raises(InputError, match="same data"):
-        ketabridge.anova(fits["three"], ketabridge.rma_mv(schools.iloc[:50], random="~ 1 | study"))
+        ketabridge.anova(fits["three"], ketabridge.rma_mv(schools_by_era.iloc[:50], random="~ 1 | study"))
     with pytest.raises(InputError, match="not a term of the model"):
         ketabridge.anova(fits["mixed"], btt="decade")
     with pytest.raises(InputError, match="lacks 'era'"):

@@ -155,6 +155,21 @@ def parameter_count(result: MetaResult) -> int:
     return len(term_names(result)) + (result.spec.method not in EQUAL_EFFECTS_METHODS)
 
 
+def _by_parameters(first, second, *, same_data: bool, variances: str, fewer: str) -> tuple:
+    """(full, reduced) of two models of the same data, by metafor's parameter count."""
+    if not same_data:
+        raise InputError(
+            f"anova() compares models fitted to the same data: the two models' effect sizes or {variances}"
+        )
+    counts = parameter_count(first), parameter_count(second)
+    if counts[0] == counts[1]:
+        raise InputError(
+            f"anova() compares nested models, but both have {counts[0]} parameters; a likelihood-ratio "
+            f"test needs one model with fewer ({fewer})"
+        )
+    return (first, second) if counts[0] > counts[1] else (second, first)
+
+
 def _nested_order_mv(first, second) -> tuple:
     """(full, reduced) of two rma_mv models, after the checks anova.rma makes for rma.mv."""
     if not (is_multilevel(first) and is_multilevel(second)):
@@ -163,18 +178,13 @@ def _nested_order_mv(first, second) -> tuple:
             "fit the reduced model with rma_mv too, e.g. with fewer random terms (random='~ 1 | es_id')"
         )
     a, b = first.spec, second.spec
-    if not (_same(a.yi, b.yi) and _same(a.V, b.V)):
-        raise InputError(
-            "anova() compares models fitted to the same data: the two models' effect sizes or sampling "
-            "variances/covariances (V) differ (were different rows left out, or another V used?)"
-        )
-    counts = parameter_count(first), parameter_count(second)
-    if counts[0] == counts[1]:
-        raise InputError(
-            f"anova() compares nested models, but both have {counts[0]} parameters; a likelihood-ratio "
-            "test needs one model with fewer (fewer moderators, or fewer random terms)"
-        )
-    full, reduced = (first, second) if counts[0] > counts[1] else (second, first)
+    full, reduced = _by_parameters(
+        first,
+        second,
+        same_data=_same(a.yi, b.yi) and _same(a.V, b.V),
+        variances="sampling variances/covariances (V) differ (were different rows left out, or another V used?)",
+        fewer="fewer moderators, or fewer random terms",
+    )
     if full.spec.method != reduced.spec.method:
         raise InputError(
             f"a likelihood-ratio test needs both models fitted with the same method; these are "
@@ -191,18 +201,13 @@ def _nested_order_mv(first, second) -> tuple:
 def _nested_order(first: MetaResult, second: MetaResult) -> tuple[MetaResult, MetaResult]:
     """(full, reduced) after the checks metafor makes (and those where it only warns)."""
     a, b = first.spec, second.spec
-    if not (_same(a.yi, b.yi) and _same(a.vi, b.vi) and _same(a.sei, b.sei)):
-        raise InputError(
-            "anova() compares models fitted to the same data: the two models' effect sizes or sampling "
-            "variances differ (were different rows left out, or other columns used?)"
-        )
-    counts = parameter_count(first), parameter_count(second)
-    if counts[0] == counts[1]:
-        raise InputError(
-            f"anova() compares nested models, but both have {counts[0]} parameters; a likelihood-ratio "
-            "test needs one model with fewer (e.g. fewer moderators, or an EE model against a random-effects one)"
-        )
-    full, reduced = (first, second) if counts[0] > counts[1] else (second, first)
+    full, reduced = _by_parameters(
+        first,
+        second,
+        same_data=_same(a.yi, b.yi) and _same(a.vi, b.vi) and _same(a.sei, b.sei),
+        variances="sampling variances differ (were different rows left out, or other columns used?)",
+        fewer="e.g. fewer moderators, or an EE model against a random-effects one",
+    )
     method_full, method_reduced = full.spec.method, reduced.spec.method
     equal_effects = method_reduced in EQUAL_EFFECTS_METHODS
     if method_full in EQUAL_EFFECTS_METHODS:
