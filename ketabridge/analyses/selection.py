@@ -4,7 +4,6 @@ selection function (metafor's ``plot.rma.uni.selmodel``)."""
 from __future__ import annotations
 
 import numbers
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from ketabridge.analyses.intervals import plain_model_result
 from ketabridge.analyses.results import MetaResult, Provenance, records
 from ketabridge.analyses.spec import ModelSpec
 from ketabridge.bridge.call import call_entry
-from ketabridge.errors import InputError, MetaforError
+from ketabridge.errors import InputError
 from ketabridge.options import (
     SELMODEL_ALTERNATIVES,
     SELMODEL_CONTROL_KEYS,
@@ -28,7 +27,6 @@ from ketabridge.options import (
     require_metafor,
 )
 
-DEVICES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 CI_KINDS = ("wald",)
 # selmodel's arguments newer than 3.8-1 (its NEWS.md): decreasing= in 4.6-0, subset= in 4.8-0.
 DECREASING_SINCE = (4, 6)
@@ -229,42 +227,18 @@ def plot_selmodel(
     RNotAvailableError
         R, metafor or rpy2 is missing or too old.
     """
-    from ketabridge.analyses.plots import DPI_RANGE, MAX_INCHES
+    from ketabridge.analyses.plots import draw_into, plot_options
 
     if not isinstance(result, SelectionResult):
         raise InputError(f"plot_selmodel takes the result of ketabridge.selmodel(), not {type(result).__name__}")
     if ci is not None:
         check_choice(ci, CI_KINDS, "ci")
-    target = Path(path).expanduser().absolute()
-    device = DEVICES.get(target.suffix.lower())
-    if device is None:
-        raise InputError(
-            f"cannot tell the image format of {str(path)!r}: the file name must end in {', '.join(DEVICES)}"
-        )
-    if not target.parent.is_dir():
-        raise InputError(f"cannot write {str(path)!r}: folder {str(target.parent)!r} does not exist")
-    for name, value in (("width", width), ("height", height)):
-        if not _real(value) or not 0 < value <= MAX_INCHES:
-            raise InputError(f"{name} is in inches and must be a number in (0, {MAX_INCHES:g}], not {value!r}")
-    if not isinstance(dpi, numbers.Integral) or isinstance(dpi, bool) or not DPI_RANGE[0] <= dpi <= DPI_RANGE[1]:
-        raise InputError(f"dpi must be a whole number from {DPI_RANGE[0]} to {DPI_RANGE[1]}, not {dpi!r}")
-    # drawn next to the target and moved there on success, as forest() and funnel() do
-    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}{target.suffix}")
-    plot = {"path": str(partial), "device": device, "width": float(width), "height": float(height), "dpi": int(dpi)}
-    try:
-        call_entry("kb_selmodel_plot", result.spec.to_r(), result.selection, plot, ci if ci is not None else False)
-        partial.replace(target)
-    except MetaforError as error:
-        if "figure margins too large" in error.r_message:
-            raise MetaforError(
-                f"{error.r_message}: the page is too small for this plot; pass a larger width/height (inches)",
-                error.r_call,
-                error.failing_call,
-            ) from None
-        raise
-    finally:
-        partial.unlink(missing_ok=True)
-    return target
+    plot = plot_options(result, path, width, height, dpi, back_transform=False)
+    shown_ci = ci if ci is not None else False  # metafor's ci=FALSE
+    draw_into(
+        plot, lambda options: call_entry("kb_selmodel_plot", result.spec.to_r(), result.selection, options, shown_ci)
+    )
+    return Path(plot["path"])
 
 
 def _selection(
