@@ -257,7 +257,7 @@ def batch(
         csv=csv,
     )
     collector = _Collector(plan, progress)
-    verifier = _verifier(plan, collector)
+    verifier = collector.verifier = _verifier(plan, collector)
     try:
         _run(plan, collector)
     except BaseException:
@@ -371,6 +371,7 @@ class _Collector:
         self.chunks = 0  # chunks metafor ran
         self.fast_seconds = 0.0
         self.fast_failures: list[str] = []  # fast chunks that raised: rerun whole on metafor, and said here
+        self.verifier: Verifier | None = None  # a fast run's verification, told of every fast chunk
         self.bar = Progress(len(plan.source.ids) - len(self.done), progress)
 
     def keep(self, tables: dict[str, pd.DataFrame]) -> None:
@@ -381,8 +382,10 @@ class _Collector:
                 self.frames[kind].append(table)
         self.bar.advance(len(tables["status"]))
 
-    def keep_fast(self, tables: dict[str, pd.DataFrame], seconds: float) -> None:
+    def keep_fast(self, tables: dict[str, pd.DataFrame], seconds: float, payload: dict) -> None:
         self.fast_seconds += seconds
+        if self.verifier is not None:  # before writing: metafor starts on the chunk's sample members
+            self.verifier.observe(payload, tables["glance"], tables["status"])
         self.keep(tables)
 
     def on_result(self, payload: dict, result: dict) -> None:
@@ -424,7 +427,7 @@ def _run(plan: _Plan, collector: _Collector) -> None:
                 plan.metafor_chunk,
                 collector.fast_failures,
                 plan.fast_rules.metafor_version,
-                plan.workers if plan.scheduler is None else 1,
+                plan.workers if plan.scheduler is None else 0,
             )
         plan.run_metafor(work, collector.on_result, collector.on_failure)
     finally:
@@ -499,7 +502,7 @@ def _verify(plan: _Plan, collector: _Collector, verifier: Verifier | None, table
         )
         return {"verification": skipped(), "UNVERIFIED": True, "verify_seconds": 0.0}
     started_verifying = time.perf_counter()
-    verification = verifier.finish(tables)
+    verification = verifier.finish(tables, observed_all=plan.fast and not collector.done)
     return {
         "verification": verification,
         **collector.versions,
@@ -517,7 +520,8 @@ def _assemble(plan: _Plan, collector: _Collector, tables: FinalTables, provenanc
     if verdict.get("verdict") == "disagree":
         first = verdict["disagreements"][0]
         raise VerificationError(
-            f"the fast engine disagrees with metafor on {verdict['disagreeing_analyses']} of {verdict['checked']} "
+            f"the fast engine disagrees with metafor on {verdict['disagreeing_analyses']} of "
+            f"{verdict['checked'] + verdict.get('also_checked', 0)} "
             f"verified analyses (first: analysis {first['analysis_id']!r}, {first['column']}: fast {first['fast']!r}, "
             f"metafor {first['metafor']!r}); every disagreement is listed in the provenance"
             + (f" ({plan.out / 'provenance.json'})" if plan.out is not None else ""),

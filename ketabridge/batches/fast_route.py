@@ -18,17 +18,18 @@ CHUNK = 5000  # analyses per fast chunk: numpy's per-call overhead is spread ove
 def run_fast(
     payloads: Iterator[dict],
     by: str,
-    keep: Callable[[dict, float], None],
+    keep: Callable[[dict, float, dict], None],
     metafor_chunk: int,
     failures: list[str],
     metafor_version: str,
     workers: int = 1,
 ) -> Iterator[dict]:
-    """keep(tables, seconds) for every analysis the fast path computed; yields the payloads of
+    """keep(tables, seconds, payload) for every chunk the fast path computed; yields the payloads of
     the others (same layout, at most metafor_chunk analyses each) for the metafor engine. A chunk
     the fast path raises on goes to metafor whole, and the error is added to failures. The fast
     path replays metafor_version, the metafor that computes and verifies the rest. With workers
-    >= 2 the chunks are computed on that many processes (numpy only, no R), a few at a time."""
+    >= 1 the chunks are computed on that many processes (numpy only, no R), a few at a time, while
+    this process reads, checks and writes; with 0, here."""
     handed: list[dict] = []  # the vi = 0 analyses, for metafor
 
     def without_zero_variance() -> Iterator[dict]:
@@ -54,7 +55,7 @@ def run_fast(
             handed_on = {payload["ids"][i] for i in np.flatnonzero(routed)}
             tables = {kind: _without(table, handed_on) for kind, table in tables.items()}
             yield from _pieces(payload, routed, metafor_chunk)
-        keep(tables, float(reply["seconds"][0]))
+        keep(tables, float(reply["seconds"][0]), payload)
     yield from handed
 
 
@@ -79,9 +80,10 @@ def compute(payload: dict, metafor_version: str):
 
 
 def _computed(payloads: Iterator[dict], metafor_version: str, workers: int) -> Iterator[tuple[dict, object]]:
-    """(payload, compute's outcome) per chunk: here, or on `workers` spawned processes, at most two
-    chunks per process in flight (so memory stays a few chunks), in the order they finish."""
-    if workers < 2:
+    """(payload, compute's outcome) per chunk: here (workers 0), or on `workers` spawned processes,
+    at most two chunks per process in flight (so memory stays a few chunks), in the order they
+    finish."""
+    if workers < 1:
         for payload in payloads:
             yield payload, compute(payload, metafor_version)
         return

@@ -7,9 +7,16 @@ A budget that is a count of analyses is shared among the classes present (water-
 smaller than its share is checked whole, what it leaves goes to the others), after a uniform
 random share of the whole batch, drawn first, from every id (so its metafor runs can start
 before numpy has finished). Within a class the checked analyses are a uniformly random subset
-(the share of the whole that fell in the class, plus a uniform draw from the rest of the class),
-so zero disagreements among n checked bounds that class's disagreement rate: the exact one-sided
-95 % Clopper-Pearson bound 1 - 0.05^(1/n), about 3/n (the "rule of three").
+(the share of the whole that fell in the class, plus the rest of the class's members with the
+smallest random keys), so zero disagreements among n checked bounds that class's disagreement
+rate: the exact one-sided 95 % Clopper-Pearson bound 1 - 0.05^(1/n), about 3/n (the "rule of
+three").
+
+The keys are drawn per input position before the run, so the sample does not depend on when an
+analysis was computed. That lets metafor start on a class's likely members while numpy is still
+computing (ahead_thresholds): with the class sizes estimated from the analyses computed so far,
+an analysis whose key falls below its class's threshold is sent ahead; the classes' sample, chosen
+once the run is over, then mostly consists of analyses metafor has already run.
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ CLASSES = (
 DEFAULT_BUDGET = 300  # analyses rerun on metafor: about 10 s at 33 ms each, whatever the batch size
 WHOLE_SHARE = 0.25  # of a count budget: a uniform sample of the whole batch, drawn before the classes
 MIN_SAMPLE = 20  # the uniform sample of a fraction is at least this many analyses
+# analyses sent ahead per class: this many times the members its sample is expected to take, so
+# that an estimate of the class's size that is off by up to this factor still sends every member
+AHEAD_MARGIN = 2.0
 CONFIDENCE = 0.95
 # what classify reads of the batch's tables (only these columns are read whole)
 CLASSIFY_COLUMNS = {
@@ -96,6 +106,33 @@ def whole_sample(ids: list, budget: Budget, seed: int) -> list:
     return [ids[i] for i in chosen]
 
 
+def sample_keys(count: int, seed: int) -> np.ndarray:
+    """One uniform random key per input position: a class's sample is its members with the smallest keys."""
+    return np.random.default_rng([seed, 1]).random(count)
+
+
+def ahead_thresholds(seen: dict[str, int], observed: int, pending: int, budget: Budget) -> dict[str, float]:
+    """Per class, the key below which an analysis computed so far is sent to metafor before the run
+    ends: every member for "all", every member outside the interior for a fraction; for a count,
+    with each class's size estimated from `seen` (its members among the `observed` analyses so far,
+    of `pending`), about AHEAD_MARGIN times the members its sample will take."""
+    if budget.kind == "all":
+        return {name: 1.0 for name, _ in CLASSES}
+    if budget.kind == "fraction":
+        return {name: 0.0 if name == "interior" else 1.0 for name, _ in CLASSES}
+    if budget.kind != "count" or not observed:
+        return {}
+    sizes = {name: round(seen.get(name, 0) * pending / observed) for name, _ in CLASSES}
+    allotted = allocate(sizes, budget.value)
+    whole = budget.whole_size(pending) / pending  # the share of every class already in the whole's sample
+    thresholds = {}
+    for name, size in sizes.items():
+        rest = size * (1 - whole)  # the members the class's own draw chooses from
+        wanted = max(0.0, allotted[name] - size * whole)
+        thresholds[name] = 1.0 if rest <= wanted else min(1.0, AHEAD_MARGIN * wanted / rest)
+    return thresholds
+
+
 def classify(glance: pd.DataFrame, status: pd.DataFrame, method: str) -> pd.Series:
     """The class name of every analysis the fast engine computed, indexed by analysis id."""
     fast = status["engine"].to_numpy() == "fast"
@@ -138,10 +175,11 @@ def allocate(sizes: dict[str, int], budget: int) -> dict[str, int]:
     return allotted
 
 
-def stratified(classes: pd.Series, budget: Budget, already: set, seed: int) -> list:
+def stratified(classes: pd.Series, budget: Budget, already: set, keys: np.ndarray) -> list:
     """The analyses to verify besides `already` (the whole-batch share): every one for "all";
     for a fraction every analysis outside the interior; for a count each class topped up to its
-    allotment with a uniform draw from its members not yet chosen."""
+    allotment with its members not yet chosen that have the smallest keys (one per analysis of
+    classes, from sample_keys: a uniform random draw)."""
     done = classes.index.isin(list(already))
     if budget.kind == "all":
         return classes.index[~done].tolist()
@@ -149,16 +187,16 @@ def stratified(classes: pd.Series, budget: Budget, already: set, seed: int) -> l
         return classes.index[~done & (classes.to_numpy() != "interior")].tolist()
     if budget.kind != "count":
         return []
-    rng = np.random.default_rng([seed, 1])
     sizes = classes.value_counts().to_dict()
     allotted = allocate({name: sizes.get(name, 0) for name, _ in CLASSES}, budget.value)
     picked = []
     for name, _ in CLASSES:
         member = classes.to_numpy() == name
-        rest = classes.index[member & ~done]
+        rest = np.flatnonzero(member & ~done)
         more = min(len(rest), max(0, allotted[name] - int((member & done).sum())))
         if more:
-            picked.extend(rest[np.sort(rng.choice(len(rest), size=more, replace=False))].tolist())
+            smallest = np.sort(rest[np.argsort(keys[rest], kind="stable")[:more]])  # kept in input order
+            picked.extend(classes.index[smallest].tolist())
     return picked
 
 

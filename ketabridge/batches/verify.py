@@ -6,7 +6,6 @@ allowance.GROWING says)."""
 from __future__ import annotations
 
 import math
-import queue
 import threading
 
 import numpy as np
@@ -14,11 +13,22 @@ import pandas as pd
 
 from ketabridge.agreement.allowance import GROWING, aligned, allowed, compared_scale, data_scales
 from ketabridge.agreement.tolerances import EXACT, EXACT_FLOORS, pick
+from ketabridge.batches.ahead import AheadQueue
 from ketabridge.batches.checks import check_chunk
+from ketabridge.batches.fast_route import subset_payload
 from ketabridge.batches.final_tables import FinalTables
 from ketabridge.batches.progress import Progress
 from ketabridge.batches.settings import chunk_size_for
-from ketabridge.batches.strata import CLASSIFY_COLUMNS, Budget, classify, per_class, stratified, whole_sample
+from ketabridge.batches.strata import (
+    CLASSIFY_COLUMNS,
+    Budget,
+    ahead_thresholds,
+    classify,
+    per_class,
+    sample_keys,
+    stratified,
+    whole_sample,
+)
 from ketabridge.batches.tables import failed_tables
 
 SHOWN = 20  # disagreements listed in provenance.json
@@ -26,66 +36,120 @@ MAX_LISTED = 10_000  # the checked ids are listed in provenance.json up to this 
 
 
 class Verifier:
-    """metafor's rerun of a fast batch (the same checks, the same R code as engine="metafor"), in
-    two rounds on one set of workers: the uniform share of the whole batch, started before numpy
-    runs so that R works on one core while numpy works on the other, then each class topped up to
-    its allotment once the fast tables say which analysis is in which class."""
+    """metafor's rerun of a fast batch (the same checks, the same R code as engine="metafor") on
+    one set of workers. With overlap, R works on one core while numpy works on the other: first on
+    the uniform share of the whole batch, drawn before numpy runs, then on the computed chunks'
+    likely members of the classes' sample, most likely first (batches.ahead); once the run is
+    over, each class is topped up to its allotment (stratified) and what of it R has not run yet
+    runs then."""
 
     def __init__(self, source, settings, budget: Budget, seed: int, workers: int, run_metafor, versions: dict):
         self.source, self.settings, self.budget, self.seed = source, settings, budget, seed
         self.workers, self.run_metafor, self.versions = workers, run_metafor, versions
         self.collected: dict[str, list[pd.DataFrame]] = {"glance": [], "tidy": [], "status": []}
         self.scales: dict = {}  # analysis id -> (its largest |yi| / sei, its largest / smallest vi)
-        self.rounds: queue.Queue = queue.Queue()
+        self.queue = AheadQueue()
         self.thread: threading.Thread | None = None
         self.failure: BaseException | None = None
         self.whole: list = []
+        self.whole_ids: set = set()
         self.thread_started = False
+        self.keys = pd.Series(sample_keys(len(source.ids), seed), index=source.ids)
+        self.seen: dict[str, int] = {}  # class -> members among the chunks computed so far
+        self.classes_seen: list[pd.Series] = []  # per computed chunk, its fast analyses' classes
+        self.fast_rows: dict[str, list[pd.DataFrame]] = {"glance": [], "status": []}  # of those offered
+        self.observed = self.pending = 0
 
     def start(self, pending_ids: list, overlap: bool) -> None:
         """Draw the whole-batch share now; with overlap, start verifying it in the background."""
         self.whole = whole_sample(pending_ids, self.budget, self.seed)
-        if overlap and self.whole:
-            self.rounds.put(set(self.whole))
+        self.whole_ids = set(self.whole)
+        self.pending = len(pending_ids)
+        if overlap:
+            self.queue.put_ids(set(self.whole))
             self.thread = threading.Thread(target=self._serve, name="ketabridge-verify", daemon=True)
             self.thread.start()
             self.thread_started = True
 
+    def observe(self, payload: dict, glance: pd.DataFrame, status: pd.DataFrame) -> None:
+        """A chunk the fast path computed (its payload, and its fast analyses' glance and status
+        rows): note its analyses' classes, and (with overlap) offer those whose keys fall below
+        their class's threshold to the background verification; the rows of those and of the
+        whole-batch share are kept, so that finish need not read them back."""
+        if not len(status):
+            return
+        classes = classify(glance, status, self.settings.method)
+        self.classes_seen.append(classes)
+        if self.thread is None:
+            return
+        for name, count in classes.value_counts().items():
+            self.seen[name] = self.seen.get(name, 0) + int(count)
+        self.observed += len(classes)
+        thresholds = classes.map(ahead_thresholds(self.seen, self.observed, self.pending, self.budget))
+        thresholds = thresholds.fillna(0.0).to_numpy()
+        keys = self.keys.reindex(classes.index).to_numpy()
+        whole = classes.index.isin(list(self.whole_ids))
+        below = (keys < thresholds) & ~whole  # the whole-batch share is running already
+        if below.any():
+            offered = classes.index[below]
+            # key / threshold: a class's sample takes its smallest keys, so lowest is likeliest
+            priority = pd.Series(keys[below] / thresholds[below], index=offered)
+            part = subset_payload(payload, pd.Index(payload["ids"]).isin(offered))
+            self.queue.offer(part, priority.reindex(part["ids"]).to_numpy())
+        if (below | whole).any():
+            for kind, table in (("glance", glance), ("status", status)):
+                self.fast_rows[kind].append(table[table["analysis_id"].isin(classes.index[below | whole])])
+
     def close(self) -> None:
-        """End the background round (on success or failure of the run)."""
+        """End the background verification (after finish, or when the run failed)."""
         if self.thread is not None:
-            self.rounds.put(None)
+            self.queue.abandon()
             self.thread.join()
             self.thread = None
 
-    def finish(self, tables) -> dict:
+    def finish(self, tables, observed_all: bool = False) -> dict:
         """Choose the classes' share, run what is left on metafor, compare, report per class.
-        tables: the batch's FinalTables (or a dict of its frames); only the columns that classify
-        needs are read whole, and the verified analyses' rows."""
+        tables: the batch's FinalTables (or a dict of its frames); observed_all: observe saw every
+        fast chunk (nothing was resumed), so the classes need not be read from the tables, else
+        only the columns that classify needs are read whole. Of the verified analyses' rows, only
+        those observe did not keep are read."""
         if isinstance(tables, dict):
             tables = FinalTables.in_memory(tables)
         summary = {"budget": self.budget.describe(), "seed": self.seed}
-        classes = classify(
-            tables.read("glance", CLASSIFY_COLUMNS["glance"]),
-            tables.read("status", CLASSIFY_COLUMNS["status"]),
-            self.settings.method,
-        )
-        more = stratified(classes, self.budget, set(self.whole), self.seed)
+        if observed_all:
+            classes = _concat(self.classes_seen, "class")
+            classes = classes.iloc[np.argsort(self.keys.index.get_indexer(classes.index), kind="stable")]
+        else:
+            classes = classify(
+                tables.read("glance", CLASSIFY_COLUMNS["glance"]),
+                tables.read("status", CLASSIFY_COLUMNS["status"]),
+                self.settings.method,
+            )
+        more = stratified(classes, self.budget, set(self.whole), self.keys.reindex(classes.index).to_numpy())
         if self.thread is not None:
-            self.rounds.put(set(more))
-            self.close()
+            self.queue.finish(set(more) - set(self.whole))
+            self.thread.join()
+            self.thread = None
         else:
             chosen = set(self.whole) | set(more)
             if chosen and len(classes):
-                self.rounds.put(chosen)
-                self.rounds.put(None)
+                self.queue.put_ids(chosen)
+                self.queue.finish(set())
                 self._serve()
         if self.failure is not None:
             raise self.failure
         fast_ids = set(classes.index)
         whole = [a for a in self.whole if a in fast_ids]
         chosen = set(whole) | set(more)
-        summary.update(sample=len(whole), stratified=len(more), overlapped=self.thread_started)
+        also = (self.queue.ran & fast_ids) - chosen  # run ahead, then not taken by the sample
+        summary.update(
+            sample=len(whole),
+            stratified=len(more),
+            overlapped=self.thread_started,
+            sent_ahead=len(self.queue.ran),  # candidates metafor ran, chosen before the run ended
+            sent_before_the_end=self.queue.ran_before_finish,
+            also_checked=len(also),
+        )
         if len(chosen) <= MAX_LISTED:
             order = {analysis: rank for rank, analysis in enumerate(classes.index)}
             summary["checked_ids"] = [_json_scalar(a) for a in sorted(chosen, key=order.__getitem__)]
@@ -96,14 +160,28 @@ class Verifier:
                 "checked": 0,
                 "classes": per_class(classes, set(), set()),
             }
+        # every analysis metafor ran is compared (a disagreement outside the sample fails the run
+        # too); the bounds count the sample only, the uniform draw they assume
+        ran = chosen | also
         # glance and status hold every analysis (tidy has none for a failed one); tidy repeats glance
         metafor = {kind: pd.concat(self.collected[kind], ignore_index=True) for kind in ("glance", "status")}
-        metafor = {kind: table[table["analysis_id"].isin(chosen)] for kind, table in metafor.items()}
+        metafor = {kind: table[table["analysis_id"].isin(ran)] for kind, table in metafor.items()}
         metafor = {kind: table.drop_duplicates("analysis_id") for kind, table in metafor.items()}
-        fast = {kind: tables.read(kind, ids=chosen) for kind in ("glance", "status")}
+        fast = {kind: self._fast_rows(tables, kind, ran) for kind in ("glance", "status")}
         verdict = compare(fast, metafor, self.settings.method, self.scales)
         disagreeing = {problem["analysis_id"] for problem in verdict.pop("all_problems")}
-        return {**summary, **verdict, "classes": per_class(classes, chosen, disagreeing)}
+        verdict["checked"] = len(chosen)
+        return {**summary, **verdict, "classes": per_class(classes, chosen, disagreeing & chosen)}
+
+    def _fast_rows(self, tables: FinalTables, kind: str, ids: set) -> pd.DataFrame:
+        """The fast engine's rows of these analyses: kept by observe, else read from the tables."""
+        kept = [table[table["analysis_id"].isin(ids)] for table in self.fast_rows[kind]]
+        kept = pd.concat(kept, ignore_index=True) if kept else None
+        missing = ids if kept is None else ids - set(kept["analysis_id"])
+        if not missing:
+            return kept
+        read = tables.read(kind, ids=missing)
+        return read if kept is None else pd.concat([kept, read], ignore_index=True)
 
     def _serve(self) -> None:
         try:
@@ -114,7 +192,11 @@ class Verifier:
             self._close_bar()
 
     def _payloads(self):
-        for number, chosen in enumerate(iter(self.rounds.get, None)):
+        for number, chosen in enumerate(self.queue.work()):
+            if isinstance(chosen, dict):  # candidates sent ahead: the fast path's payload, no reading
+                self.scales.update(zip(chosen["ids"], zip(*data_scales(chosen["sizes"], chosen["data"]))))
+                yield chosen
+                continue
             if not chosen:
                 continue
             self._close_bar()
@@ -149,6 +231,12 @@ class Verifier:
             payload["ids"], [why] * len(payload["ids"]), payload["settings"], payload["by"]
         ).items():
             self.collected[kind].append(table)
+
+
+def _concat(pieces: list[pd.Series], name: str) -> pd.Series:
+    if not pieces:
+        return pd.Series([], dtype=object, name=name, index=pd.Index([], name="analysis_id"))
+    return pd.concat(pieces)
 
 
 def skipped() -> dict:
