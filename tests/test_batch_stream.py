@@ -29,13 +29,17 @@ from ketabridge.batches.store import BatchStore
 FINGERPRINT = {"input": "test", "options": {}}
 
 
-def _parts(out: Path, count: int, rows: int, columns: int, seed: int = 0) -> list[int]:
+def _parts(out: Path, count: int, rows: int, columns: int, seed: int = 0, store=None, in_order=False) -> list[int]:
     """count parts of rows analyses each, written out of input order (as routed chunks and two
-    fast processes finish), ids not sorted; tidy has two rows per analysis. Returns the input ids."""
+    fast processes finish; or in order), ids not sorted; tidy has two rows per analysis. Returns
+    the input ids."""
     rng = np.random.default_rng(seed)
     ids = rng.permutation(10 * count * rows)[: count * rows].tolist()  # input order: this list
-    store = BatchStore(out, FINGERPRINT, resume=False)
-    order = rng.permutation(count)
+    if store is None:
+        store = BatchStore(out, FINGERPRINT, resume=False)
+    else:
+        store.stream(ids, csv=False)  # a fresh run's store writes the final tables as parts come
+    order = np.arange(count) if in_order else rng.permutation(count)
     for number in order:
         chunk = ids[number * rows : (number + 1) * rows]
         mixed = rng.permutation(len(chunk))
@@ -136,3 +140,48 @@ def test_a_fast_batch_under_out_streams_its_files_and_reads_them_on_demand(tmp_p
     assert details["verification"]["verdict"] == "agree"
     assert details["status_counts"] == reference.status()["status"].value_counts().to_dict()
     assert repr(result) == repr(reference)
+
+
+@pytest.mark.parametrize("in_order", [True, False])
+def test_a_fresh_run_writes_the_final_tables_while_the_parts_come(tmp_path, monkeypatch, in_order):
+    """The stream (a window written once all its analyses are done) gives the merge's tables."""
+    monkeypatch.setattr(store_module, "MERGE_WINDOW", 7)
+    store = BatchStore(tmp_path, FINGERPRINT, resume=False)
+    ids = _parts(tmp_path, count=10, rows=5, columns=3, store=store, in_order=in_order)
+    assert not store.streaming.broken and store.streaming.start == len(ids)  # every window written already
+    merged = store.merge(ids, csv=False)
+    assert pq.ParquetFile(tmp_path / "glance.parquet").metadata.num_row_groups == math.ceil(50 / 7)
+    for kind in ("glance", "tidy", "status"):
+        pd.testing.assert_frame_equal(pd.read_parquet(merged["paths"][kind]), _whole(tmp_path, kind, ids))
+    assert sum(merged["status_counts"].values()) == 50 and merged["engine_counts"] == {"fast": 50}
+
+
+def test_the_stream_gives_up_on_a_straggler_and_the_merge_reads_the_parts(tmp_path, monkeypatch):
+    """Parts out of order with room for one window only: the stream stops, the end merge writes."""
+    monkeypatch.setattr(store_module, "MERGE_WINDOW", 7)
+    monkeypatch.setattr(store_module, "HELD_WINDOWS", 1)
+    store = BatchStore(tmp_path, FINGERPRINT, resume=False)
+    ids = _parts(tmp_path, count=10, rows=5, columns=3, store=store, in_order=False, seed=3)
+    assert store.streaming.broken
+    merged = store.merge(ids, csv=False)
+    assert not list(tmp_path.glob(".*.tmp"))  # the stream's unfinished files are gone
+    for kind in ("glance", "tidy", "status"):
+        pd.testing.assert_frame_equal(pd.read_parquet(merged["paths"][kind]), _whole(tmp_path, kind, ids))
+
+
+def test_the_stream_gives_up_when_a_later_part_types_a_column_the_first_left_empty(tmp_path, monkeypatch):
+    """A column all missing in the first window (Arrow's null type) and numbers later: the end
+    merge unifies the types, as it does for parts read back."""
+    monkeypatch.setattr(store_module, "MERGE_WINDOW", 2)
+    store = BatchStore(tmp_path, FINGERPRINT, resume=False)
+    ids = [10, 11, 12, 13]
+    store.stream(ids, csv=False)
+    for chunk, z in (([10, 11], [None, None]), ([12, 13], [0.5, 1.5])):
+        frame = pd.DataFrame({"analysis_id": chunk, "z": z})
+        status = pd.DataFrame({"analysis_id": chunk, "status": ["ok", "ok"], "engine": ["fast", "fast"]})
+        store.write_chunk({"glance": frame, "tidy": frame, "status": status})
+    assert store.streaming.broken
+    merged = store.merge(ids, csv=False)
+    glance = pd.read_parquet(merged["paths"]["glance"])
+    assert glance["analysis_id"].tolist() == ids and glance["z"].tolist()[2:] == [0.5, 1.5]
+    assert glance["z"].isna().tolist() == [True, True, False, False]

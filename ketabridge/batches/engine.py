@@ -363,6 +363,8 @@ class _Collector:
 
     def __init__(self, plan: _Plan, progress: bool | None):
         self.store = BatchStore(plan.out, plan.fingerprint, plan.resume) if plan.out is not None else None
+        if self.store is not None and not plan.resume:  # the final tables are written as the run goes
+            self.store.stream(plan.source.ids, plan.csv)
         self.done = self.store.done_ids() if self.store is not None and plan.resume else set()
         self.source_ids = plan.source.ids
         self.frames: dict[str, list[pd.DataFrame]] = {kind: [] for kind in KINDS}

@@ -4,13 +4,17 @@ Every file is written under a temporary name and renamed into place (atomic on o
 system). A chunk's status part is written last, so it marks the chunk as done: a part without
 its status file (the run was killed in between) is ignored and its analyses run again.
 
-The final tables are streamed from the parts (see merge): a window of analyses at a time is
-read, put in input order and appended to each table's file as one Parquet row group, so the
-memory a batch needs does not grow with its size (1,000,000 analyses: issue 17).
+The final tables are written a window of analyses at a time, put in input order and appended to
+each table's file as one Parquet row group, so the memory a batch needs does not grow with its
+size (1,000,000 analyses: issue 17). In a fresh run they are written while the run goes on (see
+stream: a window is written as soon as every analysis in it is done, from the chunks still held
+in memory); otherwise, or when that cannot go on, they are read back from the parts at the end
+(see merge).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import uuid
@@ -27,6 +31,7 @@ from ketabridge.errors import InputError
 KINDS = ("glance", "tidy", "status")
 SETTINGS_FILE = "batch.json"
 MERGE_WINDOW = 50_000  # analyses per row group of a final table: what the merge holds in memory at once
+HELD_WINDOWS = 4  # the stream gives up (merge at the end) when it holds this many windows' chunks
 
 
 class BatchStore:
@@ -49,6 +54,11 @@ class BatchStore:
                 )
         self.parts.mkdir(parents=True, exist_ok=True)
         write_atomic(recorded, json.dumps(fingerprint, indent=2, sort_keys=True).encode())
+        self.streaming: _Stream | None = None
+
+    def stream(self, ids: list, csv: bool) -> None:
+        """Write the final tables as the chunks come (a fresh run: no part exists yet)."""
+        self.streaming = _Stream(self.out, ids, csv, MERGE_WINDOW)
 
     def done_ids(self) -> set:
         done: set = set()
@@ -58,8 +68,11 @@ class BatchStore:
 
     def write_chunk(self, tables: dict[str, pd.DataFrame]) -> None:
         stem = uuid.uuid4().hex
+        arrow = {kind: pa.Table.from_pandas(tables[kind], preserve_index=False) for kind in KINDS}
         for kind in KINDS:  # status last: it marks the chunk as complete
-            write_atomic(self.parts / f"{stem}.{kind}.parquet", _parquet_bytes(tables[kind]))
+            write_atomic(self.parts / f"{stem}.{kind}.parquet", _parquet_bytes(arrow[kind]))
+        if self.streaming is not None:
+            self.streaming.add(arrow)
 
     def record_versions(self, versions: dict) -> None:
         """The R side's versions, kept so that a resumed run that runs no chunk still reports them."""
@@ -75,6 +88,10 @@ class BatchStore:
         exactly one status row. Only the parts a window touches are read for it (a chunk's parts
         cover a run of nearby ids), so memory stays about one window. Returns the status and
         engine counts and the paths written."""
+        if self.streaming is not None:
+            streamed, self.streaming = self.streaming.close(), None
+            if streamed is not None:
+                return streamed
         window = window or MERGE_WINDOW  # read at call time (a test sets a small window)
         index = pd.Index(ids)
         spans = []  # (first and last input position of its analyses, stem) per part
@@ -99,7 +116,8 @@ class BatchStore:
                 stop = start + window
                 touching = [stem for first, last, stem in spans if first < stop and last >= start]
                 for kind in KINDS:
-                    table = _window(index, [self._part(stem, kind) for stem in touching], start, stop)
+                    parts = [pq.read_table(self._part(stem, kind)) for stem in touching]
+                    table = _window([(part, _positions(index, part)) for part in parts], start, stop)
                     writers[kind].write(table)
                     if kind == "status" and table is not None:
                         for name in counts:
@@ -191,21 +209,26 @@ def _positions(index: pd.Index, table: pa.Table) -> np.ndarray:
     return index.get_indexer(table.column("analysis_id").to_numpy(zero_copy_only=False))
 
 
-def _window(index: pd.Index, paths: list[Path], start: int, stop: int) -> pa.Table | None:
-    """The rows of the analyses at input positions [start, stop), from the parts that hold them,
-    in input order (a tidy table's rows of one analysis keep their order)."""
+def _window(parts: list[tuple[pa.Table, np.ndarray]], start: int, stop: int) -> pa.Table | None:
+    """The rows of the analyses at input positions [start, stop), from the parts that hold them
+    (each with its rows' input positions), in input order (a tidy table's rows of one analysis
+    keep their order)."""
     pieces, where = [], []
-    for path in paths:
-        table = pq.read_table(path)
-        positions = _positions(index, table)
+    for table, positions in parts:
         inside = (positions >= start) & (positions < stop)
-        if inside.any():
+        if inside.all():  # the whole part (a fast chunk inside the window): no copy
+            pieces.append(table.replace_schema_metadata(None))
+            where.append(positions)
+        elif inside.any():
             pieces.append(table.filter(pa.array(inside)).replace_schema_metadata(None))
             where.append(positions[inside])
     if not pieces:
         return None
     table = pa.concat_tables(pieces, promote_options="permissive")  # null-typed columns of some parts
-    return table.take(pa.array(np.argsort(np.concatenate(where), kind="stable")))
+    where = np.concatenate(where)
+    if (np.diff(where) >= 0).all():  # in input order already (chunks come in order): no copy
+        return table
+    return table.take(pa.array(np.argsort(where, kind="stable")))
 
 
 def write_atomic(path: Path, content: bytes) -> None:
@@ -217,9 +240,86 @@ def write_atomic(path: Path, content: bytes) -> None:
     os.replace(temporary, path)
 
 
-def _parquet_bytes(table: pd.DataFrame) -> bytes:
-    import io
-
+def _parquet_bytes(table: pa.Table) -> bytes:
     buffer = io.BytesIO()
-    table.to_parquet(buffer, index=False)
+    pq.write_table(table, buffer)
     return buffer.getvalue()
+
+
+class _Stream:
+    """The final tables of a fresh run, written while it goes on: each chunk's tables are held
+    until every analysis of the lowest unwritten window is done, then that window is written as a
+    row group (as merge writes it). It gives up (close returns None, and merge reads the parts at
+    the end) when it would hold more than HELD_WINDOWS windows' chunks (a slow straggler), when a
+    part's column types differ from the first window's, or when an analysis comes twice or was not
+    in the input (merge then reports it)."""
+
+    def __init__(self, out: Path, ids: list, csv: bool, window: int):
+        self.out, self.csv, self.window = out, csv, window
+        self.index = pd.Index(ids)
+        self.found = np.zeros(len(ids), dtype=np.int8)
+        self.held: list[dict[str, tuple[pa.Table, np.ndarray]]] = []  # per chunk, kind -> (table, positions)
+        self.start = 0  # the lowest input position not written yet
+        self.writers: dict[str, _Writer] | None = None
+        self.counts = {"status": Counter(), "engine": Counter()}
+        self.broken = False
+
+    def add(self, arrow: dict[str, pa.Table]) -> None:
+        if self.broken:
+            return
+        chunk = {kind: (table, _positions(self.index, table)) for kind, table in arrow.items()}
+        positions = chunk["status"][1]
+        if (positions < 0).any() or (self.found[positions] > 0).any():
+            return self.abandon()
+        self.found[positions] += 1
+        self.held.append(chunk)
+        try:
+            self._write_ready()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):  # types differ: merge
+            return self.abandon()
+        if sum(len(chunk["status"][0]) for chunk in self.held) > HELD_WINDOWS * self.window:
+            self.abandon()
+
+    def _write_ready(self) -> None:
+        while self.start < len(self.found) and self.found[self.start : self.start + self.window].all():
+            stop = self.start + self.window
+            for kind in KINDS:
+                table = _window([chunk[kind] for chunk in self.held], self.start, stop)
+                self.writers = self.writers or {}
+                if kind not in self.writers:  # the first window's types, with pandas's metadata (read back as written)
+                    metadata = self.held[0][kind][0].schema.metadata
+                    schema = None if table is None else table.schema.with_metadata(metadata)
+                    self.writers[kind] = None if schema is None else _Writer(self.out, kind, schema, self.csv)
+                if self.writers[kind] is None and table is not None:  # the first window had no such rows
+                    raise pa.ArrowInvalid(f"{kind}: rows after an empty first window")
+                if self.writers[kind] is not None:
+                    self.writers[kind].write(table)
+                if kind == "status" and table is not None:
+                    for name in self.counts:
+                        self.counts[name].update(table.column(name).to_pylist())
+            self.start = min(stop, len(self.found))
+            self.held = [chunk for chunk in self.held if chunk["status"][1].max(initial=-1) >= stop]
+
+    def close(self) -> dict | None:
+        """The merge's result when every window is written, else None (after abandoning)."""
+        if self.broken or self.start < len(self.found) or not self.writers or None in self.writers.values():
+            self.abandon()
+            return None
+        try:
+            for writer in self.writers.values():
+                writer.close()
+        except BaseException:
+            self.abandon()
+            raise
+        return {
+            "status_counts": dict(self.counts["status"].most_common()),
+            "engine_counts": dict(self.counts["engine"].most_common()),
+            "paths": {kind: self.out / f"{kind}.parquet" for kind in KINDS},
+        }
+
+    def abandon(self) -> None:
+        self.broken, self.held = True, []
+        for writer in (self.writers or {}).values():
+            if writer is not None:
+                writer.abandon()
+        self.writers = None
