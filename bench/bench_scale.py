@@ -156,7 +156,8 @@ def one_size(folder: Path, n: int, k: int, workers: int, sample: int) -> dict:
     print(
         f"fast engine, whole process (CLI from Parquet, outputs written): {fast_wall:.1f} s wall; fast computation "
         f"{fast['fast_seconds']:.1f} s, verification after the run {fast['verify_seconds']:.1f} s "
-        f"({verification['checked']} analyses on metafor, {verification['sample']} of them while numpy ran), "
+        f"({verification['checked']} analyses in the sample, {verification['sample_run_while_computing']} of them "
+        f"given to metafor while numpy ran; {verification['also_checked']} more run ahead and compared), "
         f"verdict {verification['verdict']}"
     )
     print(

@@ -29,7 +29,7 @@ class AheadQueue:
         self.parts: dict = {}  # id -> its one-analysis payload
         self.offered: set = set()
         self.ran: set = set()  # candidates handed to metafor
-        self.ran_before_finish = 0  # of them, handed over while numpy was still computing
+        self.ran_before_finish: set = set()  # of them, those handed over while numpy was still computing
         self.finished = False
         self.order = 0
         self.payloads = 0
@@ -58,7 +58,7 @@ class AheadQueue:
         """The run is over: of the candidates not yet run only the wanted ones run, then the wanted
         ones never offered (read from the source); then the work ends."""
         with self.condition:
-            self.ran_before_finish = len(self.ran)
+            self.ran_before_finish = set(self.ran)
             self.candidates = [entry for entry in self.candidates if entry[2] in wanted]
             heapq.heapify(self.candidates)
             missing = set(wanted) - self.offered

@@ -89,13 +89,18 @@ def batch(
     rma/lm; ranktest); anything else runs on metafor, analysis by analysis, and ``status()``'s
     ``engine`` column says which engine computed each row. metafor then judges the run: a seeded
     stratified sample of ``verify`` analyses (a count, default 300: a uniform quarter of it drawn
-    from the whole batch and run on metafor while numpy computes, the rest shared among the classes
-    failed/not converged, failed extra, k <= 3, tau^2 = 0 and interior, a small class checked
-    whole) is rerun on metafor and compared; the verdict, the worst discrepancy and, per class,
-    checked / total and a 95 % upper bound on the disagreement rate go into
-    ``.provenance.details["verification"]``, and a disagreement raises ``VerificationError``.
+    from the whole batch, the rest shared among the classes failed/not converged, failed extra,
+    k <= 3, tau^2 = 0 and interior, a small class checked whole, each class's share its members
+    with the smallest seeded keys) is rerun on metafor and compared; with ``workers`` >= 1 metafor
+    runs the whole batch's share and each computed chunk's likely class members while numpy
+    computes, and what it ran beyond the sample is compared too (``also_checked``). The verdict,
+    the worst discrepancy and, per class, checked / total and a 95 % upper bound on the
+    disagreement rate go into ``.provenance.details["verification"]``, and a disagreement raises
+    ``VerificationError``.
 
-    ``workers`` processes each embed R once (0 runs in this process); ``scheduler`` (an address or
+    ``workers`` processes each embed R once (0 runs in this process); with ``engine="fast"``,
+    numpy computes on that many processes too, while this process reads, checks and writes (0:
+    here). ``scheduler`` (an address or
     a ``distributed.Client``) runs the chunks on a Dask cluster instead. ``fallback=True`` refits
     non-converged models with smaller steps and more iterations, then with DL (or give a list of
     ``{"method": ..., "control": {...}}`` steps). ``out`` writes ``glance.parquet``,
@@ -131,7 +136,8 @@ def batch(
     ranktest : bool, default False
         Also run metafor's ``ranktest`` (glance columns ``ranktest_*``).
     workers : int, default 1
-        Worker processes, each embedding R once; 0 runs in this process.
+        Worker processes, each embedding R once (and with ``engine="fast"``, as many numpy
+        processes); 0 runs in this process.
     scheduler : str or distributed.Client, optional
         A Dask scheduler address or client: run the chunks on that cluster instead of
         ``workers`` (needs ``ketabridge[dask]``). Default None.

@@ -147,7 +147,10 @@ class Verifier:
             stratified=len(more),
             overlapped=self.thread_started,
             sent_ahead=len(self.queue.ran),  # candidates metafor ran, chosen before the run ended
-            sent_before_the_end=self.queue.ran_before_finish,
+            # of the sample, how many metafor was given while numpy computed
+            sample_run_while_computing=(len(whole) + len(set(more) & self.queue.ran_before_finish))
+            if self.thread_started
+            else 0,
             also_checked=len(also),
         )
         if len(chosen) <= MAX_LISTED:

@@ -102,7 +102,7 @@ def _verify_option(ctx, param, value: str):
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="worker processes, each with its own R (0: run in this process)",
+    help="worker processes, each with its own R (with --engine fast: also numpy's; 0: run in this process)",
 )
 @click.option("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler (tcp://host:8786) instead")
 @click.option("--chunk-size", type=click.IntRange(min=1), help="analyses per chunk [default: up to 250]")
@@ -169,7 +169,13 @@ def batch(input_path: Path, **options) -> None:
         click.echo(
             f"engines: {engines}; verified against metafor: {verification['checked']} analyses "
             f"({verification.get('sample', 0)} of the whole batch, {verification.get('stratified', 0)} by class: "
-            f"{classes or 'none'}; 95 % upper bounds on the disagreement rate), {verification['verdict']}"
+            f"{classes or 'none'}; 95 % upper bounds on the disagreement rate"
+            + (
+                f"; {verification['also_checked']} more run ahead and compared"
+                if verification.get("also_checked")
+                else ""
+            )
+            + f"), {verification['verdict']}"
             + (
                 f", worst {worst['column']} at {worst['share_of_tolerance']:.2g} of its tolerance"
                 if worst.get("column")
