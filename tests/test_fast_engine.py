@@ -301,20 +301,6 @@ def test_planted_tau2_error_is_caught(heterogeneous, monkeypatch):
     assert {row["column"] for row in verdict["disagreements"]} == {"tau2"}
 
 
-@pytest.fixture(scope="module")
-def mixed():
-    """300 DL analyses: 240 heterogeneous (k = 8, true tau^2 = 0.5: the interior), 30 with k = 3,
-    30 with k = 8 and true tau^2 = 0, most of which estimate tau^2 at 0. Each small class is a
-    tenth of the batch: a uniform sample of 40 would miss it with probability 0.9^40 = 1.5 %."""
-    rng = np.random.default_rng(17)
-    frames = []
-    for i in range(300):
-        k, tau2 = (3, 0.5) if i % 10 == 3 else (8, 0.0) if i % 10 == 7 else (8, 0.5)
-        vi = 10 ** rng.uniform(-2, -1, size=k)
-        frames.append(pd.DataFrame({"id": f"m{i:03d}", "vi": vi, "yi": rng.normal(0.3, np.sqrt(vi + tau2))}))
-    return pd.concat(frames, ignore_index=True)
-
-
 def _plant_in(monkeypatch, where):
     """An error of 1e-8 relative in the estimate of the analyses where(glance) selects only."""
     real = fast_chunk.glance_of

@@ -87,19 +87,6 @@ def test_an_abandoned_queue_ends_a_waiting_consumer():
 # --------------------------------------------------------------------------- with metafor
 
 
-@pytest.fixture(scope="module")
-def mixed():
-    """300 DL analyses: 240 heterogeneous (k = 8, tau^2 = 0.5), 30 with k = 3, 30 with k = 8 and
-    tau^2 = 0 (most estimate tau^2 at 0)."""
-    rng = np.random.default_rng(17)
-    frames = []
-    for i in range(300):
-        k, tau2 = (3, 0.5) if i % 10 == 3 else (8, 0.0) if i % 10 == 7 else (8, 0.5)
-        vi = 10 ** rng.uniform(-2, -1, size=k)
-        frames.append(pd.DataFrame({"id": f"m{i:03d}", "vi": vi, "yi": rng.normal(0.3, np.sqrt(vi + tau2))}))
-    return pd.concat(frames, ignore_index=True)
-
-
 def _fast(data, workers, **options):
     return ketabridge.batch(
         data, "id", engine="fast", method="DL", verify=40, chunk_size=30, workers=workers, progress=False, **options
