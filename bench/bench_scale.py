@@ -172,6 +172,10 @@ def one_size(folder: Path, n: int, k: int, workers: int, sample: int) -> dict:
                 f"  class {name:24s} checked {row['checked']:4d} of {row['total']:8,d}, 95 % upper bound on "
                 f"its disagreement rate {100 * bound:.2g} %"
             )
+    shown = ("verdict", "budget", "seed", "checked", "sample", "stratified", "overlapped", "sent_ahead")
+    shown += ("sample_run_while_computing", "also_checked", "disagreeing_analyses", "worst", "classes")
+    print("provenance.json, verification (excerpt):")
+    print(json.dumps({key: verification[key] for key in shown if key in verification}, indent=1))
     target = TARGETS.get(n)
     print(
         f"ratio metafor (estimate) / fast, end to end: {ratio:.1f}x"
