@@ -185,3 +185,13 @@ def test_the_stream_gives_up_when_a_later_part_types_a_column_the_first_left_emp
     glance = pd.read_parquet(merged["paths"]["glance"])
     assert glance["analysis_id"].tolist() == ids and glance["z"].tolist()[2:] == [0.5, 1.5]
     assert glance["z"].isna().tolist() == [True, True, False, False]
+
+
+def test_a_killed_runs_unfinished_final_tables_are_removed_on_resume(tmp_path):
+    """The stream writes under temporary names; a run killed before its end leaves them, and the
+    resumed run (which merges from the parts) removes them, leaving the parts."""
+    store = BatchStore(tmp_path, FINGERPRINT, resume=False)
+    ids = _parts(tmp_path, count=2, rows=3, columns=2, store=store, in_order=True)
+    assert ids and list(tmp_path.glob(".*.tmp"))  # the window is still open: its files are temporary
+    BatchStore(tmp_path, FINGERPRINT, resume=True)
+    assert not list(tmp_path.glob(".*.tmp")) and len(list((tmp_path / "parts").glob("*.status.parquet"))) == 2

@@ -269,6 +269,8 @@ def batch(
     except BaseException:
         if verifier is not None:  # stop the background verification round before giving up
             verifier.close()
+        if collector.store is not None:
+            collector.store.abandon()
         raise
     tables = collector.final(plan.csv)  # under out=: the files, streamed from the chunk parts
     provenance = _run_provenance(plan, collector, tables, started, clock)

@@ -53,12 +53,20 @@ class BatchStore:
                     "resume it with the same options, or choose another output directory"
                 )
         self.parts.mkdir(parents=True, exist_ok=True)
+        for stale in self.out.glob(".*.tmp"):  # final tables a killed run was writing
+            stale.unlink()
         write_atomic(recorded, json.dumps(fingerprint, indent=2, sort_keys=True).encode())
         self.streaming: _Stream | None = None
 
     def stream(self, ids: list, csv: bool) -> None:
         """Write the final tables as the chunks come (a fresh run: no part exists yet)."""
         self.streaming = _Stream(self.out, ids, csv, MERGE_WINDOW)
+
+    def abandon(self) -> None:
+        """The run failed: remove the final tables being written (the parts stay, for resume)."""
+        if self.streaming is not None:
+            self.streaming.abandon()
+            self.streaming = None
 
     def done_ids(self) -> set:
         done: set = set()
