@@ -127,20 +127,15 @@ class BatchStore:
                     parts = [pq.read_table(self._part(stem, kind)) for stem in touching]
                     table = _window([(part, _positions(index, part)) for part in parts], start, stop)
                     writers[kind].write(table)
-                    if kind == "status" and table is not None:
-                        for name in counts:
-                            counts[name].update(table.column(name).to_pylist())
+                    if kind == "status":
+                        _count(counts, table)
             for writer in writers.values():
                 writer.close()
         except BaseException:
             for writer in writers.values():
                 writer.abandon()
             raise
-        return {
-            "status_counts": dict(counts["status"].most_common()),
-            "engine_counts": dict(counts["engine"].most_common()),
-            "paths": {kind: self.out / f"{kind}.parquet" for kind in KINDS},
-        }
+        return _merged(self.out, counts)
 
     def finish(self, provenance: dict) -> None:
         """provenance.json, written last (the tables are written by merge)."""
@@ -248,6 +243,22 @@ def write_atomic(path: Path, content: bytes) -> None:
     os.replace(temporary, path)
 
 
+def _count(counts: dict[str, Counter], status: pa.Table | None) -> None:
+    """Add a window's status table to the status and engine counts."""
+    if status is not None:
+        for name in counts:
+            counts[name].update(status.column(name).to_pylist())
+
+
+def _merged(out: Path, counts: dict[str, Counter]) -> dict:
+    """What merge returns: the status and engine counts and the final tables' paths."""
+    return {
+        "status_counts": dict(counts["status"].most_common()),
+        "engine_counts": dict(counts["engine"].most_common()),
+        "paths": {kind: out / f"{kind}.parquet" for kind in KINDS},
+    }
+
+
 def _parquet_bytes(table: pa.Table) -> bytes:
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
@@ -268,7 +279,7 @@ class _Stream:
         self.found = np.zeros(len(ids), dtype=np.int8)
         self.held: list[dict[str, tuple[pa.Table, np.ndarray]]] = []  # per chunk, kind -> (table, positions)
         self.start = 0  # the lowest input position not written yet
-        self.writers: dict[str, _Writer] | None = None
+        self.writers: dict[str, _Writer | None] = {}  # per kind, from the first window (None: it had no rows)
         self.counts = {"status": Counter(), "engine": Counter()}
         self.broken = False
 
@@ -293,7 +304,6 @@ class _Stream:
             stop = self.start + self.window
             for kind in KINDS:
                 table = _window([chunk[kind] for chunk in self.held], self.start, stop)
-                self.writers = self.writers or {}
                 if kind not in self.writers:  # the first window's types, with pandas's metadata (read back as written)
                     metadata = self.held[0][kind][0].schema.metadata
                     schema = None if table is None else table.schema.with_metadata(metadata)
@@ -302,9 +312,8 @@ class _Stream:
                     raise pa.ArrowInvalid(f"{kind}: rows after an empty first window")
                 if self.writers[kind] is not None:
                     self.writers[kind].write(table)
-                if kind == "status" and table is not None:
-                    for name in self.counts:
-                        self.counts[name].update(table.column(name).to_pylist())
+                if kind == "status":
+                    _count(self.counts, table)
             self.start = min(stop, len(self.found))
             self.held = [chunk for chunk in self.held if chunk["status"][1].max(initial=-1) >= stop]
 
@@ -319,15 +328,11 @@ class _Stream:
         except BaseException:
             self.abandon()
             raise
-        return {
-            "status_counts": dict(self.counts["status"].most_common()),
-            "engine_counts": dict(self.counts["engine"].most_common()),
-            "paths": {kind: self.out / f"{kind}.parquet" for kind in KINDS},
-        }
+        return _merged(self.out, self.counts)
 
     def abandon(self) -> None:
         self.broken, self.held = True, []
-        for writer in (self.writers or {}).values():
+        for writer in self.writers.values():
             if writer is not None:
                 writer.abandon()
-        self.writers = None
+        self.writers = {}

@@ -127,7 +127,7 @@ class Verifier:
             )
         more = stratified(classes, self.budget, set(self.whole), self.keys.reindex(classes.index).to_numpy())
         if self.thread is not None:
-            self.queue.finish(set(more) - set(self.whole))
+            self.queue.finish(set(more))  # stratified leaves the whole's share out
             self.thread.join()
             self.thread = None
         else:
